@@ -1,0 +1,2 @@
+SELECT order_id, quantity * unit_price * 1.0825 AS gross
+FROM orders

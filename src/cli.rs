@@ -1,0 +1,331 @@
+//! The flags layer: clap definitions, and the translation of flags plus the
+//! scenario config into a [`Job`]. Flags override the config. Nothing here
+//! touches data; `main.rs` runs the job and maps the outcome to an exit code.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::compare::{CompareOptions, Tol, Tolerance};
+use crate::config::{self, check_tol};
+use crate::engine::EngineOptions;
+use crate::error::{Error, Result};
+use crate::judge::{FailOn, Policy};
+use crate::load::InputSource;
+use crate::pipeline::{Job, Source};
+use crate::transform::{Transform, Version};
+
+/// Run v1 and v2 of a SQL transform on the same inputs, diff the outputs by
+/// schema, rows and columns, and gate the release on a verdict.
+///
+/// Exit codes: 0 = verdict below --fail-on, 1 = verdict at or above it,
+/// 2 = error (bad input, config, SQL or usage).
+#[derive(Debug, Parser)]
+#[command(name = "diffgate", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the v1 and v2 transforms of a scenario and compare their outputs.
+    Run(RunArgs),
+    /// Compare two existing tables (Parquet, CSV, JSON or Arrow IPC).
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario directory holding diffgate.toml (or the .toml file itself).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The v1 table: a file or a directory of files.
+    pub v1: PathBuf,
+    /// The v2 table: a file or a directory of files.
+    pub v2: PathBuf,
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Terminal,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SharedArgs {
+    /// Key column(s) to pair rows on, comma-separated. Without a key, whole
+    /// rows are compared as a multiset.
+    #[arg(long, value_delimiter = ',', value_name = "COL[,COL...]")]
+    pub key: Option<Vec<String>>,
+
+    /// Absolute numeric tolerance: equal when |v1 - v2| <= abs + rel * |v1|.
+    #[arg(long, value_name = "X")]
+    pub abs_tol: Option<f64>,
+
+    /// Relative numeric tolerance (see --abs-tol).
+    #[arg(long, value_name = "X")]
+    pub rel_tol: Option<f64>,
+
+    /// Per-column tolerance, e.g. `price:abs=0.01` or `score:rel=1e-6`.
+    /// Repeatable.
+    #[arg(long = "column-tol", value_name = "COL:abs|rel=X")]
+    pub column_tol: Vec<String>,
+
+    /// Column to leave out of the value comparison. Repeatable.
+    #[arg(long = "ignore-column", value_name = "COL")]
+    pub ignore_column: Vec<String>,
+
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Terminal)]
+    pub format: OutputFormat,
+
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Fail (exit 1) when the verdict is at or above this level.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+
+    /// Set a policy key, as in the config's [policy] table, e.g.
+    /// `rows_added=block` or `max_removed_or_changed_fraction=0.05`.
+    /// Repeatable.
+    #[arg(long = "policy", value_name = "KEY=VALUE")]
+    pub policy: Vec<String>,
+
+    /// Changed, only-v1 and only-v2 rows to sample in the report.
+    #[arg(long, value_name = "N")]
+    pub sample_size: Option<usize>,
+
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// Build the job a command describes.
+pub fn job(command: &Command) -> Result<(Job, &SharedArgs)> {
+    match command {
+        Command::Run(args) => Ok((run_job(args)?, &args.shared)),
+        Command::Diff(args) => Ok((diff_job(args)?, &args.shared)),
+    }
+}
+
+fn run_job(args: &RunArgs) -> Result<Job> {
+    let loaded = config::load(&args.scenario)?;
+    let s = &loaded.scenario;
+    let inputs = loaded.inputs()?;
+    let transform = |version: Version, file: &str| Transform {
+        version,
+        path: loaded.resolve(file),
+        label: file.to_string(),
+    };
+    let v1 = transform(Version::V1, &s.transform.v1);
+    let v2 = transform(Version::V2, &s.transform.v2);
+    let mut tolerance = Tolerance {
+        default: Tol {
+            abs: s.compare.abs_tol,
+            rel: s.compare.rel_tol,
+        },
+        columns: BTreeMap::new(),
+    };
+    for (name, spec) in &s.compare.columns {
+        tolerance.columns.insert(
+            name.clone(),
+            Tol {
+                abs: spec.abs_tol.unwrap_or(tolerance.default.abs),
+                rel: spec.rel_tol.unwrap_or(tolerance.default.rel),
+            },
+        );
+    }
+    let base = JobBase {
+        key: s.compare.key.columns(),
+        ignore_columns: s.compare.ignore_columns.clone(),
+        tolerance,
+        sample_size: s.compare.sample_size,
+        policy: s.policy.clone(),
+        description: s.description.clone(),
+        expected_verdict: s.expected_verdict,
+    };
+    let source = Source::Run {
+        scenario: Box::new(loaded.clone()),
+        inputs,
+        v1,
+        v2,
+    };
+    base.with_flags(source, &args.shared)
+}
+
+fn diff_job(args: &DiffArgs) -> Result<Job> {
+    let side = |v: Version, path: &PathBuf| InputSource::new(v.table_name(), path);
+    let source = Source::Diff {
+        v1: side(Version::V1, &args.v1),
+        v2: side(Version::V2, &args.v2),
+        v1_label: args.v1.display().to_string(),
+        v2_label: args.v2.display().to_string(),
+    };
+    JobBase {
+        sample_size: 10,
+        ..JobBase::default()
+    }
+    .with_flags(source, &args.shared)
+}
+
+/// Settings from the config (or defaults) before flags apply.
+#[derive(Default)]
+struct JobBase {
+    key: Vec<String>,
+    ignore_columns: Vec<String>,
+    tolerance: Tolerance,
+    sample_size: usize,
+    policy: Policy,
+    description: Option<String>,
+    expected_verdict: Option<crate::report::Verdict>,
+}
+
+impl JobBase {
+    fn with_flags(mut self, source: Source, f: &SharedArgs) -> Result<Job> {
+        let usage = |m: String| Error::Usage(m);
+        if let Some(key) = &f.key {
+            self.key = key.iter().map(|k| k.trim().to_string()).collect();
+            if self.key.iter().any(String::is_empty) {
+                return Err(usage("--key: empty column name".into()));
+            }
+        }
+        if let Some(x) = f.abs_tol {
+            check_tol("--abs-tol", x).map_err(usage)?;
+            self.tolerance.default.abs = x;
+        }
+        if let Some(x) = f.rel_tol {
+            check_tol("--rel-tol", x).map_err(usage)?;
+            self.tolerance.default.rel = x;
+        }
+        for spec in &f.column_tol {
+            let (col, kind, x) = parse_column_tol(spec).map_err(usage)?;
+            let default = self.tolerance.default;
+            let entry = self.tolerance.columns.entry(col).or_insert(default);
+            if kind == "abs" {
+                entry.abs = x;
+            } else {
+                entry.rel = x;
+            }
+        }
+        self.ignore_columns.extend(f.ignore_column.iter().cloned());
+        if let Some(n) = f.sample_size {
+            self.sample_size = n;
+        }
+        let mut policy = apply_policy_flags(&self.policy, &f.policy)?;
+        if let Some(fail_on) = f.fail_on {
+            policy.fail_on = fail_on;
+        }
+        if let Some(0) = f.threads {
+            return Err(usage("--threads must be at least 1".into()));
+        }
+        if self.key.iter().any(|k| self.ignore_columns.contains(k)) {
+            return Err(usage("a key column cannot also be ignored".into()));
+        }
+        Ok(Job {
+            source,
+            key: self.key,
+            ignore_columns: self.ignore_columns,
+            compare: CompareOptions {
+                tolerance: self.tolerance,
+                sample_size: self.sample_size,
+            },
+            policy,
+            engine: EngineOptions { threads: f.threads },
+            description: self.description,
+            expected_verdict: self.expected_verdict,
+        })
+    }
+}
+
+/// `COL:abs=X` or `COL:rel=X`.
+fn parse_column_tol(spec: &str) -> std::result::Result<(String, &'static str, f64), String> {
+    let bad = || format!("--column-tol {spec:?}: expected COL:abs=X or COL:rel=X");
+    let (col, rest) = spec.rsplit_once(':').ok_or_else(bad)?;
+    let (kind, value) = rest.split_once('=').ok_or_else(bad)?;
+    let kind = match kind.trim() {
+        "abs" => "abs",
+        "rel" => "rel",
+        _ => return Err(bad()),
+    };
+    let x: f64 = value.trim().parse().map_err(|_| bad())?;
+    check_tol(&format!("--column-tol {col}:{kind}"), x)?;
+    if col.is_empty() {
+        return Err(bad());
+    }
+    Ok((col.to_string(), kind, x))
+}
+
+/// Apply `KEY=VALUE` overrides to a policy through the same deserialiser as
+/// the config's [policy] table, so flags and TOML accept the same keys.
+fn apply_policy_flags(base: &Policy, flags: &[String]) -> Result<Policy> {
+    if flags.is_empty() {
+        return Ok(base.clone());
+    }
+    let mut table =
+        toml::Table::try_from(base).map_err(|e| Error::Usage(format!("--policy: {e}")))?;
+    for flag in flags {
+        let (k, v) = flag
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--policy {flag:?}: expected KEY=VALUE")))?;
+        let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {v}")) {
+            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(v.to_string())),
+            Err(_) => toml::Value::String(v.trim().to_string()),
+        };
+        table.insert(k.trim().to_string(), value);
+    }
+    let policy: Policy = table
+        .try_into()
+        .map_err(|e: toml::de::Error| Error::Usage(format!("--policy: {}", e.message())))?;
+    policy
+        .validate()
+        .map_err(|m| Error::Usage(format!("--policy: {m}")))?;
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_tolerances_parse() {
+        assert_eq!(
+            parse_column_tol("price:abs=0.01").unwrap(),
+            ("price".into(), "abs", 0.01)
+        );
+        assert_eq!(
+            parse_column_tol("a:b:rel=1e-6").unwrap(),
+            ("a:b".into(), "rel", 1e-6)
+        );
+        assert!(parse_column_tol("price=0.01").is_err());
+        assert!(parse_column_tol("price:abs=-1").is_err());
+        assert!(parse_column_tol("price:max=1").is_err());
+    }
+
+    #[test]
+    fn policy_flags_use_config_keys() {
+        let p = apply_policy_flags(
+            &Policy::default(),
+            &[
+                "rows_added=block".into(),
+                "max_removed_or_changed_fraction=0.05".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.rows_added, crate::judge::RuleLevel::Block);
+        assert_eq!(p.max_removed_or_changed_fraction, 0.05);
+        let err = apply_policy_flags(&Policy::default(), &["rows_addd=block".into()]).unwrap_err();
+        assert!(err.to_string().contains("rows_addd"), "{err}");
+        assert!(apply_policy_flags(&Policy::default(), &["rows_added=maybe".into()]).is_err());
+    }
+}

@@ -1,0 +1,579 @@
+//! Keyed comparison: rows are paired on the key.
+//!
+//! 1. Key statistics per side, one aggregate each: rows, rows with a NULL in
+//!    any key column, distinct keys that occur more than once, and the extra
+//!    rows they carry.
+//! 2. Each side is projected to its non-NULL-key rows and the compared columns,
+//!    cast to their common types. A side with duplicated keys is first grouped
+//!    to one row per key (with the row count), so the join never fans out.
+//! 3. A full outer join on the key, streamed per partition: a row with only a
+//!    v1 key is `only_v1`, only a v2 key `only_v2`, both `matched`. Matched
+//!    keys that are unique on both sides are compared cell by cell; matched
+//!    keys duplicated on either side count as matched but are not compared
+//!    (there is no single row to pair), and are reported as such.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::JoinType;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{first_value, sum};
+use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use super::cells::{self, compare_column};
+use super::sample::SmallestK;
+use super::{CompareOptions, Comparison, count_at};
+use crate::align::{Alignment, Pair};
+use crate::error::{EngineContext, Result};
+use crate::report::{ChangedCell, ChangedRow, ColumnStats, RowCounts, RowSample, Samples};
+use crate::transform::Version;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyStats {
+    rows: u64,
+    null_key_rows: u64,
+    duplicate_keys: u64,
+    duplicate_rows: u64,
+}
+
+pub(super) async fn compare(
+    ctx: &SessionContext,
+    alignment: &Alignment,
+    options: &CompareOptions,
+) -> Result<Comparison> {
+    let (s1, s2) = tokio::try_join!(
+        key_stats(ctx, Version::V1, &alignment.key),
+        key_stats(ctx, Version::V2, &alignment.key)
+    )?;
+    let a = side(ctx, Version::V1, alignment, s1.duplicate_keys > 0).await?;
+    let b = side(ctx, Version::V2, alignment, s2.duplicate_keys > 0).await?;
+    let nk = alignment.key.len();
+    let a_keys: Vec<String> = (0..nk).map(|i| name(Version::V1, 'k', i)).collect();
+    let b_keys: Vec<String> = (0..nk).map(|i| name(Version::V2, 'k', i)).collect();
+    let joined = a
+        .join(
+            b,
+            JoinType::Full,
+            &a_keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            &b_keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            None,
+        )
+        .context(|| "cannot plan the keyed comparison".into())?;
+    let layout = Layout::new(
+        joined.schema().inner().as_ref(),
+        alignment,
+        s1.duplicate_keys > 0,
+        s2.duplicate_keys > 0,
+    );
+    let streams = joined
+        .execute_stream_partitioned()
+        .await
+        .context(|| "cannot start the keyed comparison".into())?;
+
+    let mut tasks = Vec::with_capacity(streams.len());
+    for mut stream in streams {
+        let layout = layout.clone();
+        let ctx = Ctx {
+            alignment: Arc::new(alignment.clone()),
+            options: options.clone(),
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut acc = Acc::new(&ctx)?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.context(|| "keyed comparison failed".into())?;
+                acc.add(&batch, &layout, &ctx)?;
+            }
+            Ok::<_, crate::error::Error>(acc)
+        }));
+    }
+    let mut total: Option<Acc> = None;
+    for task in tasks {
+        let acc = task
+            .await
+            .map_err(|e| crate::error::Error::Usage(format!("comparison task failed: {e}")))??;
+        match &mut total {
+            None => total = Some(acc),
+            Some(t) => t.merge(acc),
+        }
+    }
+    let total = total.expect("at least one partition");
+    Ok(total.finish(alignment, s1, s2))
+}
+
+/// Internal column name for side `v`, role `r` (k = key, c = compared), index `i`.
+fn name(v: Version, r: char, i: usize) -> String {
+    let p = if v == Version::V1 { "a" } else { "b" };
+    format!("__{p}_{r}{i}")
+}
+
+async fn key_stats(ctx: &SessionContext, v: Version, key: &[Pair]) -> Result<KeyStats> {
+    let what = || format!("cannot count the keys of {}", v.as_str());
+    let t = ctx.table(v.table_name()).await.context(what)?;
+    let per_key = t
+        .aggregate(
+            key.iter().map(|k| ident(&k.name)).collect(),
+            vec![count_all().alias("n"), any_null_agg(key).alias("null_key")],
+        )
+        .context(what)?;
+    let n = || col("n");
+    let is_dup = datafusion::logical_expr::not(col("null_key")).and(n().gt(lit(1i64)));
+    let totals = per_key
+        .aggregate(
+            vec![],
+            vec![
+                sum(n()).alias("rows"),
+                sum(when(col("null_key"), n())
+                    .otherwise(lit(0i64))
+                    .context(what)?)
+                .alias("null_rows"),
+                sum(when(is_dup.clone(), lit(1i64))
+                    .otherwise(lit(0i64))
+                    .context(what)?)
+                .alias("dup_keys"),
+                sum(when(is_dup, n() - lit(1i64))
+                    .otherwise(lit(0i64))
+                    .context(what)?)
+                .alias("dup_rows"),
+            ],
+        )
+        .context(what)?;
+    let batches = totals.collect().await.context(what)?;
+    Ok(KeyStats {
+        rows: count_at(&batches, 0),
+        null_key_rows: count_at(&batches, 1),
+        duplicate_keys: count_at(&batches, 2),
+        duplicate_rows: count_at(&batches, 3),
+    })
+}
+
+/// Whether a group's key has a NULL part: constant within a group, so any
+/// aggregate of it works; `bool_or` would need another feature.
+fn any_null_agg(key: &[Pair]) -> Expr {
+    let any_null = key
+        .iter()
+        .map(|k| ident(&k.name).is_null())
+        .reduce(Expr::or)
+        .unwrap();
+    datafusion::functions_aggregate::expr_fn::max(any_null)
+}
+
+async fn side(
+    ctx: &SessionContext,
+    v: Version,
+    alignment: &Alignment,
+    group: bool,
+) -> Result<DataFrame> {
+    let what = || format!("cannot plan the {} side of the comparison", v.as_str());
+    let t = ctx.table(v.table_name()).await.context(what)?;
+    let ty = |p: &Pair| {
+        if v == Version::V1 {
+            p.v1_type.clone()
+        } else {
+            p.v2_type.clone()
+        }
+    };
+    let cast_to = |p: &Pair| {
+        let e = ident(&p.name);
+        if ty(p) == p.common {
+            e
+        } else {
+            cast(e, p.common.clone())
+        }
+    };
+    let not_null = alignment
+        .key
+        .iter()
+        .map(|k| ident(&k.name).is_not_null())
+        .reduce(Expr::and)
+        .unwrap();
+    let mut exprs: Vec<Expr> = Vec::new();
+    for (i, k) in alignment.key.iter().enumerate() {
+        exprs.push(cast_to(k).alias(name(v, 'k', i)));
+    }
+    for (j, c) in alignment.columns.iter().enumerate() {
+        exprs.push(cast_to(c).alias(name(v, 'c', j)));
+    }
+    let df = t
+        .filter(not_null)
+        .context(what)?
+        .select(exprs)
+        .context(what)?;
+    if !group {
+        return Ok(df);
+    }
+    let keys = (0..alignment.key.len())
+        .map(|i| col(name(v, 'k', i)))
+        .collect();
+    let mut aggs = vec![count_all().alias(name(v, 'n', 0))];
+    for j in 0..alignment.columns.len() {
+        let c = name(v, 'c', j);
+        aggs.push(first_value(col(&c), vec![]).alias(c));
+    }
+    df.aggregate(keys, aggs).context(what)
+}
+
+/// Positions of each internal column in the joined batches.
+#[derive(Debug, Clone)]
+struct Layout {
+    a_keys: Vec<usize>,
+    b_keys: Vec<usize>,
+    a_cols: Vec<usize>,
+    b_cols: Vec<usize>,
+    a_n: Option<usize>,
+    b_n: Option<usize>,
+}
+
+impl Layout {
+    fn new(
+        schema: &datafusion::arrow::datatypes::Schema,
+        alignment: &Alignment,
+        a_grouped: bool,
+        b_grouped: bool,
+    ) -> Self {
+        let idx = |n: String| schema.index_of(&n).expect("internal column present");
+        let nk = alignment.key.len();
+        let nc = alignment.columns.len();
+        Layout {
+            a_keys: (0..nk).map(|i| idx(name(Version::V1, 'k', i))).collect(),
+            b_keys: (0..nk).map(|i| idx(name(Version::V2, 'k', i))).collect(),
+            a_cols: (0..nc).map(|i| idx(name(Version::V1, 'c', i))).collect(),
+            b_cols: (0..nc).map(|i| idx(name(Version::V2, 'c', i))).collect(),
+            a_n: a_grouped.then(|| idx(name(Version::V1, 'n', 0))),
+            b_n: b_grouped.then(|| idx(name(Version::V2, 'n', 0))),
+        }
+    }
+}
+
+struct Ctx {
+    alignment: Arc<Alignment>,
+    options: super::CompareOptions,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ColAcc {
+    mismatches: u64,
+    max_abs: Option<f64>,
+    max_rel: Option<f64>,
+    value_to_null: u64,
+    null_to_value: u64,
+}
+
+fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Per-partition accumulator; partitions are merged at the end.
+struct Acc {
+    matched: u64,
+    matched_dup: u64,
+    only_v1: u64,
+    only_v2: u64,
+    changed: u64,
+    cols: Vec<ColAcc>,
+    converter: RowConverter,
+    s_changed: SmallestK<ChangedRow>,
+    s_only_v1: SmallestK<RowSample>,
+    s_only_v2: SmallestK<RowSample>,
+}
+
+fn valid(a: &dyn Array) -> BooleanBuffer {
+    match a.logical_nulls() {
+        Some(n) => n.into_inner(),
+        None => BooleanBuffer::new_set(a.len()),
+    }
+}
+
+fn indices(mask: &BooleanBuffer) -> UInt32Array {
+    UInt32Array::from_iter_values(mask.set_indices().map(|i| i as u32))
+}
+
+impl Acc {
+    fn new(ctx: &Ctx) -> Result<Self> {
+        let fields = ctx
+            .alignment
+            .key
+            .iter()
+            .map(|k| SortField::new(k.common.clone()))
+            .collect();
+        let converter =
+            RowConverter::new(fields).context(|| "cannot order keys for samples".into())?;
+        let n = ctx.options.sample_size;
+        Ok(Acc {
+            matched: 0,
+            matched_dup: 0,
+            only_v1: 0,
+            only_v2: 0,
+            changed: 0,
+            cols: vec![ColAcc::default(); ctx.alignment.columns.len()],
+            converter,
+            s_changed: SmallestK::new(n),
+            s_only_v1: SmallestK::new(n),
+            s_only_v2: SmallestK::new(n),
+        })
+    }
+
+    fn add(&mut self, batch: &RecordBatch, l: &Layout, ctx: &Ctx) -> Result<()> {
+        let len = batch.num_rows();
+        if len == 0 {
+            return Ok(());
+        }
+        let a_present = valid(batch.column(l.a_keys[0]).as_ref());
+        let b_present = valid(batch.column(l.b_keys[0]).as_ref());
+        let matched = &a_present & &b_present;
+        let only_v1 = &a_present & &!&b_present;
+        let only_v2 = &!&a_present & &b_present;
+        self.matched += matched.count_set_bits() as u64;
+        self.only_v1 += only_v1.count_set_bits() as u64;
+        self.only_v2 += only_v2.count_set_bits() as u64;
+
+        // Keys duplicated on a side are present but not compared.
+        let dup = |n: Option<usize>| {
+            n.map(|i| {
+                let counts = batch.column(i).as_primitive::<Int64Type>();
+                BooleanBuffer::collect_bool(len, |r| counts.is_valid(r) && counts.value(r) > 1)
+            })
+        };
+        let compare_mask = match (dup(l.a_n), dup(l.b_n)) {
+            (None, None) => matched,
+            (a, b) => {
+                let any = match (a, b) {
+                    (Some(x), Some(y)) => &x | &y,
+                    (Some(x), None) | (None, Some(x)) => x,
+                    (None, None) => unreachable!(),
+                };
+                let dup_matched = &matched & &any;
+                self.matched_dup += dup_matched.count_set_bits() as u64;
+                &matched & &!&any
+            }
+        };
+
+        let mut checks = Vec::with_capacity(l.a_cols.len());
+        for (j, (&ai, &bi)) in l.a_cols.iter().zip(&l.b_cols).enumerate() {
+            let tol = ctx
+                .options
+                .tolerance
+                .for_column(&ctx.alignment.columns[j].name);
+            let check = compare_column(batch.column(ai), batch.column(bi), &compare_mask, tol)
+                .context(|| format!("cannot compare column `{}`", ctx.alignment.columns[j].name))?;
+            let acc = &mut self.cols[j];
+            acc.mismatches += check.mismatch.count_set_bits() as u64;
+            acc.max_abs = max_opt(acc.max_abs, check.max_abs);
+            acc.max_rel = max_opt(acc.max_rel, check.max_rel);
+            acc.value_to_null += check.value_to_null;
+            acc.null_to_value += check.null_to_value;
+            checks.push(check.mismatch);
+        }
+        let any_changed = checks
+            .iter()
+            .fold(BooleanBuffer::new_unset(len), |acc, m| &acc | m);
+        self.changed += any_changed.count_set_bits() as u64;
+
+        if ctx.options.sample_size > 0 {
+            self.sample_changed(batch, l, ctx, &any_changed, &checks)?;
+            self.sample_one_side(batch, &l.a_keys, &l.a_cols, &only_v1, ctx, true)?;
+            self.sample_one_side(batch, &l.b_keys, &l.b_cols, &only_v2, ctx, false)?;
+        }
+        Ok(())
+    }
+
+    /// Sort keys (row-format bytes) of the key columns at `idx`.
+    fn sort_keys(
+        &self,
+        batch: &RecordBatch,
+        keys: &[usize],
+        idx: &UInt32Array,
+    ) -> Result<(Vec<ArrayRef>, Vec<Vec<u8>>)> {
+        let cols: Vec<ArrayRef> = keys
+            .iter()
+            .map(|&k| take(batch.column(k).as_ref(), idx, None))
+            .collect::<std::result::Result<_, _>>()
+            .context(|| "cannot sample keys".into())?;
+        let rows = self
+            .converter
+            .convert_columns(&cols)
+            .context(|| "cannot order keys for samples".into())?;
+        let bytes = rows.iter().map(|r| r.as_ref().to_vec()).collect();
+        Ok((cols, bytes))
+    }
+
+    fn key_json(&self, ctx: &Ctx, cols: &[ArrayRef], r: usize) -> Map<String, Value> {
+        ctx.alignment
+            .key
+            .iter()
+            .zip(cols)
+            .map(|(k, a)| (k.name.clone(), cells::to_json(a.as_ref(), r)))
+            .collect()
+    }
+
+    fn sample_changed(
+        &mut self,
+        batch: &RecordBatch,
+        l: &Layout,
+        ctx: &Ctx,
+        any_changed: &BooleanBuffer,
+        checks: &[BooleanBuffer],
+    ) -> Result<()> {
+        if any_changed.count_set_bits() == 0 {
+            return Ok(());
+        }
+        let idx = indices(any_changed);
+        let (keys, sort) = self.sort_keys(batch, &l.a_keys, &idx)?;
+        for (r, key) in sort.into_iter().enumerate() {
+            if !self.s_changed.accepts(&key) {
+                continue;
+            }
+            let row = idx.value(r) as usize;
+            let cells = checks
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.value(row))
+                .map(|(j, _)| ChangedCell {
+                    column: ctx.alignment.columns[j].name.clone(),
+                    v1: cells::to_json(batch.column(l.a_cols[j]).as_ref(), row),
+                    v2: cells::to_json(batch.column(l.b_cols[j]).as_ref(), row),
+                })
+                .collect();
+            let key_map = self.key_json(ctx, &keys, r);
+            self.s_changed.insert(
+                key,
+                ChangedRow {
+                    key: key_map,
+                    cells,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn sample_one_side(
+        &mut self,
+        batch: &RecordBatch,
+        keys: &[usize],
+        cols: &[usize],
+        mask: &BooleanBuffer,
+        ctx: &Ctx,
+        v1: bool,
+    ) -> Result<()> {
+        if mask.count_set_bits() == 0 {
+            return Ok(());
+        }
+        let idx = indices(mask);
+        let (key_cols, sort) = self.sort_keys(batch, keys, &idx)?;
+        for (r, key) in sort.into_iter().enumerate() {
+            let target = if v1 { &self.s_only_v1 } else { &self.s_only_v2 };
+            if !target.accepts(&key) {
+                continue;
+            }
+            let row_idx = idx.value(r) as usize;
+            let row = ctx
+                .alignment
+                .columns
+                .iter()
+                .zip(cols)
+                .map(|(c, &i)| {
+                    (
+                        c.name.clone(),
+                        cells::to_json(batch.column(i).as_ref(), row_idx),
+                    )
+                })
+                .collect();
+            let sample = RowSample {
+                key: self.key_json(ctx, &key_cols, r),
+                row,
+                count: None,
+            };
+            if v1 {
+                self.s_only_v1.insert(key, sample);
+            } else {
+                self.s_only_v2.insert(key, sample);
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, o: Acc) {
+        self.matched += o.matched;
+        self.matched_dup += o.matched_dup;
+        self.only_v1 += o.only_v1;
+        self.only_v2 += o.only_v2;
+        self.changed += o.changed;
+        for (a, b) in self.cols.iter_mut().zip(o.cols) {
+            a.mismatches += b.mismatches;
+            a.max_abs = max_opt(a.max_abs, b.max_abs);
+            a.max_rel = max_opt(a.max_rel, b.max_rel);
+            a.value_to_null += b.value_to_null;
+            a.null_to_value += b.null_to_value;
+        }
+        self.s_changed.merge(o.s_changed);
+        self.s_only_v1.merge(o.s_only_v1);
+        self.s_only_v2.merge(o.s_only_v2);
+    }
+
+    fn finish(self, alignment: &Alignment, s1: KeyStats, s2: KeyStats) -> Comparison {
+        let compared = self.matched - self.matched_dup;
+        let columns = alignment
+            .columns
+            .iter()
+            .zip(self.cols)
+            .map(|(p, c)| ColumnStats {
+                name: p.name.clone(),
+                v1_type: p.v1_type.to_string(),
+                v2_type: p.v2_type.to_string(),
+                compared,
+                mismatches: c.mismatches,
+                mismatch_rate: if compared == 0 {
+                    0.0
+                } else {
+                    c.mismatches as f64 / compared as f64
+                },
+                max_abs_diff: if cells::is_numeric(&p.common) {
+                    c.max_abs
+                } else {
+                    None
+                },
+                max_rel_diff: if cells::is_numeric(&p.common) {
+                    c.max_rel
+                } else {
+                    None
+                },
+                value_to_null: c.value_to_null,
+                null_to_value: c.null_to_value,
+            })
+            .collect();
+        Comparison {
+            rows: RowCounts {
+                v1: s1.rows,
+                v2: s2.rows,
+                matched: Some(self.matched),
+                only_v1: self.only_v1,
+                only_v2: self.only_v2,
+                changed: Some(self.changed),
+                unchanged: Some(compared - self.changed),
+                matched_duplicate_keys: Some(self.matched_dup),
+                duplicate_keys_v1: Some(s1.duplicate_keys),
+                duplicate_keys_v2: Some(s2.duplicate_keys),
+                duplicate_rows_v1: Some(s1.duplicate_rows),
+                duplicate_rows_v2: Some(s2.duplicate_rows),
+                null_keys_v1: Some(s1.null_key_rows),
+                null_keys_v2: Some(s2.null_key_rows),
+            },
+            columns,
+            samples: Samples {
+                changed: self.s_changed.into_sorted(),
+                only_v1: self.s_only_v1.into_sorted(),
+                only_v2: self.s_only_v2.into_sorted(),
+            },
+        }
+    }
+}

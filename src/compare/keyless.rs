@@ -1,0 +1,214 @@
+//! Keyless comparison: each side is a multiset of whole rows (over the
+//! columns both sides share). One aggregate over `v1 UNION ALL v2` counts
+//! each distinct row per side; a row seen `n1` times in v1 and `n2` times in
+//! v2 adds `max(n1 - n2, 0)` to only_v1 and `max(n2 - n1, 0)` to only_v2, so
+//! v1 `[a, a, b]` against v2 `[a, b, b, c]` gives only_v1 1, only_v2 2.
+//! GROUP BY treats NULLs as equal; -0.0 is folded into 0.0 first.
+
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::sum;
+use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
+
+use super::cells;
+use super::sample::SmallestK;
+use super::{CompareOptions, Comparison, count_at};
+use crate::align::Alignment;
+use crate::error::{EngineContext, Error, Result};
+use crate::report::{RowCounts, RowSample, Samples};
+use crate::transform::Version;
+
+pub(super) async fn compare(
+    ctx: &SessionContext,
+    alignment: &Alignment,
+    options: &CompareOptions,
+) -> Result<Comparison> {
+    if alignment.columns.is_empty() {
+        return Err(Error::Usage(
+            "v1 and v2 share no comparable columns, so rows cannot be compared without a key"
+                .into(),
+        ));
+    }
+    let (rows_v1, rows_v2) =
+        tokio::try_join!(row_count(ctx, Version::V1), row_count(ctx, Version::V2))?;
+    let what = || "cannot plan the keyless comparison".to_string();
+    let a = side(ctx, Version::V1, alignment).await?;
+    let b = side(ctx, Version::V2, alignment).await?;
+    let groups: Vec<Expr> = (0..alignment.columns.len())
+        .map(|j| col(format!("__c{j}")))
+        .collect();
+    let diff = a
+        .union(b)
+        .context(what)?
+        .aggregate(
+            groups,
+            vec![
+                sum(col("__n1")).alias("__n1"),
+                sum(col("__n2")).alias("__n2"),
+            ],
+        )
+        .context(what)?
+        .filter(col("__n1").not_eq(col("__n2")))
+        .context(what)?;
+    let streams = diff
+        .execute_stream_partitioned()
+        .await
+        .context(|| "cannot start the keyless comparison".into())?;
+    let types: Vec<DataType> = alignment.columns.iter().map(|c| c.common.clone()).collect();
+    let mut tasks = Vec::new();
+    for mut stream in streams {
+        let types = types.clone();
+        let names: Vec<String> = alignment.columns.iter().map(|c| c.name.clone()).collect();
+        let limit = options.sample_size;
+        tasks.push(tokio::spawn(async move {
+            let mut acc = Acc::new(types, names, limit)?;
+            while let Some(batch) = stream.next().await {
+                acc.add(&batch.context(|| "keyless comparison failed".into())?)?;
+            }
+            Ok::<_, Error>(acc)
+        }));
+    }
+    let (mut only_v1, mut only_v2) = (0u64, 0u64);
+    let mut s1 = SmallestK::new(options.sample_size);
+    let mut s2 = SmallestK::new(options.sample_size);
+    for task in tasks {
+        let acc = task
+            .await
+            .map_err(|e| Error::Usage(format!("comparison task failed: {e}")))??;
+        only_v1 += acc.only_v1;
+        only_v2 += acc.only_v2;
+        s1.merge(acc.s_only_v1);
+        s2.merge(acc.s_only_v2);
+    }
+    Ok(Comparison {
+        rows: RowCounts {
+            v1: rows_v1,
+            v2: rows_v2,
+            only_v1,
+            only_v2,
+            ..Default::default()
+        },
+        columns: Vec::new(),
+        samples: Samples {
+            changed: Vec::new(),
+            only_v1: s1.into_sorted(),
+            only_v2: s2.into_sorted(),
+        },
+    })
+}
+
+async fn row_count(ctx: &SessionContext, v: Version) -> Result<u64> {
+    let what = || format!("cannot count the rows of {}", v.as_str());
+    let batches = ctx
+        .table(v.table_name())
+        .await
+        .context(what)?
+        .aggregate(vec![], vec![count_all()])
+        .context(what)?
+        .collect()
+        .await
+        .context(what)?;
+    Ok(count_at(&batches, 0))
+}
+
+async fn side(ctx: &SessionContext, v: Version, alignment: &Alignment) -> Result<DataFrame> {
+    let what = || format!("cannot plan the {} side of the comparison", v.as_str());
+    let mut exprs = Vec::with_capacity(alignment.columns.len() + 2);
+    for (j, c) in alignment.columns.iter().enumerate() {
+        let ty = if v == Version::V1 {
+            &c.v1_type
+        } else {
+            &c.v2_type
+        };
+        let mut e = ident(&c.name);
+        if *ty != c.common {
+            e = cast(e, c.common.clone());
+        }
+        if c.common == DataType::Float64 {
+            // Fold -0.0 into 0.0 so that both group together.
+            e = when(e.clone().eq(lit(0.0f64)), lit(0.0f64))
+                .otherwise(e)
+                .context(what)?;
+        }
+        exprs.push(e.alias(format!("__c{j}")));
+    }
+    let (n1, n2) = if v == Version::V1 {
+        (1i64, 0i64)
+    } else {
+        (0, 1)
+    };
+    exprs.push(lit(n1).alias("__n1"));
+    exprs.push(lit(n2).alias("__n2"));
+    ctx.table(v.table_name())
+        .await
+        .context(what)?
+        .select(exprs)
+        .context(what)
+}
+
+struct Acc {
+    names: Vec<String>,
+    converter: RowConverter,
+    only_v1: u64,
+    only_v2: u64,
+    s_only_v1: SmallestK<RowSample>,
+    s_only_v2: SmallestK<RowSample>,
+}
+
+impl Acc {
+    fn new(types: Vec<DataType>, names: Vec<String>, limit: usize) -> Result<Self> {
+        let converter = RowConverter::new(types.into_iter().map(SortField::new).collect())
+            .context(|| "cannot order rows for samples".into())?;
+        Ok(Acc {
+            names,
+            converter,
+            only_v1: 0,
+            only_v2: 0,
+            s_only_v1: SmallestK::new(limit),
+            s_only_v2: SmallestK::new(limit),
+        })
+    }
+
+    fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        let nc = self.names.len();
+        let n1 = batch.column(nc).as_primitive::<Int64Type>();
+        let n2 = batch.column(nc + 1).as_primitive::<Int64Type>();
+        let cols: Vec<ArrayRef> = batch.columns()[..nc].to_vec();
+        let rows = self
+            .converter
+            .convert_columns(&cols)
+            .context(|| "cannot order rows for samples".into())?;
+        for r in 0..batch.num_rows() {
+            let (a, b) = (n1.value(r), n2.value(r));
+            let (target, extra) = if a > b {
+                self.only_v1 += (a - b) as u64;
+                (&mut self.s_only_v1, (a - b) as u64)
+            } else {
+                self.only_v2 += (b - a) as u64;
+                (&mut self.s_only_v2, (b - a) as u64)
+            };
+            let key = rows.row(r);
+            if target.accepts(key.as_ref()) {
+                let row = self
+                    .names
+                    .iter()
+                    .zip(&cols)
+                    .map(|(n, c)| (n.clone(), cells::to_json(c.as_ref(), r)))
+                    .collect();
+                target.insert(
+                    key.as_ref().to_vec(),
+                    RowSample {
+                        key: Default::default(),
+                        row,
+                        count: Some(extra),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+}

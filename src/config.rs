@@ -1,0 +1,329 @@
+//! The scenario file, `diffgate.toml`: inputs, the v1/v2 transform, how to
+//! compare, the policy, and optionally the expected verdict. Parsing is
+//! strict (unknown keys are errors naming the key) and every path is
+//! resolved relative to the scenario directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result, did_you_mean};
+use crate::judge::Policy;
+use crate::load::{Format, InputSource, JsonLayout};
+use crate::report::Verdict;
+
+pub const FILE_NAME: &str = "diffgate.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// One line saying what the scenario is about.
+    pub description: Option<String>,
+    /// The verdict this scenario should produce (checked by the tests, and
+    /// by `diffgate run --check-expected`).
+    pub expected_verdict: Option<Verdict>,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputEntry>,
+    pub transform: TransformSpec,
+    #[serde(default)]
+    pub compare: CompareSpec,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// An input: a path, or a table with a path and reading options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum InputEntry {
+    Path(String),
+    Detailed(InputSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub path: String,
+    pub format: Option<Format>,
+    /// CSV delimiter, one character.
+    pub delimiter: Option<String>,
+    pub has_header: Option<bool>,
+    pub json_layout: Option<JsonLayout>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSpec {
+    pub v1: String,
+    pub v2: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompareSpec {
+    pub key: KeySpec,
+    pub abs_tol: f64,
+    pub rel_tol: f64,
+    /// Per-column tolerance overrides.
+    pub columns: BTreeMap<String, ColumnSpec>,
+    pub ignore_columns: Vec<String>,
+    pub sample_size: usize,
+}
+
+impl Default for CompareSpec {
+    fn default() -> Self {
+        CompareSpec {
+            key: KeySpec::default(),
+            abs_tol: 0.0,
+            rel_tol: 0.0,
+            columns: BTreeMap::new(),
+            ignore_columns: Vec::new(),
+            sample_size: 10,
+        }
+    }
+}
+
+/// `key = "id"` or `key = ["region", "seq"]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+pub enum KeySpec {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeySpec {
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            KeySpec::None => Vec::new(),
+            KeySpec::One(k) => vec![k.clone()],
+            KeySpec::Many(ks) => ks.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub abs_tol: Option<f64>,
+    pub rel_tol: Option<f64>,
+}
+
+/// A scenario with its paths resolved.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub scenario: Scenario,
+}
+
+impl LoadedScenario {
+    /// Inputs as load-stage sources, paths resolved against the scenario dir.
+    pub fn inputs(&self) -> Result<Vec<InputSource>> {
+        self.scenario
+            .inputs
+            .iter()
+            .map(|(name, entry)| {
+                crate::load::validate_table_name(name)
+                    .map_err(|m| Error::config(&self.config_path, m))?;
+                let spec = match entry {
+                    InputEntry::Path(p) => InputSpec {
+                        path: p.clone(),
+                        format: None,
+                        delimiter: None,
+                        has_header: None,
+                        json_layout: None,
+                    },
+                    InputEntry::Detailed(s) => s.clone(),
+                };
+                let delimiter = match spec.delimiter.as_deref() {
+                    None => None,
+                    Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+                    Some("\\t") => Some(b'\t'),
+                    Some(d) => {
+                        return Err(Error::config(
+                            &self.config_path,
+                            format!(
+                                "input `{name}`: delimiter must be one ASCII character, got {d:?}"
+                            ),
+                        ));
+                    }
+                };
+                Ok(InputSource {
+                    name: name.clone(),
+                    path: self.resolve(&spec.path),
+                    format: spec.format,
+                    delimiter,
+                    has_header: spec.has_header,
+                    json_layout: spec.json_layout,
+                })
+            })
+            .collect()
+    }
+
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+}
+
+/// Read and parse `<dir>/diffgate.toml`.
+pub fn load(dir: &Path) -> Result<LoadedScenario> {
+    let config_path = if dir.is_file() {
+        dir.to_path_buf()
+    } else {
+        dir.join(FILE_NAME)
+    };
+    let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let text = std::fs::read_to_string(&config_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::config(
+            &config_path,
+            "no such file (a scenario directory holds a diffgate.toml)",
+        ),
+        _ => Error::config(&config_path, e.to_string()),
+    })?;
+    let scenario = parse(&text).map_err(|m| Error::config(&config_path, m))?;
+    Ok(LoadedScenario {
+        dir,
+        config_path,
+        scenario,
+    })
+}
+
+/// Parse scenario TOML; errors carry the line and, for unknown keys, a
+/// suggestion.
+pub fn parse(text: &str) -> std::result::Result<Scenario, String> {
+    let scenario: Scenario = toml::from_str(text).map_err(|e| explain(&e))?;
+    validate(&scenario)?;
+    Ok(scenario)
+}
+
+fn validate(s: &Scenario) -> std::result::Result<(), String> {
+    let c = &s.compare;
+    check_tol("compare.abs_tol", c.abs_tol)?;
+    check_tol("compare.rel_tol", c.rel_tol)?;
+    for (name, col) in &c.columns {
+        if let Some(x) = col.abs_tol {
+            check_tol(&format!("compare.columns.{name}.abs_tol"), x)?;
+        }
+        if let Some(x) = col.rel_tol {
+            check_tol(&format!("compare.columns.{name}.rel_tol"), x)?;
+        }
+    }
+    if let KeySpec::Many(k) = &c.key
+        && k.iter().any(|x| x.is_empty())
+    {
+        return Err("compare.key: key column names may not be empty".into());
+    }
+    s.policy.validate().map_err(|m| format!("policy: {m}"))
+}
+
+/// Tolerances must be finite and non-negative.
+pub fn check_tol(what: &str, x: f64) -> std::result::Result<(), String> {
+    if x.is_finite() && x >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{what} must be a finite number >= 0, got {x}"))
+    }
+}
+
+/// Make a TOML error readable: keep toml's line/column snippet and add a
+/// "did you mean" for unknown keys.
+fn explain(e: &toml::de::Error) -> String {
+    let msg = e.to_string();
+    let Some(rest) = e.message().strip_prefix("unknown field `") else {
+        return msg;
+    };
+    let Some((field, expected)) = rest.split_once("`, expected ") else {
+        return msg;
+    };
+    let candidates: Vec<&str> = expected
+        .split(|c: char| c == '`')
+        .filter(|s| !s.is_empty() && !s.contains(' ') && !s.contains(','))
+        .collect();
+    match did_you_mean(field, candidates) {
+        Some(s) => format!("{msg}did you mean `{s}`?"),
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [inputs]
+        orders = "orders.csv"
+        [transform]
+        v1 = "v1.sql"
+        v2 = "v2.sql"
+    "#;
+
+    #[test]
+    fn minimal_config_uses_defaults() {
+        let s = parse(MINIMAL).unwrap();
+        assert!(s.compare.key.columns().is_empty());
+        assert_eq!(s.compare.sample_size, 10);
+        assert_eq!(s.policy, Policy::default());
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let s = parse(
+            r#"
+            description = "d"
+            expected_verdict = "review"
+            [inputs]
+            a = { path = "a.csv", delimiter = ";", has_header = false }
+            b = { path = "b.json", format = "json", json_layout = "array" }
+            [transform]
+            v1 = "v1.sql"
+            v2 = "v2.sql"
+            [compare]
+            key = ["region", "seq"]
+            abs_tol = 1e-9
+            ignore_columns = ["loaded_at"]
+            [compare.columns.price]
+            abs_tol = 0.01
+            [policy]
+            rows_added = "block"
+            max_removed_or_changed_fraction = 0.05
+            fail_on = "review"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.expected_verdict, Some(Verdict::Review));
+        assert_eq!(s.compare.key.columns(), ["region", "seq"]);
+        assert_eq!(s.compare.columns["price"].abs_tol, Some(0.01));
+        assert_eq!(s.policy.max_removed_or_changed_fraction, 0.05);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_a_suggestion() {
+        let err = parse(&format!("{MINIMAL}\n[compare]\nkee = \"id\"\n")).unwrap_err();
+        assert!(
+            err.contains("kee") && err.contains("did you mean `key`"),
+            "{err}"
+        );
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn negative_or_nan_tolerances_are_refused() {
+        let err = parse(&format!("{MINIMAL}\n[compare]\nabs_tol = -1.0\n")).unwrap_err();
+        assert!(err.contains("compare.abs_tol"), "{err}");
+        let err = parse(&format!("{MINIMAL}\n[compare]\nrel_tol = nan\n")).unwrap_err();
+        assert!(err.contains("compare.rel_tol"), "{err}");
+    }
+
+    #[test]
+    fn missing_transform_is_an_error() {
+        let err = parse("[inputs]\na = \"a.csv\"\n").unwrap_err();
+        assert!(err.contains("transform"), "{err}");
+    }
+}

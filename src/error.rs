@@ -1,0 +1,134 @@
+//! Typed errors for every stage. Each variant names what the user must fix
+//! (file, input, column, SQL file); the binary turns any of them into a
+//! message on stderr and exit code 2.
+
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("input `{name}` ({path}): {message}")]
+    Input {
+        name: String,
+        path: PathBuf,
+        message: String,
+    },
+
+    #[error("{version} transform {path}: {message}")]
+    Transform {
+        version: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+
+    #[error("key column `{column}` is missing from {side}{hint}")]
+    KeyMissing {
+        column: String,
+        side: &'static str,
+        hint: String,
+    },
+
+    #[error(
+        "key column `{column}` has types that cannot be compared: {v1_type} in v1, {v2_type} in v2"
+    )]
+    KeyType {
+        column: String,
+        v1_type: String,
+        v2_type: String,
+    },
+
+    #[error("{context}: {source}")]
+    Engine {
+        context: String,
+        #[source]
+        source: Box<DataFusionError>,
+    },
+}
+
+impl Error {
+    pub fn config(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Config {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Attach a stage description to a DataFusion error.
+pub trait EngineContext<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<DataFusionError>> EngineContext<T> for std::result::Result<T, E> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Engine {
+            context: context(),
+            source: Box::new(e.into()),
+        })
+    }
+}
+
+/// Render a DataFusion error without its internal context chain noise: the
+/// innermost message is what a user can act on.
+pub fn engine_message(e: &DataFusionError) -> String {
+    let mut msg = e.find_root().to_string();
+    // Strip DataFusion's generic prefixes, keep the substance.
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "Execution error: ",
+        "External error: ",
+        "Arrow error: ",
+    ] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            msg = rest.to_string();
+        }
+    }
+    msg
+}
+
+/// Suggest the closest of `candidates` to `name` (for "did you mean").
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let lower = name.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, c)| (*d, c.to_string()))
+        .map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            did_you_mean("ordr_id", ["order_id", "amount"]),
+            Some("order_id".into())
+        );
+        assert_eq!(did_you_mean("ID", ["id", "name"]), Some("id".into()));
+        assert_eq!(did_you_mean("zzzzzz", ["order_id", "amount"]), None);
+    }
+}

@@ -1,0 +1,449 @@
+//! Stage 5, judge: turn findings into a verdict. Each rule of the [`Policy`]
+//! looks at the schema diff and row counts; a rule that fires at `review` or
+//! `block` becomes a reason naming the rule, what was observed and the
+//! threshold. The verdict is the worst level among the reasons (`promote`
+//! when none fired), and the gate fails when it reaches `fail_on`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::report::{Level, Reason, RowCounts, SchemaDiff, Verdict};
+
+/// What a rule does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleLevel {
+    Ignore,
+    Review,
+    Block,
+}
+
+impl RuleLevel {
+    fn level(self) -> Option<Level> {
+        match self {
+            RuleLevel::Ignore => None,
+            RuleLevel::Review => Some(Level::Review),
+            RuleLevel::Block => Some(Level::Block),
+        }
+    }
+}
+
+/// The verdict at or above which the gate fails (exit code 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    Block,
+    Review,
+    Never,
+}
+
+impl FailOn {
+    pub fn fails(self, verdict: Verdict) -> bool {
+        match self {
+            FailOn::Block => verdict >= Verdict::Block,
+            FailOn::Review => verdict >= Verdict::Review,
+            FailOn::Never => false,
+        }
+    }
+}
+
+/// The promotion policy: one level per rule plus the block thresholds. The
+/// `[policy]` table of the config and `--policy KEY=VALUE` set these fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// A removed column, narrowed type or changed kind.
+    pub schema_breaking: RuleLevel,
+    /// An added, widened or reordered column.
+    pub schema_compatible: RuleLevel,
+    pub duplicate_keys_v1: RuleLevel,
+    pub duplicate_keys_v2: RuleLevel,
+    pub null_keys_v1: RuleLevel,
+    pub null_keys_v2: RuleLevel,
+    /// v2 has no rows although v1 has some.
+    pub empty_v2: RuleLevel,
+    /// Any matched row whose values differ beyond tolerance.
+    pub rows_changed: RuleLevel,
+    /// Any v1 row whose key (or whole row, keyless) is gone from v2.
+    pub rows_removed: RuleLevel,
+    /// Any v2 row whose key (or whole row, keyless) is not in v1.
+    pub rows_added: RuleLevel,
+    /// Block when (removed + changed) / v1 rows exceeds this fraction.
+    pub max_removed_or_changed_fraction: f64,
+    /// Block when added / v1 rows exceeds this fraction (unset: never).
+    pub max_added_fraction: Option<f64>,
+    /// The verdict at or above which the gate fails.
+    pub fail_on: FailOn,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            schema_breaking: RuleLevel::Block,
+            schema_compatible: RuleLevel::Ignore,
+            duplicate_keys_v1: RuleLevel::Review,
+            duplicate_keys_v2: RuleLevel::Block,
+            null_keys_v1: RuleLevel::Review,
+            null_keys_v2: RuleLevel::Block,
+            empty_v2: RuleLevel::Block,
+            rows_changed: RuleLevel::Review,
+            rows_removed: RuleLevel::Review,
+            rows_added: RuleLevel::Review,
+            max_removed_or_changed_fraction: 0.01,
+            max_added_fraction: None,
+            fail_on: FailOn::Block,
+        }
+    }
+}
+
+impl Policy {
+    /// Check thresholds are meaningful fractions.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = |x: f64| x.is_finite() && x >= 0.0;
+        if !ok(self.max_removed_or_changed_fraction) {
+            return Err(format!(
+                "max_removed_or_changed_fraction must be a number >= 0, got {}",
+                self.max_removed_or_changed_fraction
+            ));
+        }
+        if let Some(x) = self.max_added_fraction
+            && !ok(x)
+        {
+            return Err(format!("max_added_fraction must be a number >= 0, got {x}"));
+        }
+        Ok(())
+    }
+}
+
+/// Judge a comparison: the verdict and the reasons for it, block first.
+pub fn judge(schema: &SchemaDiff, rows: &RowCounts, policy: &Policy) -> (Verdict, Vec<Reason>) {
+    let mut reasons = Vec::new();
+    let mut fire = |rule: &str,
+                    level: RuleLevel,
+                    message: String,
+                    observed: serde_json::Value,
+                    threshold: serde_json::Value| {
+        if let Some(level) = level.level() {
+            reasons.push(Reason {
+                rule: rule.to_string(),
+                level,
+                message,
+                observed,
+                threshold,
+            });
+        }
+    };
+
+    if schema.breaking {
+        let mut what: Vec<String> = schema
+            .removed
+            .iter()
+            .map(|c| format!("`{}` removed", c.name))
+            .collect();
+        what.extend(
+            schema
+                .changed
+                .iter()
+                .filter(|c| !c.compatible)
+                .map(|c| format!("`{}` {} → {} ({})", c.name, c.v1_type, c.v2_type, c.note)),
+        );
+        fire(
+            "schema_breaking",
+            policy.schema_breaking,
+            format!("breaking schema change: {}", what.join(", ")),
+            json!(what.len()),
+            json!(0),
+        );
+    }
+    let compatible = schema.added.len()
+        + schema.changed.iter().filter(|c| c.compatible).count()
+        + usize::from(!schema.reordered.is_empty());
+    if compatible > 0 {
+        let mut what: Vec<String> = schema
+            .added
+            .iter()
+            .map(|c| format!("`{}` added", c.name))
+            .collect();
+        what.extend(
+            schema
+                .changed
+                .iter()
+                .filter(|c| c.compatible)
+                .map(|c| format!("`{}` {} → {}", c.name, c.v1_type, c.v2_type)),
+        );
+        if !schema.reordered.is_empty() {
+            what.push("columns reordered".into());
+        }
+        fire(
+            "schema_compatible",
+            policy.schema_compatible,
+            format!("compatible schema change: {}", what.join(", ")),
+            json!(compatible),
+            json!(0),
+        );
+    }
+
+    for (rule, level, count, side) in [
+        (
+            "duplicate_keys_v1",
+            policy.duplicate_keys_v1,
+            rows.duplicate_keys_v1,
+            "v1",
+        ),
+        (
+            "duplicate_keys_v2",
+            policy.duplicate_keys_v2,
+            rows.duplicate_keys_v2,
+            "v2",
+        ),
+    ] {
+        if let Some(n) = count.filter(|n| *n > 0) {
+            let extra = if side == "v1" {
+                rows.duplicate_rows_v1
+            } else {
+                rows.duplicate_rows_v2
+            };
+            fire(
+                rule,
+                level,
+                format!(
+                    "{n} key value(s) occur more than once in {side} ({} extra row(s))",
+                    extra.unwrap_or(0)
+                ),
+                json!(n),
+                json!(0),
+            );
+        }
+    }
+    for (rule, level, count, side) in [
+        ("null_keys_v1", policy.null_keys_v1, rows.null_keys_v1, "v1"),
+        ("null_keys_v2", policy.null_keys_v2, rows.null_keys_v2, "v2"),
+    ] {
+        if let Some(n) = count.filter(|n| *n > 0) {
+            fire(
+                rule,
+                level,
+                format!("{n} row(s) in {side} have a NULL key"),
+                json!(n),
+                json!(0),
+            );
+        }
+    }
+
+    if rows.v1 > 0 && rows.v2 == 0 {
+        fire(
+            "empty_v2",
+            policy.empty_v2,
+            format!("v2 is empty but v1 has {} row(s)", rows.v1),
+            json!(0),
+            json!(1),
+        );
+    }
+
+    let changed = rows.changed.unwrap_or(0);
+    let removed_or_changed = rows.only_v1 + changed;
+    if rows.v1 > 0 {
+        let fraction = removed_or_changed as f64 / rows.v1 as f64;
+        if fraction > policy.max_removed_or_changed_fraction {
+            fire(
+                "max_removed_or_changed_fraction",
+                RuleLevel::Block,
+                format!(
+                    "{} of {} v1 row(s) removed or changed ({}), above the {} limit",
+                    removed_or_changed,
+                    rows.v1,
+                    percent(fraction),
+                    percent(policy.max_removed_or_changed_fraction)
+                ),
+                json!(fraction),
+                json!(policy.max_removed_or_changed_fraction),
+            );
+        }
+        if let Some(max) = policy.max_added_fraction {
+            let fraction = rows.only_v2 as f64 / rows.v1 as f64;
+            if fraction > max {
+                fire(
+                    "max_added_fraction",
+                    RuleLevel::Block,
+                    format!(
+                        "{} row(s) added to {} v1 row(s) ({}), above the {} limit",
+                        rows.only_v2,
+                        rows.v1,
+                        percent(fraction),
+                        percent(max)
+                    ),
+                    json!(fraction),
+                    json!(max),
+                );
+            }
+        }
+    }
+    if changed > 0 {
+        fire(
+            "rows_changed",
+            policy.rows_changed,
+            format!("{changed} matched row(s) differ beyond tolerance"),
+            json!(changed),
+            json!(0),
+        );
+    }
+    if rows.only_v1 > 0 {
+        fire(
+            "rows_removed",
+            policy.rows_removed,
+            format!("{} row(s) of v1 are missing from v2", rows.only_v1),
+            json!(rows.only_v1),
+            json!(0),
+        );
+    }
+    if rows.only_v2 > 0 {
+        fire(
+            "rows_added",
+            policy.rows_added,
+            format!("{} row(s) of v2 are not in v1", rows.only_v2),
+            json!(rows.only_v2),
+            json!(0),
+        );
+    }
+
+    // Block reasons first; within a level, the order the rules were checked.
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.level));
+    let verdict = reasons
+        .iter()
+        .map(|r| r.level.verdict())
+        .max()
+        .unwrap_or(Verdict::Promote);
+    (verdict, reasons)
+}
+
+/// A fraction as a short percentage ("1.5%", "0.012%").
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 {
+        "0%".into()
+    } else if p >= 10.0 {
+        format!("{p:.1}%")
+    } else if p >= 0.1 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.3}%")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::NamedType;
+
+    fn keyed(v1: u64, v2: u64, only_v1: u64, only_v2: u64, changed: u64) -> RowCounts {
+        RowCounts {
+            v1,
+            v2,
+            matched: Some(v1 - only_v1),
+            only_v1,
+            only_v2,
+            changed: Some(changed),
+            unchanged: Some(v1 - only_v1 - changed),
+            matched_duplicate_keys: Some(0),
+            duplicate_keys_v1: Some(0),
+            duplicate_keys_v2: Some(0),
+            duplicate_rows_v1: Some(0),
+            duplicate_rows_v2: Some(0),
+            null_keys_v1: Some(0),
+            null_keys_v2: Some(0),
+        }
+    }
+
+    #[test]
+    fn identical_outputs_promote() {
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(100, 100, 0, 0, 0),
+            &Policy::default(),
+        );
+        assert_eq!(v, Verdict::Promote);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn small_differences_ask_for_review() {
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(1000, 1000, 0, 0, 10),
+            &Policy::default(),
+        );
+        assert_eq!(v, Verdict::Review);
+        assert_eq!(r[0].rule, "rows_changed");
+    }
+
+    #[test]
+    fn more_than_one_percent_removed_or_changed_blocks() {
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(1000, 995, 6, 1, 5),
+            &Policy::default(),
+        );
+        assert_eq!(v, Verdict::Block);
+        assert_eq!(r[0].rule, "max_removed_or_changed_fraction");
+        assert_eq!(r[0].observed, json!(0.011));
+        assert_eq!(r[0].threshold, json!(0.01));
+        // Exactly at the threshold does not block.
+        let (v, _) = judge(
+            &SchemaDiff::default(),
+            &keyed(1000, 995, 5, 0, 5),
+            &Policy::default(),
+        );
+        assert_eq!(v, Verdict::Review);
+    }
+
+    #[test]
+    fn duplicate_and_null_keys_in_v2_block() {
+        let mut rows = keyed(10, 11, 0, 0, 0);
+        rows.duplicate_keys_v2 = Some(1);
+        rows.duplicate_rows_v2 = Some(1);
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &Policy::default());
+        assert_eq!(
+            (v, r[0].rule.as_str()),
+            (Verdict::Block, "duplicate_keys_v2")
+        );
+        let mut rows = keyed(10, 10, 0, 0, 0);
+        rows.null_keys_v2 = Some(2);
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &Policy::default());
+        assert_eq!((v, r[0].rule.as_str()), (Verdict::Block, "null_keys_v2"));
+    }
+
+    #[test]
+    fn empty_v2_and_breaking_schema_block_and_levels_are_configurable() {
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(10, 0, 10, 0, 0),
+            &Policy::default(),
+        );
+        assert_eq!(v, Verdict::Block);
+        assert!(r.iter().any(|r| r.rule == "empty_v2"));
+        let schema = SchemaDiff {
+            removed: vec![NamedType {
+                name: "x".into(),
+                data_type: "Int64".into(),
+            }],
+            breaking: true,
+            ..Default::default()
+        };
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &Policy::default());
+        assert_eq!(v, Verdict::Block);
+        let lenient = Policy {
+            schema_breaking: RuleLevel::Review,
+            ..Policy::default()
+        };
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &lenient);
+        assert_eq!(v, Verdict::Review);
+    }
+
+    #[test]
+    fn fail_on_sets_the_gate() {
+        assert!(FailOn::Block.fails(Verdict::Block));
+        assert!(!FailOn::Block.fails(Verdict::Review));
+        assert!(FailOn::Review.fails(Verdict::Review));
+        assert!(!FailOn::Never.fails(Verdict::Block));
+    }
+}

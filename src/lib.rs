@@ -1,0 +1,32 @@
+//! diffgate: run v1 and v2 of a SQL transform over the same inputs in
+//! Apache DataFusion, compare the outputs by schema, rows and columns, and
+//! gate the release on a verdict.
+//!
+//! The pipeline, one module per stage (see [`pipeline`] for the sequence):
+//!
+//! | stage | module | owns |
+//! |---|---|---|
+//! | load | [`load`] | registering inputs as tables, format detection |
+//! | run v1/v2 | [`transform`] | planning and materialising each version's SQL |
+//! | align | [`align`] | schema diff, key resolution, comparison types |
+//! | compare | [`compare`] | streaming row/column comparison, samples |
+//! | judge | [`judge`] | policy rules → verdict and reasons |
+//! | render | [`render`] | terminal and JSON output from the report |
+//!
+//! [`report::DiffReport`] is the contract between comparing and rendering.
+
+pub mod align;
+pub mod cli;
+pub mod compare;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod judge;
+pub mod load;
+pub mod pipeline;
+pub mod render;
+pub mod report;
+pub mod transform;
+
+pub use error::{Error, Result};
+pub use report::{DiffReport, Verdict};

@@ -1,0 +1,344 @@
+//! Stage 1, load: register each input (a file or a directory of Parquet, CSV,
+//! newline-delimited or array JSON, or Arrow IPC) as a table in the shared
+//! session. Schemas are inferred once here; both versions then read the same
+//! registered tables, so v1 and v2 can never see different inputs.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use serde::Deserialize;
+
+use crate::error::{Error, Result, engine_message};
+
+/// File formats diffgate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Parquet,
+    Csv,
+    Json,
+    Arrow,
+}
+
+impl Format {
+    /// The format a file extension stands for.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext.to_ascii_lowercase().as_str() {
+            "parquet" | "pq" => Some(Format::Parquet),
+            "csv" | "tsv" => Some(Format::Csv),
+            "json" | "jsonl" | "ndjson" => Some(Format::Json),
+            "arrow" | "ipc" | "feather" => Some(Format::Arrow),
+            _ => None,
+        }
+    }
+}
+
+/// How a JSON file is laid out: one object per line, or one top-level array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonLayout {
+    Ndjson,
+    Array,
+}
+
+/// One table to register: a name the SQL uses and where its data lives.
+#[derive(Debug, Clone)]
+pub struct InputSource {
+    pub name: String,
+    pub path: PathBuf,
+    /// Explicit format; detected from the file extension(s) when `None`.
+    pub format: Option<Format>,
+    /// CSV field delimiter (default `,`, or tab for `.tsv`).
+    pub delimiter: Option<u8>,
+    /// Whether a CSV file starts with a header row (default true).
+    pub has_header: Option<bool>,
+    /// JSON layout; detected from the first non-blank byte when `None`.
+    pub json_layout: Option<JsonLayout>,
+}
+
+impl InputSource {
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        InputSource {
+            name: name.into(),
+            path: path.into(),
+            format: None,
+            delimiter: None,
+            has_header: None,
+            json_layout: None,
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::Input {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Check that `name` can be used as a table name in SQL without quoting.
+pub fn validate_table_name(name: &str) -> std::result::Result<(), String> {
+    let mut chars = name.chars();
+    let ok_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !ok_start
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(format!(
+            "input name `{name}` must be lower-case letters, digits and `_`, starting with a letter"
+        ));
+    }
+    if name.starts_with("__") {
+        return Err(format!(
+            "input name `{name}` may not start with `__` (reserved)"
+        ));
+    }
+    Ok(())
+}
+
+/// Register `source` as table `source.name` in `ctx`. `scratch` receives
+/// any converted copies (JSON arrays are rewritten as NDJSON there).
+pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path) -> Result<()> {
+    let path = &source.path;
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => source.error("no such file or directory"),
+        _ => source.error(e.to_string()),
+    })?;
+    let files = data_files(source, path, meta.is_dir())?;
+    let extension = extension_of(&files[0]);
+    let format = match source.format {
+        Some(f) => f,
+        None => detect_format(source, &files)?,
+    };
+    let mut path = path.clone();
+    let mut extension = extension;
+    if format == Format::Json {
+        let layout = match source.json_layout {
+            Some(l) => l,
+            None => detect_json_layout(source, &files[0])?,
+        };
+        if layout == JsonLayout::Array {
+            // DataFusion's array reader keeps line breaks inside objects, so
+            // pretty-printed arrays (what APIs return) fail to parse. Rewrite
+            // them as NDJSON, one element in memory at a time.
+            let dir = scratch.join("inputs").join(&source.name);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| source.error(format!("{}: {e}", dir.display())))?;
+            for (i, file) in files.iter().enumerate() {
+                let out = dir.join(format!("part-{i:05}.json"));
+                json_array_to_ndjson(file, &out)
+                    .map_err(|e| source.error(format!("{}: {e}", file.display())))?;
+            }
+            path = dir;
+            extension = "json".into();
+        }
+    }
+    let path_str = path
+        .to_str()
+        .ok_or_else(|| source.error("path is not valid UTF-8"))?;
+    // A single file is registered with its own extension so that the listing
+    // table's extension filter accepts it whatever it is called.
+    let ext = format!(".{extension}");
+    let result = match format {
+        Format::Parquet => {
+            let opts = ParquetReadOptions::default().file_extension(&ext);
+            ctx.register_parquet(&source.name, path_str, opts).await
+        }
+        Format::Csv => {
+            let delimiter = source
+                .delimiter
+                .unwrap_or(if extension.eq_ignore_ascii_case("tsv") {
+                    b'\t'
+                } else {
+                    b','
+                });
+            let opts = CsvReadOptions::new()
+                .file_extension(&ext)
+                .delimiter(delimiter)
+                .has_header(source.has_header.unwrap_or(true));
+            ctx.register_csv(&source.name, path_str, opts).await
+        }
+        Format::Json => {
+            let opts = JsonReadOptions::default().file_extension(&ext);
+            ctx.register_json(&source.name, path_str, opts).await
+        }
+        Format::Arrow => {
+            let opts = ArrowReadOptions {
+                file_extension: &ext,
+                ..Default::default()
+            };
+            ctx.register_arrow(&source.name, path_str, opts).await
+        }
+    };
+    result.map_err(|e| source.error(engine_message(&e)))?;
+    let table = ctx
+        .table(source.name.as_str())
+        .await
+        .map_err(|e| source.error(engine_message(&e)))?;
+    if table.schema().fields().is_empty() {
+        return Err(source.error("no columns could be read (empty file?)"));
+    }
+    Ok(())
+}
+
+/// The data files a source names: the file itself, or the non-hidden files
+/// below a directory.
+fn data_files(source: &InputSource, path: &Path, is_dir: bool) -> Result<Vec<PathBuf>> {
+    if !is_dir {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| source.error(format!("{}: {e}", dir.display())))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| source.error(e.to_string()))?;
+            let p = entry.path();
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.') || n.starts_with('_'));
+            if hidden {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(source.error("directory holds no data files"));
+    }
+    Ok(files)
+}
+
+fn extension_of(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn detect_format(source: &InputSource, files: &[PathBuf]) -> Result<Format> {
+    let mut found: Vec<(Format, String)> = Vec::new();
+    for f in files {
+        let ext = extension_of(f);
+        match Format::from_extension(&ext) {
+            Some(format) => {
+                if !found.iter().any(|(_, e)| *e == ext) {
+                    found.push((format, ext));
+                }
+            }
+            None => {
+                return Err(source.error(format!(
+                    "cannot tell the format of {} from its extension; set `format` (parquet, csv, json or arrow)",
+                    f.display()
+                )));
+            }
+        }
+    }
+    match found.as_slice() {
+        [(format, _)] => Ok(*format),
+        _ => Err(source.error(format!(
+            "directory mixes file kinds ({}); keep one kind per input",
+            found
+                .iter()
+                .map(|(_, e)| format!(".{e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn detect_json_layout(source: &InputSource, file: &Path) -> Result<JsonLayout> {
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    let mut f = std::fs::File::open(file).map_err(|e| source.error(e.to_string()))?;
+    let n = f.read(&mut buf).map_err(|e| source.error(e.to_string()))?;
+    let first = buf[..n].iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        Some(b'[') => Ok(JsonLayout::Array),
+        Some(b'{') => Ok(JsonLayout::Ndjson),
+        Some(_) => Err(source
+            .error("JSON must start with `{` (one object per line) or `[` (an array of objects)")),
+        None => Err(source.error("file is empty")),
+    }
+}
+
+/// Rewrite a JSON array of objects as newline-delimited JSON. Errors name the
+/// line and column of the original file.
+fn json_array_to_ndjson(src: &Path, dst: &Path) -> std::result::Result<u64, String> {
+    use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
+    use std::io::Write;
+
+    struct Lines<W: Write> {
+        out: W,
+        rows: u64,
+    }
+    impl<'de, W: Write> Visitor<'de> for &mut Lines<W> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON array of objects")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            while let Some(v) = seq.next_element::<serde_json::Value>()? {
+                if !v.is_object() {
+                    return Err(A::Error::custom(format!(
+                        "array element {} is not an object",
+                        self.rows + 1
+                    )));
+                }
+                serde_json::to_writer(&mut self.out, &v).map_err(A::Error::custom)?;
+                self.out.write_all(b"\n").map_err(A::Error::custom)?;
+                self.rows += 1;
+            }
+            Ok(())
+        }
+    }
+
+    let input = std::fs::File::open(src).map_err(|e| e.to_string())?;
+    let output = std::fs::File::create(dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+    let mut lines = Lines {
+        out: std::io::BufWriter::new(output),
+        rows: 0,
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(input));
+    de.deserialize_seq(&mut lines).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    lines.out.flush().map_err(|e| e.to_string())?;
+    if lines.rows == 0 {
+        return Err("the JSON array is empty".into());
+    }
+    Ok(lines.rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_must_be_plain_identifiers() {
+        assert!(validate_table_name("orders_2024").is_ok());
+        assert!(validate_table_name("Orders").is_err());
+        assert!(validate_table_name("1x").is_err());
+        assert!(validate_table_name("__v1").is_err());
+        assert!(validate_table_name("a-b").is_err());
+    }
+
+    #[test]
+    fn formats_follow_extensions() {
+        assert_eq!(Format::from_extension("PARQUET"), Some(Format::Parquet));
+        assert_eq!(Format::from_extension("jsonl"), Some(Format::Json));
+        assert_eq!(Format::from_extension("feather"), Some(Format::Arrow));
+        assert_eq!(Format::from_extension("xlsx"), None);
+    }
+}

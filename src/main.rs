@@ -1,0 +1,70 @@
+//! The binary edge: parse flags, run the pipeline, render, and map the
+//! outcome to the exit-code contract (0 promote/below --fail-on, 1 gate
+//! failed, 2 error). Errors and panics are printed here, once.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use diffgate::cli::{self, Cli, OutputFormat};
+use diffgate::render::{self, Format};
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("diffgate: internal error: {info}");
+        eprintln!("this is a bug in diffgate; please report it with the command that caused it");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors are exit 2; --help and --version are not errors.
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match std::panic::catch_unwind(|| run(&cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("diffgate: error: {e}");
+            ExitCode::from(2)
+        }
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+fn run(cli: &Cli) -> diffgate::Result<ExitCode> {
+    let (job, flags) = cli::job(&cli.command)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(job.engine.threads())
+        .enable_all()
+        .build()
+        .map_err(|source| diffgate::Error::Io {
+            path: "tokio runtime".into(),
+            source,
+        })?;
+    let report = runtime.block_on(diffgate::pipeline::execute(&job))?;
+    if let Some(path) = &flags.json {
+        std::fs::write(path, render::json::render(&report)).map_err(|source| {
+            diffgate::Error::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
+    let format = match flags.format {
+        OutputFormat::Terminal => Format::Terminal,
+        OutputFormat::Json => Format::Json,
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(render::render(&report, format).as_bytes());
+    let _ = out.flush();
+    Ok(if job.policy.fail_on.fails(report.verdict) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,161 @@
+//! The stage sequence, in one place: load → run v1/v2 → align → compare →
+//! judge, producing the [`DiffReport`] that renderers read. Both commands go
+//! through here; `diff` simply skips the run stage and registers the two
+//! tables directly as v1 and v2.
+
+use std::time::Instant;
+
+use crate::align;
+use crate::compare::{self, CompareOptions};
+use crate::config::LoadedScenario;
+use crate::engine::{self, EngineOptions};
+use crate::error::{Error, Result, engine_message};
+use crate::judge::{self, Policy};
+use crate::load::{self, InputSource};
+use crate::report::{
+    self, ColumnTolerance, ComparisonInfo, DiffReport, Mode, Timings, ToleranceInfo, Verdict,
+};
+use crate::transform::{self, Transform, Version};
+
+/// Where v1 and v2 come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Two transforms over shared inputs (`diffgate run`).
+    Run {
+        scenario: Box<LoadedScenario>,
+        inputs: Vec<InputSource>,
+        v1: Transform,
+        v2: Transform,
+    },
+    /// Two existing tables (`diffgate diff`).
+    Diff {
+        v1: InputSource,
+        v2: InputSource,
+        v1_label: String,
+        v2_label: String,
+    },
+}
+
+/// Everything one diffgate run needs, resolved from config and flags.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub source: Source,
+    pub key: Vec<String>,
+    pub ignore_columns: Vec<String>,
+    pub compare: CompareOptions,
+    pub policy: Policy,
+    pub engine: EngineOptions,
+    pub description: Option<String>,
+    pub expected_verdict: Option<Verdict>,
+}
+
+/// Run every stage and return the report.
+pub async fn execute(job: &Job) -> Result<DiffReport> {
+    let started = Instant::now();
+    let ctx = engine::session(&job.engine)?;
+    let mut timings = Timings::default();
+
+    // Scratch space for converted inputs and materialised outputs; removed
+    // when it drops at the end of the run.
+    let scratch = tempfile::Builder::new()
+        .prefix("diffgate-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+
+    // Stage 1: load.
+    let t = Instant::now();
+    let (command, v1_label, v2_label) = match &job.source {
+        Source::Run { inputs, v1, v2, .. } => {
+            for input in inputs {
+                load::register(&ctx, input, scratch.path()).await?;
+            }
+            ("run", v1.label.clone(), v2.label.clone())
+        }
+        Source::Diff {
+            v1,
+            v2,
+            v1_label,
+            v2_label,
+        } => {
+            load::register(&ctx, v1, scratch.path()).await?;
+            load::register(&ctx, v2, scratch.path()).await?;
+            ("diff", v1_label.clone(), v2_label.clone())
+        }
+    };
+    timings.load_ms = t.elapsed().as_millis() as u64;
+
+    // Stage 2: run v1 and v2 (run only).
+    if let Source::Run { v1, v2, .. } = &job.source {
+        let t = Instant::now();
+        transform::run(&ctx, v1, scratch.path()).await?;
+        timings.run_v1_ms = t.elapsed().as_millis() as u64;
+        let t = Instant::now();
+        transform::run(&ctx, v2, scratch.path()).await?;
+        timings.run_v2_ms = t.elapsed().as_millis() as u64;
+    }
+
+    // Stage 3: align.
+    let t = Instant::now();
+    let schema_of = |v: Version| {
+        let ctx = &ctx;
+        async move {
+            ctx.table(v.table_name())
+                .await
+                .map(|df| df.schema().as_arrow().clone())
+                .map_err(|e| Error::Usage(format!("{}: {}", v.as_str(), engine_message(&e))))
+        }
+    };
+    let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
+    let alignment = align::align(&s1, &s2, &job.key, &job.ignore_columns)?;
+
+    // Stage 4: compare.
+    let comparison = compare::compare(&ctx, &alignment, &job.compare).await?;
+    timings.compare_ms = t.elapsed().as_millis() as u64;
+
+    // Stage 5: judge.
+    let (verdict, reasons) = judge::judge(&alignment.schema, &comparison.rows, &job.policy);
+    timings.total_ms = started.elapsed().as_millis() as u64;
+
+    let tol = &job.compare.tolerance;
+    Ok(DiffReport {
+        schema_version: report::SCHEMA_VERSION,
+        verdict,
+        reasons,
+        comparison: ComparisonInfo {
+            command: command.to_string(),
+            mode: if job.key.is_empty() {
+                Mode::Keyless
+            } else {
+                Mode::Keyed
+            },
+            key: job.key.clone(),
+            v1: v1_label,
+            v2: v2_label,
+            description: job.description.clone(),
+            tolerance: ToleranceInfo {
+                abs: tol.default.abs,
+                rel: tol.default.rel,
+                columns: tol
+                    .columns
+                    .iter()
+                    .map(|(name, t)| ColumnTolerance {
+                        name: name.clone(),
+                        abs: t.abs,
+                        rel: t.rel,
+                    })
+                    .collect(),
+            },
+            ignored_columns: job.ignore_columns.clone(),
+            sample_limit: job.compare.sample_size,
+        },
+        schema: alignment.schema,
+        rows: comparison.rows,
+        columns: comparison.columns,
+        samples: comparison.samples,
+        expected_verdict: job.expected_verdict,
+        timings,
+    })
+}

@@ -1,0 +1,274 @@
+//! The report model: the one contract between comparing and rendering.
+//!
+//! [`DiffReport`] is what the compare and judge stages produce and the only
+//! thing renderers read. It serialises to the versioned JSON report, whose
+//! field names are a public contract (CI jobs read them), so fields are only
+//! ever added, never renamed. Everything in it is deterministic for the same
+//! inputs except [`Timings`], which lives in one marked field at the end.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the JSON report layout. Bumped only on an incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The promotion verdict, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Promote,
+    Review,
+    Block,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Promote => "promote",
+            Verdict::Review => "review",
+            Verdict::Block => "block",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How severe a fired rule is. A rule judged `ignore` produces no reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Review,
+    Block,
+}
+
+impl Level {
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Level::Review => Verdict::Review,
+            Level::Block => Verdict::Block,
+        }
+    }
+}
+
+/// One rule that fired, with what was observed and the threshold it crossed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub rule: String,
+    pub level: Level,
+    pub message: String,
+    pub observed: Value,
+    pub threshold: Value,
+}
+
+/// The complete result of one diffgate run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffReport {
+    pub schema_version: u32,
+    pub verdict: Verdict,
+    pub reasons: Vec<Reason>,
+    /// What was compared and how (sources, key, tolerances).
+    pub comparison: ComparisonInfo,
+    pub schema: SchemaDiff,
+    pub rows: RowCounts,
+    pub columns: Vec<ColumnStats>,
+    pub samples: Samples,
+    /// The scenario's own expectation, when the config states one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_verdict: Option<Verdict>,
+    /// Wall-clock timings. The only non-deterministic part of the report.
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonInfo {
+    /// `run` (two transforms over shared inputs) or `diff` (two tables).
+    pub command: String,
+    /// `keyed` or `keyless`.
+    pub mode: Mode,
+    pub key: Vec<String>,
+    /// Where v1 and v2 came from: a SQL file or a table path, as given.
+    pub v1: String,
+    pub v2: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tolerance: ToleranceInfo,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
+    pub sample_limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Keyed,
+    Keyless,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToleranceInfo {
+    pub abs: f64,
+    pub rel: f64,
+    /// Per-column overrides, sorted by column name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<ColumnTolerance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnTolerance {
+    pub name: String,
+    pub abs: f64,
+    pub rel: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchemaDiff {
+    pub added: Vec<NamedType>,
+    pub removed: Vec<NamedType>,
+    pub changed: Vec<TypeChange>,
+    #[serde(default)]
+    pub nullability: Vec<NullabilityChange>,
+    /// Columns present on both sides whose relative order changed.
+    #[serde(default)]
+    pub reordered: Vec<String>,
+    pub breaking: bool,
+}
+
+impl SchemaDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.nullability.is_empty()
+            && self.reordered.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedType {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeChange {
+    pub name: String,
+    pub v1_type: String,
+    pub v2_type: String,
+    pub compatible: bool,
+    /// Why the change is (in)compatible, e.g. "widening", "changes kind".
+    pub note: String,
+    /// Whether values of this column could still be compared.
+    pub comparable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NullabilityChange {
+    pub name: String,
+    pub v1_nullable: bool,
+    pub v2_nullable: bool,
+    pub compatible: bool,
+}
+
+/// Row-level counts. In keyed mode presence counts (`matched`, `only_v1`,
+/// `only_v2`) are of distinct non-null keys, so duplicates never inflate them;
+/// `v1`/`v2` are raw row counts. Keyless mode leaves the keyed fields absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowCounts {
+    pub v1: u64,
+    pub v2: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<u64>,
+    pub only_v1: u64,
+    pub only_v2: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<u64>,
+    /// Matched keys duplicated on either side: present on both, values not
+    /// compared because there is no single row to pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_duplicate_keys: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_keys_v1: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_keys_v2: Option<u64>,
+    /// Rows beyond the first for each duplicated key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_rows_v1: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_rows_v2: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_keys_v1: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_keys_v2: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub name: String,
+    pub v1_type: String,
+    pub v2_type: String,
+    /// Matched row pairs whose values were compared.
+    pub compared: u64,
+    pub mismatches: u64,
+    /// `mismatches / compared`, 0 when nothing was compared.
+    pub mismatch_rate: f64,
+    /// Largest |v1 - v2| over compared numeric pairs (absent for non-numeric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_abs_diff: Option<f64>,
+    /// Largest |v1 - v2| / |v1| over compared numeric pairs with v1 != 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rel_diff: Option<f64>,
+    /// v1 had a value and v2 NULL.
+    pub value_to_null: u64,
+    /// v1 NULL and v2 a value.
+    pub null_to_value: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Samples {
+    pub changed: Vec<ChangedRow>,
+    pub only_v1: Vec<RowSample>,
+    pub only_v2: Vec<RowSample>,
+}
+
+/// A matched key whose values differ: the key and each differing cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangedRow {
+    pub key: serde_json::Map<String, Value>,
+    pub cells: Vec<ChangedCell>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangedCell {
+    pub column: String,
+    pub v1: Value,
+    pub v2: Value,
+}
+
+/// A row present on one side only. In keyless mode `key` is empty and
+/// `count` says how many more copies that side has than the other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowSample {
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub key: serde_json::Map<String, Value>,
+    pub row: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+/// Wall-clock milliseconds per stage. Differs between runs by nature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub load_ms: u64,
+    pub run_v1_ms: u64,
+    pub run_v2_ms: u64,
+    pub compare_ms: u64,
+    pub total_ms: u64,
+}

@@ -1,0 +1,147 @@
+//! Stage 2, run v1/v2: plan one version's SQL over the registered inputs and
+//! materialise its output exactly once, as Arrow IPC files in a scratch
+//! directory, registered as a table for the compare stage.
+//!
+//! Materialising matters for correctness, not only speed: the compare stage
+//! reads each output more than once (key statistics, then the keyed join),
+//! and a transform that is not deterministic would otherwise give each pass
+//! different rows and a silently wrong report.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{SQLOptions, SessionContext};
+use futures::StreamExt;
+
+use crate::error::{Error, Result, engine_message};
+
+/// Which side of the comparison a transform or table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        }
+    }
+
+    /// The internal table name the compare stage reads this side from.
+    pub fn table_name(self) -> &'static str {
+        match self {
+            Version::V1 => "__diffgate_v1",
+            Version::V2 => "__diffgate_v2",
+        }
+    }
+}
+
+/// One version of a transform: a SQL file holding one query.
+#[derive(Debug, Clone)]
+pub struct Transform {
+    pub version: Version,
+    pub path: PathBuf,
+    /// Path as shown in reports (relative, as the user wrote it).
+    pub label: String,
+}
+
+impl Transform {
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::Transform {
+            version: self.version.as_str(),
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What running a transform produced.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub rows: u64,
+}
+
+/// SQL a transform may use: queries only. DDL, DML and statements such as SET
+/// are refused by DataFusion's own plan verification.
+pub fn sql_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Run `transform`, write its output under `scratch`, and register it as
+/// `transform.version.table_name()`.
+pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<RunOutput> {
+    let sql = std::fs::read_to_string(&transform.path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => transform.error("no such file"),
+        _ => transform.error(e.to_string()),
+    })?;
+    if sql.trim().is_empty() {
+        return Err(transform.error("the file holds no SQL"));
+    }
+    let df = ctx
+        .sql_with_options(&sql, sql_options())
+        .await
+        .map_err(|e| transform.error(engine_message(&e)))?;
+    if df.schema().fields().is_empty() {
+        return Err(transform.error("the query returns no columns"));
+    }
+    let streams = df
+        .execute_stream_partitioned()
+        .await
+        .map_err(|e| transform.error(engine_message(&e)))?;
+
+    let dir = scratch.join(transform.version.as_str());
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut tasks = Vec::with_capacity(streams.len());
+    for (i, stream) in streams.into_iter().enumerate() {
+        let file = dir.join(format!("part-{i:05}.arrow"));
+        tasks.push(tokio::spawn(write_partition(stream, file)));
+    }
+    let mut rows = 0u64;
+    for task in tasks {
+        let written = task
+            .await
+            .map_err(|e| transform.error(format!("output writer failed: {e}")))?;
+        rows += written.map_err(|e| transform.error(e))?;
+    }
+
+    let dir_str = dir
+        .to_str()
+        .ok_or_else(|| transform.error("scratch path is not UTF-8"))?;
+    let opts = ArrowReadOptions {
+        file_extension: ".arrow",
+        ..Default::default()
+    };
+    ctx.register_arrow(transform.version.table_name(), dir_str, opts)
+        .await
+        .map_err(|e| transform.error(engine_message(&e)))?;
+    Ok(RunOutput { rows })
+}
+
+async fn write_partition(
+    mut stream: SendableRecordBatchStream,
+    file: PathBuf,
+) -> std::result::Result<u64, String> {
+    let schema = stream.schema();
+    let out = std::fs::File::create(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut writer =
+        FileWriter::try_new(std::io::BufWriter::new(out), &schema).map_err(|e| e.to_string())?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| engine_message(&e))?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(|e| e.to_string())?;
+    }
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(rows)
+}
