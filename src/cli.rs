@@ -68,11 +68,11 @@ pub struct SharedArgs {
     pub key: Option<Vec<String>>,
 
     /// Absolute numeric tolerance: equal when |v1 - v2| <= abs + rel * |v1|.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub abs_tol: Option<f64>,
 
     /// Relative numeric tolerance (see --abs-tol).
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub rel_tol: Option<f64>,
 
     /// Per-column tolerance, e.g. `price:abs=0.01` or `score:rel=1e-6`.
@@ -284,9 +284,12 @@ fn apply_policy_flags(base: &Policy, flags: &[String]) -> Result<Policy> {
         };
         table.insert(k.trim().to_string(), value);
     }
-    let policy: Policy = table
-        .try_into()
-        .map_err(|e: toml::de::Error| Error::Usage(format!("--policy: {}", e.message())))?;
+    let policy: Policy = table.try_into().map_err(|e: toml::de::Error| {
+        Error::Usage(format!(
+            "--policy: {}",
+            config::explain_message(e.message())
+        ))
+    })?;
     policy
         .validate()
         .map_err(|m| Error::Usage(format!("--policy: {m}")))?;

@@ -236,20 +236,28 @@ pub fn check_tol(what: &str, x: f64) -> std::result::Result<(), String> {
 /// "did you mean" for unknown keys.
 fn explain(e: &toml::de::Error) -> String {
     let msg = e.to_string();
-    let Some(rest) = e.message().strip_prefix("unknown field `") else {
-        return msg;
-    };
-    let Some((field, expected)) = rest.split_once("`, expected ") else {
-        return msg;
-    };
+    match suggestion(e.message()) {
+        Some(s) => format!("{msg}did you mean `{s}`?"),
+        None => msg,
+    }
+}
+
+/// A serde message with a "did you mean" appended for unknown keys.
+pub fn explain_message(message: &str) -> String {
+    match suggestion(message) {
+        Some(s) => format!("{message} (did you mean `{s}`?)"),
+        None => message.to_string(),
+    }
+}
+
+fn suggestion(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, expected) = rest.split_once("`, expected ")?;
     let candidates: Vec<&str> = expected
         .split(|c: char| c == '`')
         .filter(|s| !s.is_empty() && !s.contains(' ') && !s.contains(','))
         .collect();
-    match did_you_mean(field, candidates) {
-        Some(s) => format!("{msg}did you mean `{s}`?"),
-        None => msg,
-    }
+    did_you_mean(field, candidates)
 }
 
 #[cfg(test)]

@@ -26,9 +26,11 @@ impl EngineOptions {
 
 /// Build the session every stage runs in.
 pub fn session(options: &EngineOptions) -> Result<SessionContext> {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_target_partitions(options.threads())
         .with_information_schema(false);
+    // Keep SQL source spans so planning errors can point at line:column.
+    config.options_mut().sql_parser.collect_spans = true;
     let runtime = RuntimeEnvBuilder::new()
         .build_arc()
         .context(|| "cannot start the query engine".to_string())?;

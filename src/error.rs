@@ -30,10 +30,12 @@ pub enum Error {
         message: String,
     },
 
-    #[error("{version} transform {path}: {message}")]
+    #[error("{version} transform {path}{}: {message}", location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Transform {
         version: &'static str,
         path: PathBuf,
+        /// Line and column in the SQL file, when the engine gives one.
+        location: Option<(u64, u64)>,
         message: String,
     },
 
@@ -101,7 +103,33 @@ pub fn engine_message(e: &DataFusionError) -> String {
             msg = rest.to_string();
         }
     }
+    // sqlparser errors arrive in their Debug form: ParserError("...").
+    for wrapper in ["ParserError(", "TokenizerError(", "RecursionLimitExceeded("] {
+        if let Some(inner) = msg.strip_prefix(wrapper).and_then(|r| r.strip_suffix(')')) {
+            msg = match serde_json::from_str::<String>(inner) {
+                Ok(s) => format!("syntax error: {s}"),
+                Err(_) => format!("syntax error: {inner}"),
+            };
+        }
+    }
     msg
+}
+
+/// Where in the SQL text an error points (1-based line and column): from
+/// DataFusion's diagnostics, or from the parser's "at Line: L, Column: C".
+pub fn sql_location(e: &DataFusionError) -> Option<(u64, u64)> {
+    for err in e.iter() {
+        if let Some(span) = err.diagnostic().and_then(|d| d.span)
+            && span.start.line > 0
+        {
+            return Some((span.start.line, span.start.column));
+        }
+    }
+    let text = e.to_string();
+    let (_, rest) = text.rsplit_once("at Line: ")?;
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
 /// Suggest the closest of `candidates` to `name` (for "did you mean").

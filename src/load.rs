@@ -131,8 +131,13 @@ pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path
                 .map_err(|e| source.error(format!("{}: {e}", dir.display())))?;
             for (i, file) in files.iter().enumerate() {
                 let out = dir.join(format!("part-{i:05}.json"));
-                json_array_to_ndjson(file, &out)
-                    .map_err(|e| source.error(format!("{}: {e}", file.display())))?;
+                json_array_to_ndjson(file, &out).map_err(|e| {
+                    if *file == source.path {
+                        source.error(e)
+                    } else {
+                        source.error(format!("{}: {e}", file.display()))
+                    }
+                })?;
             }
             path = dir;
             extension = "json".into();

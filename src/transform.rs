@@ -15,7 +15,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use futures::StreamExt;
 
-use crate::error::{Error, Result, engine_message};
+use crate::error::{Error, Result, engine_message, sql_location};
 
 /// Which side of the comparison a transform or table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,17 @@ impl Transform {
         Error::Transform {
             version: self.version.as_str(),
             path: self.path.clone(),
+            location: None,
             message: message.into(),
+        }
+    }
+
+    fn engine_error(&self, e: &datafusion::error::DataFusionError) -> Error {
+        Error::Transform {
+            version: self.version.as_str(),
+            path: self.path.clone(),
+            location: sql_location(e),
+            message: engine_message(e),
         }
     }
 }
@@ -88,14 +98,14 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
     let df = ctx
         .sql_with_options(&sql, sql_options())
         .await
-        .map_err(|e| transform.error(engine_message(&e)))?;
+        .map_err(|e| transform.engine_error(&e))?;
     if df.schema().fields().is_empty() {
         return Err(transform.error("the query returns no columns"));
     }
     let streams = df
         .execute_stream_partitioned()
         .await
-        .map_err(|e| transform.error(engine_message(&e)))?;
+        .map_err(|e| transform.engine_error(&e))?;
 
     let dir = scratch.join(transform.version.as_str());
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
@@ -124,7 +134,7 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
     };
     ctx.register_arrow(transform.version.table_name(), dir_str, opts)
         .await
-        .map_err(|e| transform.error(engine_message(&e)))?;
+        .map_err(|e| transform.engine_error(&e))?;
     Ok(RunOutput { rows })
 }
 

@@ -1,0 +1,1 @@
+SELECT order_id AS id, customer_id, status FROM orders

@@ -1,0 +1,4 @@
+SELECT order_id,
+       customer_id,,
+       status
+FROM orders

@@ -1,0 +1,140 @@
+//! The command line as a user meets it: every bad input in
+//! `testdata/bad/` gives exit code 2 and one clear message naming the file,
+//! input, column or SQL line (snapshotted), never a panic; flag mistakes are
+//! usage errors (exit 2).
+
+use std::path::Path;
+use std::process::Command;
+
+use insta_cmd::assert_cmd_snapshot;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_diffgate"));
+    c.current_dir(root());
+    c
+}
+
+#[test]
+fn every_bad_input_is_a_clear_error_with_exit_code_2() {
+    let mut cases: Vec<_> = std::fs::read_dir(root().join("testdata/bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 15, "catalogue has {} cases", cases.len());
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let rel = format!("testdata/bad/{name}");
+        let out = cmd().args(["run", &rel]).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
+        assert!(stderr.starts_with("diffgate: error: "), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{name}: {stderr}"
+        );
+        insta::assert_snapshot!(format!("bad_{name}"), stderr);
+    }
+}
+
+#[test]
+fn transforms_may_not_write_or_change_the_session() {
+    for (case, kind) in [
+        ("ddl", "DDL"),
+        ("copy", "COPY"),
+        ("set_statement", "SetVariable"),
+    ] {
+        let out = cmd()
+            .args(["run", &format!("testdata/bad/{case}")])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr.contains(kind), "{case}: {stderr}");
+    }
+    assert!(!root().join("testdata/bad/copy/stolen.csv").exists());
+    assert!(!root().join("stolen.csv").exists());
+}
+
+#[test]
+fn version_and_help_succeed() {
+    assert_cmd_snapshot!(cmd().arg("--version"));
+    let help = cmd().arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("run") && text.contains("diff") && text.contains("Exit codes"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_cmd_snapshot!("no_arguments", cmd());
+    assert_cmd_snapshot!(
+        "negative_abs_tol",
+        cmd().args(["run", "scenarios/refactor", "--abs-tol", "-1"])
+    );
+    assert_cmd_snapshot!(
+        "nan_rel_tol",
+        cmd().args(["run", "scenarios/refactor", "--rel-tol", "NaN"])
+    );
+    assert_cmd_snapshot!(
+        "bad_column_tol",
+        cmd().args(["run", "scenarios/refactor", "--column-tol", "revenue=1"])
+    );
+    assert_cmd_snapshot!(
+        "zero_threads",
+        cmd().args(["run", "scenarios/refactor", "--threads", "0"])
+    );
+    assert_cmd_snapshot!(
+        "unknown_policy_key",
+        cmd().args(["run", "scenarios/refactor", "--policy", "rows_chnged=block"])
+    );
+    assert_cmd_snapshot!(
+        "bad_fail_on",
+        cmd().args(["run", "scenarios/refactor", "--fail-on", "sometimes"])
+    );
+    assert_cmd_snapshot!(
+        "unknown_ignored_column",
+        cmd().args(["run", "scenarios/refactor", "--ignore-column", "revenu"])
+    );
+    assert_cmd_snapshot!(
+        "missing_scenario",
+        cmd().args(["run", "scenarios/no_such_scenario"])
+    );
+    assert_cmd_snapshot!(
+        "diff_missing_file",
+        cmd().args([
+            "diff",
+            "testdata/shop/orders.csv",
+            "testdata/shop/nope.parquet",
+            "--key",
+            "order_id"
+        ])
+    );
+}
+
+#[test]
+fn diff_compares_two_existing_tables() {
+    let out = cmd()
+        .args([
+            "diff",
+            "testdata/shop/orders.csv",
+            "testdata/shop/orders.csv",
+            "--key",
+            "order_id",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "promote");
+    assert_eq!(report["rows"]["matched"], 600);
+    assert_eq!(report["comparison"]["command"], "diff");
+}

@@ -1,0 +1,163 @@
+//! Every bundled scenario, run as a user would (the real binary), is a golden
+//! end-to-end case: its verdict equals the one its config expects, the exit
+//! code follows the contract, and its JSON and terminal reports match the
+//! committed snapshots (timings removed; they are the one non-deterministic
+//! field).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn diffgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_diffgate"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("diffgate runs")
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("diffgate.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn name(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The JSON report with the timings field removed.
+fn stable_json(stdout: &[u8]) -> Value {
+    let mut report: Value = serde_json::from_slice(stdout).expect("stdout is a JSON report");
+    report.as_object_mut().unwrap().remove("timings");
+    report
+}
+
+#[test]
+fn every_scenario_gives_its_expected_verdict_and_exit_code() {
+    let dirs = scenarios();
+    assert!(
+        dirs.len() >= 9,
+        "at least 9 scenarios, found {}",
+        dirs.len()
+    );
+    for dir in dirs {
+        let config: toml::Table = std::fs::read_to_string(dir.join("diffgate.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = config["expected_verdict"]
+            .as_str()
+            .expect("expected_verdict set");
+        assert!(
+            config["description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{} has a description",
+            name(&dir)
+        );
+        let rel = format!("scenarios/{}", name(&dir));
+        let out = diffgate(&["run", &rel, "--format", "json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let report = stable_json(&out.stdout);
+        assert_eq!(report["verdict"], expected, "{rel}: {stderr}");
+        let want_code = if expected == "block" { 1 } else { 0 };
+        assert_eq!(out.status.code(), Some(want_code), "{rel}: {stderr}");
+        assert_eq!(report["schema_version"], 1);
+        // Every reason names its rule, level, observation and threshold.
+        for reason in report["reasons"].as_array().unwrap() {
+            for field in ["rule", "level", "message", "observed", "threshold"] {
+                assert!(!reason[field].is_null(), "{rel}: reason without {field}");
+            }
+        }
+    }
+}
+
+#[test]
+fn scenario_reports_match_snapshots() {
+    for dir in scenarios() {
+        let n = name(&dir);
+        let rel = format!("scenarios/{n}");
+        let json = diffgate(&["run", &rel, "--format", "json"]);
+        insta::assert_json_snapshot!(format!("{n}.json"), stable_json(&json.stdout));
+        let terminal = diffgate(&["run", &rel]);
+        insta::assert_snapshot!(
+            format!("{n}.terminal"),
+            String::from_utf8(terminal.stdout).unwrap()
+        );
+    }
+}
+
+#[test]
+fn reports_are_identical_across_runs_and_thread_counts() {
+    for n in [
+        "weather_units",
+        "keyless_distinct",
+        "join_fanout",
+        "filter_bug",
+    ] {
+        let rel = format!("scenarios/{n}");
+        let one = diffgate(&["run", &rel, "--format", "json", "--threads", "1"]);
+        let four = diffgate(&["run", &rel, "--format", "json", "--threads", "4"]);
+        let again = diffgate(&["run", &rel, "--format", "json", "--threads", "4"]);
+        let (a, b, c) = (
+            stable_json(&one.stdout),
+            stable_json(&four.stdout),
+            stable_json(&again.stdout),
+        );
+        assert_eq!(a, b, "{n}: --threads 1 vs 4");
+        assert_eq!(b, c, "{n}: two runs");
+        let text = |o: &std::process::Output| {
+            let mut v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            v.as_object_mut().unwrap().remove("timings");
+            serde_json::to_string_pretty(&v).unwrap()
+        };
+        assert_eq!(text(&one), text(&four), "{n}: byte-identical JSON");
+    }
+}
+
+#[test]
+fn json_file_equals_json_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let out = diffgate(&[
+        "run",
+        "scenarios/rounding_change",
+        "--format",
+        "json",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let file = std::fs::read(&path).unwrap();
+    assert_eq!(stable_json(&file), stable_json(&out.stdout));
+}
+
+#[test]
+fn fail_on_moves_the_gate() {
+    let review = diffgate(&["run", "scenarios/rounding_change", "--fail-on", "review"]);
+    assert_eq!(review.status.code(), Some(1));
+    let never = diffgate(&["run", "scenarios/filter_bug", "--fail-on", "never"]);
+    assert_eq!(never.status.code(), Some(0));
+    let policy = diffgate(&[
+        "run",
+        "scenarios/filter_bug",
+        "--policy",
+        "max_removed_or_changed_fraction=0.9",
+    ]);
+    assert_eq!(
+        policy.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&policy.stderr)
+    );
+}
