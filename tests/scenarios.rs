@@ -161,3 +161,14 @@ fn fail_on_moves_the_gate() {
         String::from_utf8_lossy(&policy.stderr)
     );
 }
+
+#[test]
+fn json_reports_round_trip_through_the_model() {
+    for dir in scenarios() {
+        let rel = format!("scenarios/{}", name(&dir));
+        let out = diffgate(&["run", &rel, "--format", "json"]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let model = diffgate::render::json::parse(&text).expect("report parses into the model");
+        assert_eq!(diffgate::render::json::render(&model), text, "{rel}");
+    }
+}

@@ -164,12 +164,22 @@ fn duplicate_keys_are_findings_and_never_inflate_counts() {
     assert_eq!(column(&r, "v")["compared"], 2);
     // The documented invariants.
     let n = |k: &str| rows[k].as_u64().unwrap();
-    assert_eq!(n("matched"), n("changed") + n("unchanged") + n("matched_duplicate_keys"));
+    assert_eq!(
+        n("matched"),
+        n("changed") + n("unchanged") + n("matched_duplicate_keys")
+    );
     for side in ["v1", "v2"] {
-        let only = if side == "v1" { n("only_v1") } else { n("only_v2") };
+        let only = if side == "v1" {
+            n("only_v1")
+        } else {
+            n("only_v2")
+        };
         assert_eq!(
             n(side),
-            n("matched") + only + n(&format!("duplicate_rows_{side}")) + n(&format!("null_keys_{side}")),
+            n("matched")
+                + only
+                + n(&format!("duplicate_rows_{side}"))
+                + n(&format!("null_keys_{side}")),
             "{side}"
         );
     }
