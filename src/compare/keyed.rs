@@ -116,23 +116,27 @@ fn name(v: Version, r: char, i: usize) -> String {
 async fn key_stats(ctx: &SessionContext, v: Version, key: &[Pair]) -> Result<KeyStats> {
     let what = || format!("cannot count the keys of {}", v.as_str());
     let t = ctx.table(v.table_name()).await.context(what)?;
+    // Rows per key value. Whether a key has a NULL part is a function of the
+    // group key itself, so it is computed on the (smaller) grouped result.
     let per_key = t
         .aggregate(
             key.iter().map(|k| ident(&k.name)).collect(),
-            vec![count_all().alias("n"), any_null_agg(key).alias("null_key")],
+            vec![count_all().alias("n")],
         )
         .context(what)?;
+    let null_key = key
+        .iter()
+        .map(|k| ident(&k.name).is_null())
+        .reduce(Expr::or)
+        .expect("keyed comparison has a key");
     let n = || col("n");
-    let is_dup = datafusion::logical_expr::not(col("null_key")).and(n().gt(lit(1i64)));
+    let is_dup = datafusion::logical_expr::not(null_key.clone()).and(n().gt(lit(1i64)));
     let totals = per_key
         .aggregate(
             vec![],
             vec![
                 sum(n()).alias("rows"),
-                sum(when(col("null_key"), n())
-                    .otherwise(lit(0i64))
-                    .context(what)?)
-                .alias("null_rows"),
+                sum(when(null_key, n()).otherwise(lit(0i64)).context(what)?).alias("null_rows"),
                 sum(when(is_dup.clone(), lit(1i64))
                     .otherwise(lit(0i64))
                     .context(what)?)
@@ -151,17 +155,6 @@ async fn key_stats(ctx: &SessionContext, v: Version, key: &[Pair]) -> Result<Key
         duplicate_keys: count_at(&batches, 2),
         duplicate_rows: count_at(&batches, 3),
     })
-}
-
-/// Whether a group's key has a NULL part: constant within a group, so any
-/// aggregate of it works; `bool_or` would need another feature.
-fn any_null_agg(key: &[Pair]) -> Expr {
-    let any_null = key
-        .iter()
-        .map(|k| ident(&k.name).is_null())
-        .reduce(Expr::or)
-        .unwrap();
-    datafusion::functions_aggregate::expr_fn::max(any_null)
 }
 
 async fn side(
