@@ -16,7 +16,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    #[error("cannot read {path}: {source}")]
+    /// A failure inside diffgate itself (a worker task died).
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]

@@ -36,6 +36,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Write a report file whole or not at all: a temporary file beside it,
+/// renamed into place.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> diffgate::Result<()> {
+    let io = |source| diffgate::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 fn run(cli: &Cli) -> diffgate::Result<ExitCode> {
     let (job, flags) = cli::job(&cli.command)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -48,12 +65,7 @@ fn run(cli: &Cli) -> diffgate::Result<ExitCode> {
         })?;
     let report = runtime.block_on(diffgate::pipeline::execute(&job))?;
     if let Some(path) = &flags.json {
-        std::fs::write(path, render::json::render(&report)).map_err(|source| {
-            diffgate::Error::Io {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        write_atomically(path, render::json::render(&report).as_bytes())?;
     }
     let format = match flags.format {
         OutputFormat::Terminal => Format::Terminal,

@@ -119,6 +119,23 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn an_unwritable_report_path_is_an_error_and_leaves_nothing_behind() {
+    let out = cmd()
+        .args([
+            "run",
+            "scenarios/refactor",
+            "--json",
+            "no_such_dir/report.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no_such_dir/report.json"), "{stderr}");
+    assert!(!root().join("no_such_dir").exists());
+}
+
+#[test]
 fn diff_compares_two_existing_tables() {
     let out = cmd()
         .args([

@@ -80,15 +80,15 @@ pub(super) async fn compare(
     let mut tasks = Vec::with_capacity(streams.len());
     for mut stream in streams {
         let layout = layout.clone();
-        let ctx = Ctx {
+        let shared = Shared {
             alignment: Arc::new(alignment.clone()),
             options: options.clone(),
         };
         tasks.push(tokio::spawn(async move {
-            let mut acc = Acc::new(&ctx)?;
+            let mut acc = Acc::new(&shared)?;
             while let Some(batch) = stream.next().await {
                 let batch = batch.context(|| "keyed comparison failed".into())?;
-                acc.add(&batch, &layout, &ctx)?;
+                acc.add(&batch, &layout, &shared)?;
             }
             Ok::<_, crate::error::Error>(acc)
         }));
@@ -97,7 +97,7 @@ pub(super) async fn compare(
     for task in tasks {
         let acc = task
             .await
-            .map_err(|e| crate::error::Error::Usage(format!("comparison task failed: {e}")))??;
+            .map_err(|e| crate::error::Error::Internal(format!("comparison task failed: {e}")))??;
         match &mut total {
             None => total = Some(acc),
             Some(t) => t.merge(acc),
@@ -244,7 +244,8 @@ impl Layout {
     }
 }
 
-struct Ctx {
+/// What every partition task needs to read (shared, read-only).
+struct Shared {
     alignment: Arc<Alignment>,
     options: super::CompareOptions,
 }
@@ -292,8 +293,8 @@ fn indices(mask: &BooleanBuffer) -> UInt32Array {
 }
 
 impl Acc {
-    fn new(ctx: &Ctx) -> Result<Self> {
-        let fields = ctx
+    fn new(shared: &Shared) -> Result<Self> {
+        let fields = shared
             .alignment
             .key
             .iter()
@@ -301,14 +302,14 @@ impl Acc {
             .collect();
         let converter =
             RowConverter::new(fields).context(|| "cannot order keys for samples".into())?;
-        let n = ctx.options.sample_size;
+        let n = shared.options.sample_size;
         Ok(Acc {
             matched: 0,
             matched_dup: 0,
             only_v1: 0,
             only_v2: 0,
             changed: 0,
-            cols: vec![ColAcc::default(); ctx.alignment.columns.len()],
+            cols: vec![ColAcc::default(); shared.alignment.columns.len()],
             converter,
             s_changed: SmallestK::new(n),
             s_only_v1: SmallestK::new(n),
@@ -316,7 +317,7 @@ impl Acc {
         })
     }
 
-    fn add(&mut self, batch: &RecordBatch, l: &Layout, ctx: &Ctx) -> Result<()> {
+    fn add(&mut self, batch: &RecordBatch, l: &Layout, shared: &Shared) -> Result<()> {
         let len = batch.num_rows();
         if len == 0 {
             return Ok(());
@@ -353,12 +354,17 @@ impl Acc {
 
         let mut checks = Vec::with_capacity(l.a_cols.len());
         for (j, (&ai, &bi)) in l.a_cols.iter().zip(&l.b_cols).enumerate() {
-            let tol = ctx
+            let tol = shared
                 .options
                 .tolerance
-                .for_column(&ctx.alignment.columns[j].name);
+                .for_column(&shared.alignment.columns[j].name);
             let check = compare_column(batch.column(ai), batch.column(bi), &compare_mask, tol)
-                .context(|| format!("cannot compare column `{}`", ctx.alignment.columns[j].name))?;
+                .context(|| {
+                    format!(
+                        "cannot compare column `{}`",
+                        shared.alignment.columns[j].name
+                    )
+                })?;
             let acc = &mut self.cols[j];
             acc.mismatches += check.mismatch.count_set_bits() as u64;
             acc.max_abs = max_opt(acc.max_abs, check.max_abs);
@@ -372,10 +378,10 @@ impl Acc {
             .fold(BooleanBuffer::new_unset(len), |acc, m| &acc | m);
         self.changed += any_changed.count_set_bits() as u64;
 
-        if ctx.options.sample_size > 0 {
-            self.sample_changed(batch, l, ctx, &any_changed, &checks)?;
-            self.sample_one_side(batch, &l.a_keys, &l.a_cols, &only_v1, ctx, true)?;
-            self.sample_one_side(batch, &l.b_keys, &l.b_cols, &only_v2, ctx, false)?;
+        if shared.options.sample_size > 0 {
+            self.sample_changed(batch, l, shared, &any_changed, &checks)?;
+            self.sample_one_side(batch, &l.a_keys, &l.a_cols, &only_v1, shared, true)?;
+            self.sample_one_side(batch, &l.b_keys, &l.b_cols, &only_v2, shared, false)?;
         }
         Ok(())
     }
@@ -400,8 +406,9 @@ impl Acc {
         Ok((cols, bytes))
     }
 
-    fn key_json(&self, ctx: &Ctx, cols: &[ArrayRef], r: usize) -> Map<String, Value> {
-        ctx.alignment
+    fn key_json(&self, shared: &Shared, cols: &[ArrayRef], r: usize) -> Map<String, Value> {
+        shared
+            .alignment
             .key
             .iter()
             .zip(cols)
@@ -413,7 +420,7 @@ impl Acc {
         &mut self,
         batch: &RecordBatch,
         l: &Layout,
-        ctx: &Ctx,
+        shared: &Shared,
         any_changed: &BooleanBuffer,
         checks: &[BooleanBuffer],
     ) -> Result<()> {
@@ -432,12 +439,12 @@ impl Acc {
                 .enumerate()
                 .filter(|(_, m)| m.value(row))
                 .map(|(j, _)| ChangedCell {
-                    column: ctx.alignment.columns[j].name.clone(),
+                    column: shared.alignment.columns[j].name.clone(),
                     v1: cells::to_json(batch.column(l.a_cols[j]).as_ref(), row),
                     v2: cells::to_json(batch.column(l.b_cols[j]).as_ref(), row),
                 })
                 .collect();
-            let key_map = self.key_json(ctx, &keys, r);
+            let key_map = self.key_json(shared, &keys, r);
             self.s_changed.insert(
                 key,
                 ChangedRow {
@@ -455,7 +462,7 @@ impl Acc {
         keys: &[usize],
         cols: &[usize],
         mask: &BooleanBuffer,
-        ctx: &Ctx,
+        shared: &Shared,
         v1: bool,
     ) -> Result<()> {
         if mask.count_set_bits() == 0 {
@@ -469,7 +476,7 @@ impl Acc {
                 continue;
             }
             let row_idx = idx.value(r) as usize;
-            let row = ctx
+            let row = shared
                 .alignment
                 .columns
                 .iter()
@@ -482,7 +489,7 @@ impl Acc {
                 })
                 .collect();
             let sample = RowSample {
-                key: self.key_json(ctx, &key_cols, r),
+                key: self.key_json(shared, &key_cols, r),
                 row,
                 count: None,
             };

@@ -78,7 +78,7 @@ pub(super) async fn compare(
     for task in tasks {
         let acc = task
             .await
-            .map_err(|e| Error::Usage(format!("comparison task failed: {e}")))??;
+            .map_err(|e| Error::Internal(format!("comparison task failed: {e}")))??;
         only_v1 += acc.only_v1;
         only_v2 += acc.only_v2;
         s1.merge(acc.s_only_v1);
