@@ -254,7 +254,7 @@ fn suggestion(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (field, expected) = rest.split_once("`, expected ")?;
     let candidates: Vec<&str> = expected
-        .split(|c: char| c == '`')
+        .split('`')
         .filter(|s| !s.is_empty() && !s.contains(' ') && !s.contains(','))
         .collect();
     did_you_mean(field, candidates)

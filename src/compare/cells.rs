@@ -69,7 +69,7 @@ pub fn compare_column(
             b.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
             mask,
             tol,
-            |x, y| float_diff(x, y),
+            float_diff,
             |x| x.abs(),
         )),
         DataType::Int64 => Some(numeric_diff(
@@ -179,7 +179,7 @@ where
                     None => true,
                     // Equal values (NaN = NaN, inf = inf) never reach the
                     // tolerance formula, where rel * |inf| would be NaN.
-                    Some(d) if d == 0.0 => {
+                    Some(0.0) => {
                         max_abs.get_or_insert(0.0);
                         false
                     }
@@ -193,7 +193,8 @@ where
                             let r = d / m;
                             max_rel = Some(max_rel.map_or(r, |cur| cur.max(r)));
                         }
-                        !(d <= tol.abs + tol.rel * m)
+                        // d and m are finite here, so this is the tolerance rule.
+                        d > tol.abs + tol.rel * m
                     }
                 }
             }
