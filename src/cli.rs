@@ -34,6 +34,20 @@ pub enum Command {
     Run(RunArgs),
     /// Compare two existing tables (Parquet, CSV, JSON or Arrow IPC).
     Diff(DiffArgs),
+    /// Re-render a saved JSON report (JSON re-renders byte for byte).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON report written by `--json` or `--format json`.
+    pub report: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Terminal)]
+    pub format: OutputFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +130,9 @@ pub fn job(command: &Command) -> Result<(Job, &SharedArgs)> {
     match command {
         Command::Run(args) => Ok((run_job(args)?, &args.shared)),
         Command::Diff(args) => Ok((diff_job(args)?, &args.shared)),
+        Command::Report(_) => Err(Error::Usage(
+            "`report` re-renders a saved report and runs no comparison".into(),
+        )),
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use diffgate::cli::{self, Cli, OutputFormat};
+use diffgate::cli::{self, Cli, Command, OutputFormat, ReportArgs};
 use diffgate::render::{self, Format};
 
 fn main() -> ExitCode {
@@ -53,7 +53,17 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> diffgate::Result<()
     Ok(())
 }
 
+fn format(f: OutputFormat) -> Format {
+    match f {
+        OutputFormat::Terminal => Format::Terminal,
+        OutputFormat::Json => Format::Json,
+    }
+}
+
 fn run(cli: &Cli) -> diffgate::Result<ExitCode> {
+    if let Command::Report(args) = &cli.command {
+        return rerender(args);
+    }
     let (job, flags) = cli::job(&cli.command)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(job.engine.threads())
@@ -67,16 +77,36 @@ fn run(cli: &Cli) -> diffgate::Result<ExitCode> {
     if let Some(path) = &flags.json {
         write_atomically(path, render::json::render(&report).as_bytes())?;
     }
-    let format = match flags.format {
-        OutputFormat::Terminal => Format::Terminal,
-        OutputFormat::Json => Format::Json,
-    };
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(render::render(&report, format).as_bytes());
+    let _ = out.write_all(render::render(&report, format(flags.format)).as_bytes());
     let _ = out.flush();
     Ok(if job.policy.fail_on.fails(report.verdict) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `diffgate report`: render a saved JSON report again.
+fn rerender(args: &ReportArgs) -> diffgate::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.report).map_err(|source| diffgate::Error::Io {
+        path: args.report.clone(),
+        source,
+    })?;
+    let report = render::json::parse(&text).map_err(|e| {
+        diffgate::Error::Usage(format!(
+            "{}: not a diffgate JSON report: {e}",
+            args.report.display()
+        ))
+    })?;
+    let text = render::render(&report, format(args.format));
+    match &args.output {
+        Some(path) => write_atomically(path, text.as_bytes())?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

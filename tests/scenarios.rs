@@ -172,3 +172,52 @@ fn json_reports_round_trip_through_the_model() {
         assert_eq!(diffgate::render::json::render(&model), text, "{rel}");
     }
 }
+
+#[test]
+fn saved_reports_re_render_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in scenarios() {
+        let n = name(&dir);
+        let rel = format!("scenarios/{n}");
+        let saved = tmp.path().join(format!("{n}.json"));
+        let saved_str = saved.to_str().unwrap();
+        let live = diffgate(&["run", &rel, "--json", saved_str]);
+        // JSON round-trips byte for byte.
+        let json = diffgate(&["report", saved_str, "--format", "json"]);
+        assert_eq!(json.status.code(), Some(0));
+        assert_eq!(json.stdout, std::fs::read(&saved).unwrap(), "{n}");
+        // The terminal rendering of the saved report is the live one.
+        let terminal = diffgate(&["report", saved_str]);
+        assert_eq!(terminal.stdout, live.stdout, "{n}");
+        // --output writes the same bytes.
+        let out = tmp.path().join(format!("{n}.txt"));
+        let written = diffgate(&["report", saved_str, "--output", out.to_str().unwrap()]);
+        assert_eq!(written.status.code(), Some(0));
+        assert_eq!(std::fs::read(&out).unwrap(), live.stdout, "{n}");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_report_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, "{\"verdict\": \"promote\"}").unwrap();
+    let out = diffgate(&["report", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a diffgate JSON report"));
+    let newer = tmp.path().join("newer.json");
+    let run = diffgate(&["run", "scenarios/refactor", "--format", "json"]);
+    let text = String::from_utf8(run.stdout).unwrap().replacen(
+        "\"schema_version\": 1",
+        "\"schema_version\": 2",
+        1,
+    );
+    std::fs::write(&newer, text).unwrap();
+    let out = diffgate(&["report", newer.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("schema_version 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -10,7 +10,15 @@ pub fn render(report: &DiffReport) -> String {
     s
 }
 
-/// Parse a saved JSON report.
+/// Parse a saved JSON report of this schema version.
 pub fn parse(text: &str) -> Result<DiffReport, serde_json::Error> {
-    serde_json::from_str(text)
+    let report: DiffReport = serde_json::from_str(text)?;
+    if report.schema_version != crate::report::SCHEMA_VERSION {
+        return Err(serde::de::Error::custom(format!(
+            "schema_version {} is not supported (this diffgate reads {})",
+            report.schema_version,
+            crate::report::SCHEMA_VERSION
+        )));
+    }
+    Ok(report)
 }
