@@ -190,7 +190,7 @@ fn diff_job(args: &DiffArgs) -> Result<Job> {
         v2_label: args.v2.display().to_string(),
     };
     JobBase {
-        sample_size: 10,
+        sample_size: crate::compare::DEFAULT_SAMPLE_SIZE,
         ..JobBase::default()
     }
     .with_flags(source, &args.shared)

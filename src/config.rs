@@ -78,7 +78,7 @@ impl Default for CompareSpec {
             rel_tol: 0.0,
             columns: BTreeMap::new(),
             ignore_columns: Vec::new(),
-            sample_size: 10,
+            sample_size: crate::compare::DEFAULT_SAMPLE_SIZE,
         }
     }
 }

@@ -70,12 +70,6 @@ impl Transform {
     }
 }
 
-/// What running a transform produced.
-#[derive(Debug, Clone)]
-pub struct RunOutput {
-    pub rows: u64,
-}
-
 /// SQL a transform may use: queries only. DDL, DML and statements such as SET
 /// are refused by DataFusion's own plan verification.
 pub fn sql_options() -> SQLOptions {
@@ -87,7 +81,7 @@ pub fn sql_options() -> SQLOptions {
 
 /// Run `transform`, write its output under `scratch`, and register it as
 /// `transform.version.table_name()`.
-pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<RunOutput> {
+pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<()> {
     let sql = std::fs::read_to_string(&transform.path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => transform.error("no such file"),
         _ => transform.error(e.to_string()),
@@ -117,12 +111,10 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
         let file = dir.join(format!("part-{i:05}.arrow"));
         tasks.push(tokio::spawn(write_partition(stream, file)));
     }
-    let mut rows = 0u64;
     for task in tasks {
-        let written = task
-            .await
-            .map_err(|e| transform.error(format!("output writer failed: {e}")))?;
-        rows += written.map_err(|e| transform.error(e))?;
+        task.await
+            .map_err(|e| transform.error(format!("output writer failed: {e}")))?
+            .map_err(|e| transform.error(e))?;
     }
 
     let dir_str = dir
@@ -135,23 +127,20 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
     ctx.register_arrow(transform.version.table_name(), dir_str, opts)
         .await
         .map_err(|e| transform.engine_error(&e))?;
-    Ok(RunOutput { rows })
+    Ok(())
 }
 
 async fn write_partition(
     mut stream: SendableRecordBatchStream,
     file: PathBuf,
-) -> std::result::Result<u64, String> {
+) -> std::result::Result<(), String> {
     let schema = stream.schema();
     let out = std::fs::File::create(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut writer =
         FileWriter::try_new(std::io::BufWriter::new(out), &schema).map_err(|e| e.to_string())?;
-    let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| engine_message(&e))?;
-        rows += batch.num_rows() as u64;
         writer.write(&batch).map_err(|e| e.to_string())?;
     }
-    writer.finish().map_err(|e| e.to_string())?;
-    Ok(rows)
+    writer.finish().map_err(|e| e.to_string())
 }

@@ -46,7 +46,8 @@ pub fn is_numeric(dt: &DataType) -> bool {
     )
 }
 
-fn validity(a: &dyn Array) -> BooleanBuffer {
+/// True where the array holds a value (not NULL).
+pub(super) fn validity(a: &dyn Array) -> BooleanBuffer {
     match a.logical_nulls() {
         Some(n) => n.into_inner(),
         None => BooleanBuffer::new_set(a.len()),

@@ -22,14 +22,13 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::JoinType;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{first_value, sum};
-use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
+use datafusion::logical_expr::{Expr, col, ident, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext};
-use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use super::cells::{self, compare_column};
 use super::sample::SmallestK;
-use super::{CompareOptions, Comparison, count_at};
+use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions};
 use crate::align::{Alignment, Pair};
 use crate::error::{EngineContext, Result};
 use crate::report::{ChangedCell, ChangedRow, ColumnStats, RowCounts, RowSample, Samples};
@@ -72,38 +71,23 @@ pub(super) async fn compare(
         s1.duplicate_keys > 0,
         s2.duplicate_keys > 0,
     );
-    let streams = joined
-        .execute_stream_partitioned()
-        .await
-        .context(|| "cannot start the keyed comparison".into())?;
-
-    let mut tasks = Vec::with_capacity(streams.len());
-    for mut stream in streams {
-        let layout = layout.clone();
-        let shared = Shared {
-            alignment: Arc::new(alignment.clone()),
-            options: options.clone(),
-        };
-        tasks.push(tokio::spawn(async move {
-            let mut acc = Acc::new(&shared)?;
-            while let Some(batch) = stream.next().await {
-                let batch = batch.context(|| "keyed comparison failed".into())?;
-                acc.add(&batch, &layout, &shared)?;
-            }
-            Ok::<_, crate::error::Error>(acc)
-        }));
+    let shared = Arc::new(Shared {
+        alignment: alignment.clone(),
+        options: options.clone(),
+    });
+    let for_tasks = Arc::clone(&shared);
+    let accs = fold_partitions(
+        joined,
+        "keyed comparison",
+        || Acc::new(&shared),
+        move |acc, batch| acc.add(batch, &layout, &for_tasks),
+    )
+    .await?;
+    let mut accs = accs.into_iter();
+    let mut total = accs.next().expect("at least one partition");
+    for acc in accs {
+        total.merge(acc);
     }
-    let mut total: Option<Acc> = None;
-    for task in tasks {
-        let acc = task
-            .await
-            .map_err(|e| crate::error::Error::Internal(format!("comparison task failed: {e}")))??;
-        match &mut total {
-            None => total = Some(acc),
-            Some(t) => t.merge(acc),
-        }
-    }
-    let total = total.expect("at least one partition");
     Ok(total.finish(alignment, s1, s2))
 }
 
@@ -165,21 +149,6 @@ async fn side(
 ) -> Result<DataFrame> {
     let what = || format!("cannot plan the {} side of the comparison", v.as_str());
     let t = ctx.table(v.table_name()).await.context(what)?;
-    let ty = |p: &Pair| {
-        if v == Version::V1 {
-            p.v1_type.clone()
-        } else {
-            p.v2_type.clone()
-        }
-    };
-    let cast_to = |p: &Pair| {
-        let e = ident(&p.name);
-        if ty(p) == p.common {
-            e
-        } else {
-            cast(e, p.common.clone())
-        }
-    };
     let not_null = alignment
         .key
         .iter()
@@ -188,10 +157,10 @@ async fn side(
         .unwrap();
     let mut exprs: Vec<Expr> = Vec::new();
     for (i, k) in alignment.key.iter().enumerate() {
-        exprs.push(cast_to(k).alias(name(v, 'k', i)));
+        exprs.push(common_expr(k, v).alias(name(v, 'k', i)));
     }
     for (j, c) in alignment.columns.iter().enumerate() {
-        exprs.push(cast_to(c).alias(name(v, 'c', j)));
+        exprs.push(common_expr(c, v).alias(name(v, 'c', j)));
     }
     let df = t
         .filter(not_null)
@@ -246,7 +215,7 @@ impl Layout {
 
 /// What every partition task needs to read (shared, read-only).
 struct Shared {
-    alignment: Arc<Alignment>,
+    alignment: Alignment,
     options: super::CompareOptions,
 }
 
@@ -279,13 +248,6 @@ struct Acc {
     s_changed: SmallestK<ChangedRow>,
     s_only_v1: SmallestK<RowSample>,
     s_only_v2: SmallestK<RowSample>,
-}
-
-fn valid(a: &dyn Array) -> BooleanBuffer {
-    match a.logical_nulls() {
-        Some(n) => n.into_inner(),
-        None => BooleanBuffer::new_set(a.len()),
-    }
 }
 
 fn indices(mask: &BooleanBuffer) -> UInt32Array {
@@ -322,8 +284,8 @@ impl Acc {
         if len == 0 {
             return Ok(());
         }
-        let a_present = valid(batch.column(l.a_keys[0]).as_ref());
-        let b_present = valid(batch.column(l.b_keys[0]).as_ref());
+        let a_present = cells::validity(batch.column(l.a_keys[0]).as_ref());
+        let b_present = cells::validity(batch.column(l.b_keys[0]).as_ref());
         let matched = &a_present & &b_present;
         let only_v1 = &a_present & &!&b_present;
         let only_v2 = &!&a_present & &b_present;
@@ -338,16 +300,14 @@ impl Acc {
                 BooleanBuffer::collect_bool(len, |r| counts.is_valid(r) && counts.value(r) > 1)
             })
         };
-        let compare_mask = match (dup(l.a_n), dup(l.b_n)) {
-            (None, None) => matched,
-            (a, b) => {
-                let any = match (a, b) {
-                    (Some(x), Some(y)) => &x | &y,
-                    (Some(x), None) | (None, Some(x)) => x,
-                    (None, None) => unreachable!(),
-                };
-                let dup_matched = &matched & &any;
-                self.matched_dup += dup_matched.count_set_bits() as u64;
+        let duplicated = match (dup(l.a_n), dup(l.b_n)) {
+            (Some(x), Some(y)) => Some(&x | &y),
+            (x, y) => x.or(y),
+        };
+        let compare_mask = match duplicated {
+            None => matched,
+            Some(any) => {
+                self.matched_dup += (&matched & &any).count_set_bits() as u64;
                 &matched & &!&any
             }
         };

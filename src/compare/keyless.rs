@@ -10,13 +10,12 @@ use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
+use datafusion::logical_expr::{Expr, col, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext};
-use futures::StreamExt;
 
 use super::cells;
 use super::sample::SmallestK;
-use super::{CompareOptions, Comparison, count_at};
+use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions};
 use crate::align::Alignment;
 use crate::error::{EngineContext, Error, Result};
 use crate::report::{RowCounts, RowSample, Samples};
@@ -54,31 +53,19 @@ pub(super) async fn compare(
         .context(what)?
         .filter(col("__n1").not_eq(col("__n2")))
         .context(what)?;
-    let streams = diff
-        .execute_stream_partitioned()
-        .await
-        .context(|| "cannot start the keyless comparison".into())?;
     let types: Vec<DataType> = alignment.columns.iter().map(|c| c.common.clone()).collect();
-    let mut tasks = Vec::new();
-    for mut stream in streams {
-        let types = types.clone();
-        let names: Vec<String> = alignment.columns.iter().map(|c| c.name.clone()).collect();
-        let limit = options.sample_size;
-        tasks.push(tokio::spawn(async move {
-            let mut acc = Acc::new(types, names, limit)?;
-            while let Some(batch) = stream.next().await {
-                acc.add(&batch.context(|| "keyless comparison failed".into())?)?;
-            }
-            Ok::<_, Error>(acc)
-        }));
-    }
+    let names: Vec<String> = alignment.columns.iter().map(|c| c.name.clone()).collect();
+    let accs = fold_partitions(
+        diff,
+        "keyless comparison",
+        || Acc::new(types.clone(), names.clone(), options.sample_size),
+        |acc, batch| acc.add(batch),
+    )
+    .await?;
     let (mut only_v1, mut only_v2) = (0u64, 0u64);
     let mut s1 = SmallestK::new(options.sample_size);
     let mut s2 = SmallestK::new(options.sample_size);
-    for task in tasks {
-        let acc = task
-            .await
-            .map_err(|e| Error::Internal(format!("comparison task failed: {e}")))??;
+    for acc in accs {
         only_v1 += acc.only_v1;
         only_v2 += acc.only_v2;
         s1.merge(acc.s_only_v1);
@@ -119,15 +106,7 @@ async fn side(ctx: &SessionContext, v: Version, alignment: &Alignment) -> Result
     let what = || format!("cannot plan the {} side of the comparison", v.as_str());
     let mut exprs = Vec::with_capacity(alignment.columns.len() + 2);
     for (j, c) in alignment.columns.iter().enumerate() {
-        let ty = if v == Version::V1 {
-            &c.v1_type
-        } else {
-            &c.v2_type
-        };
-        let mut e = ident(&c.name);
-        if *ty != c.common {
-            e = cast(e, c.common.clone());
-        }
+        let mut e = common_expr(c, v);
         if c.common == DataType::Float64 {
             // Fold -0.0 into 0.0 so that both group together.
             e = when(e.clone().eq(lit(0.0f64)), lit(0.0f64))

@@ -15,14 +15,18 @@ mod keyless;
 pub mod sample;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::{Expr, cast, ident};
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
 
-use crate::align::Alignment;
-use crate::error::Result;
+use crate::align::{Alignment, Pair};
+use crate::error::{EngineContext, Error, Result};
 use crate::report::{ColumnStats, RowCounts, Samples};
+use crate::transform::Version;
 
 pub use cells::Tol;
 
@@ -38,6 +42,9 @@ impl Tolerance {
         self.columns.get(name).copied().unwrap_or(self.default)
     }
 }
+
+/// Changed, only-v1 and only-v2 rows sampled per report unless configured.
+pub const DEFAULT_SAMPLE_SIZE: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
@@ -65,6 +72,60 @@ pub async fn compare(
     } else {
         keyed::compare(ctx, alignment, options).await
     }
+}
+
+/// Column `p` of side `v`, cast to the type both sides are compared in.
+fn common_expr(p: &Pair, v: Version) -> Expr {
+    let side_type = if v == Version::V1 {
+        &p.v1_type
+    } else {
+        &p.v2_type
+    };
+    let e = ident(&p.name);
+    if *side_type == p.common {
+        e
+    } else {
+        cast(e, p.common.clone())
+    }
+}
+
+/// Execute `df` partition by partition: each partition streams on its own
+/// task into its own accumulator (from `new`), folded batch by batch with
+/// `add`. Returns the accumulators for the caller to merge.
+async fn fold_partitions<A, F>(
+    df: DataFrame,
+    what: &'static str,
+    new: impl Fn() -> Result<A>,
+    add: F,
+) -> Result<Vec<A>>
+where
+    A: Send + 'static,
+    F: Fn(&mut A, &RecordBatch) -> Result<()> + Send + Sync + 'static,
+{
+    let streams = df
+        .execute_stream_partitioned()
+        .await
+        .context(|| format!("cannot start the {what}"))?;
+    let add = Arc::new(add);
+    let mut tasks = Vec::with_capacity(streams.len());
+    for mut stream in streams {
+        let mut acc = new()?;
+        let add = Arc::clone(&add);
+        tasks.push(tokio::spawn(async move {
+            while let Some(batch) = stream.next().await {
+                add(&mut acc, &batch.context(|| format!("{what} failed"))?)?;
+            }
+            Ok::<_, Error>(acc)
+        }));
+    }
+    let mut accs = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let acc = task
+            .await
+            .map_err(|e| Error::Internal(format!("{what} task failed: {e}")))??;
+        accs.push(acc);
+    }
+    Ok(accs)
 }
 
 /// Read a non-negative count from a one-row aggregate result (NULL = 0).
