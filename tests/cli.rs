@@ -73,49 +73,52 @@ fn version_and_help_succeed() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_cmd_snapshot!("no_arguments", cmd());
-    assert_cmd_snapshot!(
-        "negative_abs_tol",
-        cmd().args(["run", "scenarios/refactor", "--abs-tol", "-1"])
-    );
-    assert_cmd_snapshot!(
-        "nan_rel_tol",
-        cmd().args(["run", "scenarios/refactor", "--rel-tol", "NaN"])
-    );
-    assert_cmd_snapshot!(
-        "bad_column_tol",
-        cmd().args(["run", "scenarios/refactor", "--column-tol", "revenue=1"])
-    );
-    assert_cmd_snapshot!(
-        "zero_threads",
-        cmd().args(["run", "scenarios/refactor", "--threads", "0"])
-    );
-    assert_cmd_snapshot!(
-        "unknown_policy_key",
-        cmd().args(["run", "scenarios/refactor", "--policy", "rows_chnged=block"])
-    );
-    assert_cmd_snapshot!(
-        "bad_fail_on",
-        cmd().args(["run", "scenarios/refactor", "--fail-on", "sometimes"])
-    );
-    assert_cmd_snapshot!(
-        "unknown_ignored_column",
-        cmd().args(["run", "scenarios/refactor", "--ignore-column", "revenu"])
-    );
-    assert_cmd_snapshot!(
-        "missing_scenario",
-        cmd().args(["run", "scenarios/no_such_scenario"])
-    );
-    assert_cmd_snapshot!(
-        "diff_missing_file",
-        cmd().args([
-            "diff",
-            "testdata/shop/orders.csv",
-            "testdata/shop/nope.parquet",
-            "--key",
-            "order_id"
-        ])
-    );
+    // Each snapshot records the exit code (2) and the one-line message.
+    let cases: &[(&str, &[&str])] = &[
+        ("no_arguments", &[]),
+        (
+            "negative_abs_tol",
+            &["run", "scenarios/refactor", "--abs-tol", "-1"],
+        ),
+        (
+            "nan_rel_tol",
+            &["run", "scenarios/refactor", "--rel-tol", "NaN"],
+        ),
+        (
+            "bad_column_tol",
+            &["run", "scenarios/refactor", "--column-tol", "revenue=1"],
+        ),
+        (
+            "zero_threads",
+            &["run", "scenarios/refactor", "--threads", "0"],
+        ),
+        (
+            "unknown_policy_key",
+            &["run", "scenarios/refactor", "--policy", "rows_chnged=block"],
+        ),
+        (
+            "bad_fail_on",
+            &["run", "scenarios/refactor", "--fail-on", "sometimes"],
+        ),
+        (
+            "unknown_ignored_column",
+            &["run", "scenarios/refactor", "--ignore-column", "revenu"],
+        ),
+        ("missing_scenario", &["run", "scenarios/no_such_scenario"]),
+        (
+            "diff_missing_file",
+            &[
+                "diff",
+                "testdata/shop/orders.csv",
+                "testdata/shop/nope.parquet",
+                "--key",
+                "order_id",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        assert_cmd_snapshot!(*name, cmd().args(*args));
+    }
 }
 
 #[test]
