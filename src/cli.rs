@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::judge::{FailOn, Policy};
 use crate::load::InputSource;
 use crate::pipeline::{Job, Source};
+use crate::render::Format;
 use crate::transform::{Transform, Version};
 
 /// Run v1 and v2 of a SQL transform on the same inputs, diff the outputs by
@@ -43,11 +44,85 @@ pub struct ReportArgs {
     /// A JSON report written by `--json` or `--format json`.
     pub report: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Terminal)]
-    pub format: OutputFormat,
-    /// Write to this file instead of stdout.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+    /// Write to this file (atomically) instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub display: DisplayArgs,
+}
+
+/// Auto-detected switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct DisplayArgs {
+    /// Colour in terminal output. `auto` colours only a terminal and
+    /// honours NO_COLOR and CLICOLOR_FORCE.
+    #[arg(long, value_enum, default_value_t = When::Auto, value_name = "WHEN")]
+    pub color: When,
+    /// List every compared column in the terminal report, not only those
+    /// that differ.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// Where reports go. Files are written atomically (temporary file, then
+/// rename), so a reader never sees half a report.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Also write the Markdown report (PR comment, step summary) here.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+
+    /// Also write the self-contained HTML report here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
+    /// Also write the JUnit XML report (one test case per rule) here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// GitHub Actions mode: step summary, step outputs, annotations and
+    /// log groups. `auto` turns it on when GITHUB_ACTIONS=true.
+    #[arg(long, value_enum, default_value_t = When::Auto, value_name = "WHEN")]
+    pub github: When,
+
+    /// Show stage progress on stderr. `auto`: only when stderr is a terminal.
+    #[arg(long, value_enum, default_value_t = When::Auto, value_name = "WHEN")]
+    pub progress: When,
+
+    #[command(flatten)]
+    pub display: DisplayArgs,
+}
+
+impl OutputArgs {
+    /// The report files asked for, as (format name, format, path).
+    pub fn files(&self) -> Vec<(&'static str, Format, &PathBuf)> {
+        [
+            ("json", Format::Json, &self.json),
+            ("markdown", Format::Markdown, &self.markdown),
+            ("html", Format::Html, &self.html),
+            ("junit", Format::Junit, &self.junit),
+        ]
+        .into_iter()
+        .filter_map(|(n, f, p)| p.as_ref().map(|p| (n, f, p)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +131,8 @@ pub struct RunArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub shared: SharedArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -66,12 +143,8 @@ pub struct DiffArgs {
     pub v2: PathBuf,
     #[command(flatten)]
     pub shared: SharedArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Terminal,
-    Json,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -98,14 +171,6 @@ pub struct SharedArgs {
     #[arg(long = "ignore-column", value_name = "COL")]
     pub ignore_column: Vec<String>,
 
-    /// What to print on stdout.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Terminal)]
-    pub format: OutputFormat,
-
-    /// Also write the JSON report to this file.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-
     /// Fail (exit 1) when the verdict is at or above this level.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
@@ -125,11 +190,11 @@ pub struct SharedArgs {
     pub threads: Option<usize>,
 }
 
-/// Build the job a command describes.
-pub fn job(command: &Command) -> Result<(Job, &SharedArgs)> {
+/// Build the job a command describes, with where its reports go.
+pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
     match command {
-        Command::Run(args) => Ok((run_job(args)?, &args.shared)),
-        Command::Diff(args) => Ok((diff_job(args)?, &args.shared)),
+        Command::Run(args) => Ok((run_job(args)?, &args.output)),
+        Command::Diff(args) => Ok((diff_job(args)?, &args.output)),
         Command::Report(_) => Err(Error::Usage(
             "`report` re-renders a saved report and runs no comparison".into(),
         )),
@@ -261,8 +326,50 @@ impl JobBase {
             engine: EngineOptions { threads: f.threads },
             description: self.description,
             expected_verdict: self.expected_verdict,
+            reproduce: None,
         })
     }
+}
+
+/// The command line that reproduces a run, from the arguments diffgate was
+/// started with: output, display and thread flags are dropped (they do not
+/// change the result), everything else is kept and shell-quoted.
+pub fn reproduce<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    const WITH_VALUE: &[&str] = &[
+        "--format",
+        "--json",
+        "--markdown",
+        "--html",
+        "--junit",
+        "--github",
+        "--progress",
+        "--color",
+        "--threads",
+    ];
+    const ALONE: &[&str] = &["--verbose", "-v"];
+    let mut out = vec!["diffgate".to_string()];
+    let mut skip_next = false;
+    for arg in args.iter().skip(1) {
+        let arg = arg.as_ref().to_string_lossy();
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        let flag = arg.split('=').next().unwrap_or("");
+        if WITH_VALUE.contains(&flag) {
+            skip_next = !arg.contains('=');
+            continue;
+        }
+        if ALONE.contains(&arg.as_ref()) {
+            continue;
+        }
+        let quoted = shlex::try_quote(&arg).map_or_else(
+            |_| format!("'{}'", arg.replace('\0', "")),
+            |q| q.into_owned(),
+        );
+        out.push(quoted);
+    }
+    out.join(" ")
 }
 
 /// `COL:abs=X` or `COL:rel=X`.
@@ -330,6 +437,29 @@ mod tests {
         assert!(parse_column_tol("price=0.01").is_err());
         assert!(parse_column_tol("price:abs=-1").is_err());
         assert!(parse_column_tol("price:max=1").is_err());
+    }
+
+    #[test]
+    fn reproduce_keeps_what_changes_the_result() {
+        let args = [
+            "/usr/local/bin/diffgate",
+            "run",
+            "scenarios/my case",
+            "--format",
+            "json",
+            "--json=out.json",
+            "--threads",
+            "4",
+            "--key",
+            "id",
+            "-v",
+            "--abs-tol",
+            "0.01",
+        ];
+        assert_eq!(
+            reproduce(&args),
+            "diffgate run 'scenarios/my case' --key id --abs-tol 0.01"
+        );
     }
 
     #[test]

@@ -68,6 +68,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// The file the error is about and, for SQL, the line and column there:
+    /// where a CI annotation should point.
+    pub fn position(&self) -> Option<(&std::path::Path, Option<(u64, u64)>)> {
+        match self {
+            Error::Transform { path, location, .. } => Some((path, *location)),
+            Error::Config { path, .. } | Error::Input { path, .. } => Some((path, None)),
+            Error::Io { path, .. } if path.components().count() > 0 && path.is_file() => {
+                Some((path, None))
+            }
+            _ => None,
+        }
+    }
+
     pub fn config(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Config {
             path: path.into(),

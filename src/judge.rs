@@ -7,26 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::report::{Level, Reason, RowCounts, SchemaDiff, Verdict};
-
-/// What a rule does when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleLevel {
-    Ignore,
-    Review,
-    Block,
-}
-
-impl RuleLevel {
-    fn level(self) -> Option<Level> {
-        match self {
-            RuleLevel::Ignore => None,
-            RuleLevel::Review => Some(Level::Review),
-            RuleLevel::Block => Some(Level::Block),
-        }
-    }
-}
+pub use crate::report::RuleLevel;
+use crate::report::{Level, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict};
 
 /// The verdict at or above which the gate fails (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -97,6 +79,31 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Every rule with the level it fires at, in the order they are judged.
+    /// The threshold rules always block; `max_added_fraction` is ignored
+    /// when unset.
+    pub fn rules(&self) -> [(&'static str, RuleLevel); 12] {
+        let added = if self.max_added_fraction.is_some() {
+            RuleLevel::Block
+        } else {
+            RuleLevel::Ignore
+        };
+        [
+            ("schema_breaking", self.schema_breaking),
+            ("schema_compatible", self.schema_compatible),
+            ("duplicate_keys_v1", self.duplicate_keys_v1),
+            ("duplicate_keys_v2", self.duplicate_keys_v2),
+            ("null_keys_v1", self.null_keys_v1),
+            ("null_keys_v2", self.null_keys_v2),
+            ("empty_v2", self.empty_v2),
+            ("max_removed_or_changed_fraction", RuleLevel::Block),
+            ("max_added_fraction", added),
+            ("rows_changed", self.rows_changed),
+            ("rows_removed", self.rows_removed),
+            ("rows_added", self.rows_added),
+        ]
+    }
+
     /// Check thresholds are meaningful fractions.
     pub fn validate(&self) -> Result<(), String> {
         let ok = |x: f64| x.is_finite() && x >= 0.0;
@@ -113,6 +120,31 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// The policy as a checklist: each rule, its level, and whether one of the
+/// reasons came from it.
+pub fn checks(policy: &Policy, reasons: &[Reason]) -> Vec<RuleCheck> {
+    policy
+        .rules()
+        .into_iter()
+        .map(|(rule, level)| {
+            let fired = reasons
+                .iter()
+                .filter(|r| r.rule == rule)
+                .map(|r| r.level)
+                .max();
+            RuleCheck {
+                rule: rule.to_string(),
+                level,
+                outcome: match fired {
+                    None => Outcome::Pass,
+                    Some(Level::Review) => Outcome::Review,
+                    Some(Level::Block) => Outcome::Block,
+                },
+            }
+        })
+        .collect()
 }
 
 /// Judge a comparison: the verdict and the reasons for it, block first.
@@ -363,6 +395,45 @@ mod tests {
         );
         assert_eq!(v, Verdict::Promote);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn every_reason_is_one_of_the_checked_rules() {
+        // Everything fires: empty v2 with NULL and duplicate keys, a breaking
+        // and a compatible schema change, removed rows.
+        let mut rows = keyed(100, 0, 100, 0, 0);
+        rows.duplicate_keys_v1 = Some(2);
+        rows.null_keys_v1 = Some(1);
+        let schema = SchemaDiff {
+            removed: vec![NamedType {
+                name: "a".into(),
+                data_type: "Int64".into(),
+            }],
+            added: vec![NamedType {
+                name: "b".into(),
+                data_type: "Int64".into(),
+            }],
+            breaking: true,
+            ..SchemaDiff::default()
+        };
+        let policy = Policy {
+            schema_compatible: RuleLevel::Review,
+            ..Policy::default()
+        };
+        let (_, reasons) = judge(&schema, &rows, &policy);
+        let checks = checks(&policy, &reasons);
+        assert_eq!(checks.len(), 12);
+        for reason in &reasons {
+            let check = checks.iter().find(|c| c.rule == reason.rule);
+            assert!(check.is_some(), "{} is not a checked rule", reason.rule);
+        }
+        let outcome = |rule: &str| checks.iter().find(|c| c.rule == rule).unwrap().outcome;
+        assert_eq!(outcome("schema_breaking"), Outcome::Block);
+        assert_eq!(outcome("schema_compatible"), Outcome::Review);
+        assert_eq!(outcome("duplicate_keys_v1"), Outcome::Review);
+        assert_eq!(outcome("empty_v2"), Outcome::Block);
+        assert_eq!(outcome("rows_changed"), Outcome::Pass);
+        assert_eq!(outcome("max_added_fraction"), Outcome::Pass);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! | align | [`align`] | schema diff, key resolution, comparison types |
 //! | compare | [`compare`] | streaming row/column comparison, samples |
 //! | judge | [`judge`] | policy rules → verdict and reasons |
-//! | render | [`render`] | terminal and JSON output from the report |
+//! | render | [`render`] | terminal, JSON, Markdown, HTML and JUnit from the report |
+//! | deliver | [`deliver`] | report files, GitHub Actions summary/outputs/annotations, progress |
 //!
 //! [`report::DiffReport`] is the contract between comparing and rendering.
 
@@ -19,6 +20,7 @@ pub mod align;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod deliver;
 pub mod engine;
 pub mod error;
 pub mod judge;

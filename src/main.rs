@@ -1,13 +1,16 @@
-//! The binary edge: parse flags, run the pipeline, render, and map the
-//! outcome to the exit-code contract (0 promote/below --fail-on, 1 gate
-//! failed, 2 error). Errors and panics are printed here, once.
+//! The binary edge: parse flags, run the pipeline, render and deliver, and
+//! map the outcome to the exit-code contract (0 promote/below --fail-on,
+//! 1 gate failed, 2 error). Errors and panics are printed here, once.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use diffgate::cli::{self, Cli, Command, OutputFormat, ReportArgs};
-use diffgate::render::{self, Format};
+use diffgate::cli::{self, Cli, Command, DisplayArgs, OutputArgs, ReportArgs, When};
+use diffgate::deliver::{self, CommandStream, GithubFiles, Groups, Spinner};
+use diffgate::pipeline::{Observer, Silent};
+use diffgate::render::{self, Format, Options, github};
+use diffgate::report::Level;
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -26,45 +29,84 @@ fn main() -> ExitCode {
             };
         }
     };
-    match std::panic::catch_unwind(|| run(&cli)) {
+    let github = github_mode(&cli.command);
+    match std::panic::catch_unwind(|| run(&cli, github)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("diffgate: error: {e}");
+            report_error(&e, github);
             ExitCode::from(2)
         }
         Err(_) => ExitCode::from(2),
     }
 }
 
-/// Write a report file whole or not at all: a temporary file beside it,
-/// renamed into place.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> diffgate::Result<()> {
-    let io = |source| diffgate::Error::Io {
-        path: path.to_path_buf(),
-        source,
+/// Where workflow commands go when GitHub Actions mode is on.
+fn github_mode(command: &Command) -> Option<CommandStream> {
+    let out = match command {
+        Command::Run(a) => &a.output,
+        Command::Diff(a) => &a.output,
+        Command::Report(_) => return None,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
+    let on = match out.github {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    on.then_some(if out.format == Format::Json {
+        CommandStream::Stderr
+    } else {
+        CommandStream::Stdout
+    })
 }
 
-fn format(f: OutputFormat) -> Format {
-    match f {
-        OutputFormat::Terminal => Format::Terminal,
-        OutputFormat::Json => Format::Json,
+/// Print an error: plain on stderr, or as one escaped `::error` annotation
+/// (pointing at the file and SQL position when known) in GitHub mode.
+fn report_error(e: &diffgate::Error, github: Option<CommandStream>) {
+    match github {
+        Some(stream) => {
+            let (file, position) = match e.position() {
+                Some((path, pos)) => (Some(path.display().to_string()), pos),
+                None => (None, None),
+            };
+            stream.line(&github::annotation(
+                Level::Block,
+                file.as_deref(),
+                position,
+                "diffgate error",
+                &e.to_string(),
+            ));
+        }
+        None => eprintln!("diffgate: error: {e}"),
     }
 }
 
-fn run(cli: &Cli) -> diffgate::Result<ExitCode> {
+fn options(display: &DisplayArgs) -> Options {
+    let color = match display.color {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => {
+            anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+        }
+    };
+    Options {
+        color,
+        verbose: display.verbose,
+    }
+}
+
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
     if let Command::Report(args) = &cli.command {
         return rerender(args);
     }
-    let (job, flags) = cli::job(&cli.command)?;
+    let (mut job, out) = cli::job(&cli.command)?;
+    let args: Vec<_> = std::env::args_os().collect();
+    job.reproduce = Some(cli::reproduce(&args));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(job.engine.threads())
         .enable_all()
@@ -73,18 +115,70 @@ fn run(cli: &Cli) -> diffgate::Result<ExitCode> {
             path: "tokio runtime".into(),
             source,
         })?;
-    let report = runtime.block_on(diffgate::pipeline::execute(&job))?;
-    if let Some(path) = &flags.json {
-        write_atomically(path, render::json::render(&report).as_bytes())?;
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(render::render(&report, format(flags.format)).as_bytes());
-    let _ = out.flush();
+    let observer: Box<dyn Observer> = match (github, out.progress) {
+        (Some(stream), _) => Box::new(Groups::new(stream)),
+        (None, When::Always) => Box::new(Spinner::new()),
+        (None, When::Auto) if std::io::stderr().is_terminal() => Box::new(Spinner::new()),
+        _ => Box::new(Silent),
+    };
+    let report = runtime.block_on(diffgate::pipeline::execute(&job, observer.as_ref()));
+    drop(observer);
+    let report = report?;
+    deliver_report(&report, out, github)?;
     Ok(if job.policy.fail_on.fails(report.verdict) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn deliver_report(
+    report: &diffgate::DiffReport,
+    out: &OutputArgs,
+    github: Option<CommandStream>,
+) -> diffgate::Result<()> {
+    let opts = options(&out.display);
+    let files = out.files();
+    for (_, format, path) in &files {
+        // Files never carry terminal colour.
+        let text = render::render(
+            report,
+            *format,
+            Options {
+                color: false,
+                ..opts
+            },
+        );
+        deliver::write_atomically(path, text.as_bytes())?;
+    }
+    let Some(stream) = github else {
+        print(&render::render(report, out.format, opts));
+        return Ok(());
+    };
+    let gh = GithubFiles::from_env();
+    gh.append_summary(&render::markdown::render(report))?;
+    let written: Vec<(&str, String)> = files
+        .iter()
+        .map(|(name, _, path)| (*name, path.display().to_string()))
+        .collect();
+    gh.write_outputs(&github::output_pairs(report, &written))?;
+    for line in github::annotations(report) {
+        stream.line(&line);
+    }
+    let text = render::render(report, out.format, opts);
+    if stream == CommandStream::Stdout {
+        // The report shows data; stop the runner reading commands in it.
+        let token = github::random_token();
+        stream.line(&github::stop_commands(&token));
+        print(&text);
+        if !text.ends_with('\n') {
+            print("\n");
+        }
+        stream.line(&github::resume_commands(&token));
+    } else {
+        print(&text);
+    }
+    Ok(())
 }
 
 /// `diffgate report`: render a saved JSON report again.
@@ -99,14 +193,20 @@ fn rerender(args: &ReportArgs) -> diffgate::Result<ExitCode> {
             args.report.display()
         ))
     })?;
-    let text = render::render(&report, format(args.format));
     match &args.output {
-        Some(path) => write_atomically(path, text.as_bytes())?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+        Some(path) => {
+            let opts = Options {
+                color: false,
+                ..options(&args.display)
+            };
+            let text = render::render(&report, args.format, opts);
+            deliver::write_atomically(path, text.as_bytes())?;
         }
+        None => print(&render::render(
+            &report,
+            args.format,
+            options(&args.display),
+        )),
     }
     Ok(ExitCode::SUCCESS)
 }

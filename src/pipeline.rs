@@ -13,7 +13,8 @@ use crate::error::{Error, Result, engine_message};
 use crate::judge::{self, Policy};
 use crate::load::{self, InputSource};
 use crate::report::{
-    self, ColumnTolerance, ComparisonInfo, DiffReport, Mode, Timings, ToleranceInfo, Verdict,
+    self, ColumnTolerance, ComparisonInfo, DiffReport, Mode, SqlSources, Timings, ToleranceInfo,
+    Verdict,
 };
 use crate::transform::{self, Transform, Version};
 
@@ -47,10 +48,45 @@ pub struct Job {
     pub engine: EngineOptions,
     pub description: Option<String>,
     pub expected_verdict: Option<Verdict>,
+    /// The command line that reproduces this job, for reports.
+    pub reproduce: Option<String>,
+}
+
+/// The long-running stages, as announced to a [`Observer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Load,
+    RunV1,
+    RunV2,
+    Compare,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Load => "load inputs",
+            Stage::RunV1 => "run v1",
+            Stage::RunV2 => "run v2",
+            Stage::Compare => "align and compare",
+        }
+    }
+}
+
+/// Told when each stage starts (progress display, CI log groups). The
+/// pipeline itself prints nothing.
+pub trait Observer {
+    fn stage(&self, stage: Stage);
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn stage(&self, _: Stage) {}
 }
 
 /// Run every stage and return the report.
-pub async fn execute(job: &Job) -> Result<DiffReport> {
+pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let started = Instant::now();
     let ctx = engine::session(&job.engine)?;
     let mut timings = Timings::default();
@@ -66,6 +102,7 @@ pub async fn execute(job: &Job) -> Result<DiffReport> {
         })?;
 
     // Stage 1: load.
+    observer.stage(Stage::Load);
     let t = Instant::now();
     let (command, v1_label, v2_label) = match &job.source {
         Source::Run { inputs, v1, v2, .. } => {
@@ -88,16 +125,26 @@ pub async fn execute(job: &Job) -> Result<DiffReport> {
     timings.load_ms = t.elapsed().as_millis() as u64;
 
     // Stage 2: run v1 and v2 (run only).
+    let mut sql = None;
     if let Source::Run { v1, v2, .. } = &job.source {
+        observer.stage(Stage::RunV1);
         let t = Instant::now();
-        transform::run(&ctx, v1, scratch.path()).await?;
+        let v1_sql = transform::run(&ctx, v1, scratch.path()).await?;
         timings.run_v1_ms = t.elapsed().as_millis() as u64;
+        observer.stage(Stage::RunV2);
         let t = Instant::now();
-        transform::run(&ctx, v2, scratch.path()).await?;
+        let v2_sql = transform::run(&ctx, v2, scratch.path()).await?;
         timings.run_v2_ms = t.elapsed().as_millis() as u64;
+        sql = Some(SqlSources {
+            v1_path: v1.path.display().to_string(),
+            v2_path: v2.path.display().to_string(),
+            v1: v1_sql,
+            v2: v2_sql,
+        });
     }
 
     // Stage 3: align.
+    observer.stage(Stage::Compare);
     let t = Instant::now();
     let schema_of = |v: Version| {
         let ctx = &ctx;
@@ -117,6 +164,7 @@ pub async fn execute(job: &Job) -> Result<DiffReport> {
 
     // Stage 5: judge.
     let (verdict, reasons) = judge::judge(&alignment.schema, &comparison.rows, &job.policy);
+    let rules = judge::checks(&job.policy, &reasons);
     timings.total_ms = started.elapsed().as_millis() as u64;
 
     let tol = &job.compare.tolerance;
@@ -124,6 +172,7 @@ pub async fn execute(job: &Job) -> Result<DiffReport> {
         schema_version: report::SCHEMA_VERSION,
         verdict,
         reasons,
+        rules,
         comparison: ComparisonInfo {
             command: command.to_string(),
             mode: if job.key.is_empty() {
@@ -150,6 +199,8 @@ pub async fn execute(job: &Job) -> Result<DiffReport> {
             },
             ignored_columns: job.ignore_columns.clone(),
             sample_limit: job.compare.sample_size,
+            sql,
+            reproduce: job.reproduce.clone(),
         },
         schema: alignment.schema,
         rows: comparison.rows,

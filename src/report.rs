@@ -6,6 +6,7 @@
 //! ever added, never renamed. Everything in it is deterministic for the same
 //! inputs except [`Timings`], which lives in one marked field at the end.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,7 +14,9 @@ use serde_json::Value;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The promotion verdict, ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Promote,
@@ -38,7 +41,9 @@ impl std::fmt::Display for Verdict {
 }
 
 /// How severe a fired rule is. A rule judged `ignore` produces no reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Review,
@@ -55,7 +60,7 @@ impl Level {
 }
 
 /// One rule that fired, with what was observed and the threshold it crossed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {
     pub rule: String,
     pub level: Level,
@@ -65,11 +70,15 @@ pub struct Reason {
 }
 
 /// The complete result of one diffgate run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DiffReport {
     pub schema_version: u32,
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
+    /// Every rule of the policy with its configured level and outcome, in
+    /// policy order (fired or not): the gate as a checklist (JUnit reads it).
+    #[serde(default)]
+    pub rules: Vec<RuleCheck>,
     /// What was compared and how (sources, key, tolerances).
     pub comparison: ComparisonInfo,
     pub schema: SchemaDiff,
@@ -84,7 +93,7 @@ pub struct DiffReport {
     pub timings: Timings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ComparisonInfo {
     /// `run` (two transforms over shared inputs) or `diff` (two tables).
     pub command: String,
@@ -100,16 +109,70 @@ pub struct ComparisonInfo {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,
     pub sample_limit: usize,
+    /// The SQL of both versions as it was run (`run` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<SqlSources>,
+    /// A command that reproduces this comparison from the same directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproduce: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The SQL text of each version, for the SQL diff in reports, and where it
+/// was read from (relative to where diffgate ran; annotations point there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SqlSources {
+    pub v1_path: String,
+    pub v2_path: String,
+    pub v1: String,
+    pub v2: String,
+}
+
+/// One policy rule as checked on this run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RuleCheck {
+    pub rule: String,
+    /// The level the policy gives this rule when it fires.
+    pub level: RuleLevel,
+    /// `pass` (did not fire, or fired at level ignore), `review` or `block`.
+    pub outcome: Outcome,
+}
+
+/// What a rule does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleLevel {
+    Ignore,
+    Review,
+    Block,
+}
+
+impl RuleLevel {
+    pub fn level(self) -> Option<Level> {
+        match self {
+            RuleLevel::Ignore => None,
+            RuleLevel::Review => Some(Level::Review),
+            RuleLevel::Block => Some(Level::Block),
+        }
+    }
+}
+
+/// The result of one rule on this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Review,
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Keyed,
     Keyless,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ToleranceInfo {
     pub abs: f64,
     pub rel: f64,
@@ -118,14 +181,14 @@ pub struct ToleranceInfo {
     pub columns: Vec<ColumnTolerance>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ColumnTolerance {
     pub name: String,
     pub abs: f64,
     pub rel: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SchemaDiff {
     pub added: Vec<NamedType>,
     pub removed: Vec<NamedType>,
@@ -148,14 +211,14 @@ impl SchemaDiff {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NamedType {
     pub name: String,
     #[serde(rename = "type")]
     pub data_type: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TypeChange {
     pub name: String,
     pub v1_type: String,
@@ -167,7 +230,7 @@ pub struct TypeChange {
     pub comparable: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NullabilityChange {
     pub name: String,
     pub v1_nullable: bool,
@@ -178,7 +241,7 @@ pub struct NullabilityChange {
 /// Row-level counts. In keyed mode presence counts (`matched`, `only_v1`,
 /// `only_v2`) are of distinct non-null keys, so duplicates never inflate them;
 /// `v1`/`v2` are raw row counts. Keyless mode leaves the keyed fields absent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RowCounts {
     pub v1: u64,
     pub v2: u64,
@@ -209,7 +272,7 @@ pub struct RowCounts {
     pub null_keys_v2: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ColumnStats {
     pub name: String,
     pub v1_type: String,
@@ -231,7 +294,7 @@ pub struct ColumnStats {
     pub null_to_value: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Samples {
     pub changed: Vec<ChangedRow>,
     pub only_v1: Vec<RowSample>,
@@ -239,13 +302,13 @@ pub struct Samples {
 }
 
 /// A matched key whose values differ: the key and each differing cell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangedRow {
     pub key: serde_json::Map<String, Value>,
     pub cells: Vec<ChangedCell>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangedCell {
     pub column: String,
     pub v1: Value,
@@ -254,7 +317,7 @@ pub struct ChangedCell {
 
 /// A row present on one side only. In keyless mode `key` is empty and
 /// `count` says how many more copies that side has than the other.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RowSample {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub key: serde_json::Map<String, Value>,
@@ -264,7 +327,7 @@ pub struct RowSample {
 }
 
 /// Wall-clock milliseconds per stage. Differs between runs by nature.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Timings {
     pub load_ms: u64,
     pub run_v1_ms: u64,

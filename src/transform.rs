@@ -80,8 +80,8 @@ pub fn sql_options() -> SQLOptions {
 }
 
 /// Run `transform`, write its output under `scratch`, and register it as
-/// `transform.version.table_name()`.
-pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<()> {
+/// `transform.version.table_name()`. Returns the SQL text that was run.
+pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<String> {
     let sql = std::fs::read_to_string(&transform.path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => transform.error("no such file"),
         _ => transform.error(e.to_string()),
@@ -127,7 +127,7 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
     ctx.register_arrow(transform.version.table_name(), dir_str, opts)
         .await
         .map_err(|e| transform.engine_error(&e))?;
-    Ok(())
+    Ok(sql)
 }
 
 async fn write_partition(

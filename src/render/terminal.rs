@@ -1,16 +1,51 @@
 //! Terminal report: verdict and reasons first, then schema changes, the row
-//! summary, columns with differences and sample changed cells as v1 → v2.
-//! Every data value passes through [`inert`], so control characters, escape
-//! sequences and bidi overrides from the data are shown, never obeyed.
+//! summary, columns with differences (all columns with `--verbose`) and
+//! sample changed cells as v1 → v2. Colour only when asked for (the binary
+//! decides from `--color`, NO_COLOR, CLICOLOR_FORCE and whether stdout is a
+//! terminal). Every data value passes through [`text`], so control
+//! characters, escape sequences and bidi overrides from the data are shown,
+//! never obeyed.
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use anstyle::{AnsiColor, Style};
 
+use super::Options;
+use super::text::{self, fields, inert, value};
 use crate::judge::percent;
-use crate::report::{DiffReport, Mode, RowSample};
+use crate::report::{DiffReport, Level, Mode, RowSample, Verdict};
 
-pub fn render(r: &DiffReport) -> String {
+struct Paint(bool);
+
+impl Paint {
+    fn paint(&self, style: Style, s: &str) -> String {
+        if self.0 {
+            format!("{style}{s}{style:#}")
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint(Style::new().bold(), s)
+    }
+    fn fg(&self, color: AnsiColor, s: &str) -> String {
+        self.paint(Style::new().fg_color(Some(color.into())), s)
+    }
+    fn verdict(&self, v: Verdict) -> String {
+        let color = match v {
+            Verdict::Promote => AnsiColor::Green,
+            Verdict::Review => AnsiColor::Yellow,
+            Verdict::Block => AnsiColor::Red,
+        };
+        self.paint(
+            Style::new().bold().fg_color(Some(color.into())),
+            &v.as_str().to_uppercase(),
+        )
+    }
+}
+
+pub fn render(r: &DiffReport, opts: Options) -> String {
+    let p = Paint(opts.color);
     let mut o = String::new();
     let c = &r.comparison;
     let key = if c.key.is_empty() {
@@ -28,8 +63,8 @@ pub fn render(r: &DiffReport) -> String {
     let _ = writeln!(
         o,
         "{}  diffgate {}: {} → {} ({key})",
-        r.verdict.as_str().to_uppercase(),
-        c.command,
+        p.verdict(r.verdict),
+        inert(&c.command),
         inert(&c.v1),
         inert(&c.v2)
     );
@@ -45,33 +80,39 @@ pub fn render(r: &DiffReport) -> String {
         let _ = writeln!(o, "expected verdict: {e} ({mark})");
     }
 
-    o.push_str("\nReasons\n");
+    let _ = writeln!(o, "\n{}", p.bold("Reasons"));
     if r.reasons.is_empty() {
         o.push_str("  none: schema compatible and nothing differs beyond tolerance\n");
     }
     for reason in &r.reasons {
         let level = match reason.level {
-            crate::report::Level::Block => "block ",
-            crate::report::Level::Review => "review",
+            Level::Block => p.fg(AnsiColor::Red, "block "),
+            Level::Review => p.fg(AnsiColor::Yellow, "review"),
         };
-        let _ = writeln!(o, "  {level}  {}: {}", reason.rule, inert(&reason.message));
+        let _ = writeln!(
+            o,
+            "  {level}  {}: {}",
+            inert(&reason.rule),
+            inert(&reason.message)
+        );
     }
 
-    o.push_str("\nSchema\n");
+    let _ = writeln!(o, "\n{}", p.bold("Schema"));
     let s = &r.schema;
     if s.is_empty() {
         o.push_str("  no changes\n");
     }
     for f in &s.added {
-        let _ = writeln!(o, "  + {} ({}) added", inert(&f.name), f.data_type);
+        let line = format!("+ {} ({}) added", text::name(&f.name), inert(&f.data_type));
+        let _ = writeln!(o, "  {}", p.fg(AnsiColor::Green, &line));
     }
     for f in &s.removed {
-        let _ = writeln!(
-            o,
-            "  - {} ({}) removed: breaking",
-            inert(&f.name),
-            f.data_type
+        let line = format!(
+            "- {} ({}) removed: breaking",
+            text::name(&f.name),
+            inert(&f.data_type)
         );
+        let _ = writeln!(o, "  {}", p.fg(AnsiColor::Red, &line));
     }
     for f in &s.changed {
         let class = if f.compatible {
@@ -87,10 +128,10 @@ pub fn render(r: &DiffReport) -> String {
         let _ = writeln!(
             o,
             "  ~ {} {} → {}: {class}, {}{cmp}",
-            inert(&f.name),
-            f.v1_type,
-            f.v2_type,
-            f.note
+            text::name(&f.name),
+            inert(&f.v1_type),
+            inert(&f.v2_type),
+            inert(&f.note)
         );
     }
     for f in &s.nullability {
@@ -108,7 +149,7 @@ pub fn render(r: &DiffReport) -> String {
         let _ = writeln!(o, "  ↕ reordered: {}", names.join(", "));
     }
 
-    o.push_str("\nRows\n");
+    let _ = writeln!(o, "\n{}", p.bold("Rows"));
     let rows = &r.rows;
     let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "", "v1", "v2");
     let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "rows", rows.v1, rows.v2);
@@ -142,17 +183,22 @@ pub fn render(r: &DiffReport) -> String {
     }
 
     if c.mode == Mode::Keyed {
-        let differing: Vec<_> = r.columns.iter().filter(|c| c.mismatches > 0).collect();
-        let _ = writeln!(
-            o,
-            "\nColumns ({} of {} compared differ)",
-            differing.len(),
+        let differing = r.columns.iter().filter(|c| c.mismatches > 0).count();
+        let shown: Vec<_> = r
+            .columns
+            .iter()
+            .filter(|c| opts.verbose || c.mismatches > 0)
+            .collect();
+        let title = format!(
+            "Columns ({differing} of {} compared differ)",
             r.columns.len()
         );
+        let _ = writeln!(o, "\n{}", p.bold(&title));
+        let differing = shown;
         if !differing.is_empty() {
             let width = differing
                 .iter()
-                .map(|c| inert(&c.name).chars().count())
+                .map(|c| text::name(&c.name).chars().count())
                 .max()
                 .unwrap_or(6)
                 .max(6);
@@ -166,7 +212,7 @@ pub fn render(r: &DiffReport) -> String {
                 let _ = writeln!(
                     o,
                     "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}",
-                    inert(&col.name),
+                    text::name(&col.name),
                     col.compared,
                     col.mismatches,
                     percent(col.mismatch_rate),
@@ -179,16 +225,17 @@ pub fn render(r: &DiffReport) -> String {
 
     let samples = &r.samples;
     if !samples.changed.is_empty() {
-        let _ = writeln!(o, "\nChanged rows (first {} by key)", samples.changed.len());
+        let title = format!("Changed rows (first {} by key)", samples.changed.len());
+        let _ = writeln!(o, "\n{}", p.bold(&title));
         for row in &samples.changed {
             let _ = writeln!(o, "  {}", fields(&row.key, "="));
             for cell in &row.cells {
                 let _ = writeln!(
                     o,
                     "      {}: {} → {}",
-                    inert(&cell.column),
-                    value(&cell.v1),
-                    value(&cell.v2)
+                    text::name(&cell.column),
+                    p.fg(AnsiColor::Red, &value(&cell.v1)),
+                    p.fg(AnsiColor::Green, &value(&cell.v2))
                 );
             }
         }
@@ -198,7 +245,8 @@ pub fn render(r: &DiffReport) -> String {
         ("Only in v2", &samples.only_v2),
     ] {
         if !list.is_empty() {
-            let _ = writeln!(o, "\n{title} (first {})", list.len());
+            let title = format!("{title} (first {})", list.len());
+            let _ = writeln!(o, "\n{}", p.bold(&title));
             for s in list {
                 let _ = writeln!(o, "  {}", sample_line(s));
             }
@@ -220,48 +268,4 @@ fn sample_line(s: &RowSample) -> String {
         let _ = write!(line, " ×{n}");
     }
     line
-}
-
-fn fields(map: &serde_json::Map<String, Value>, sep: &str) -> String {
-    map.iter()
-        .map(|(k, v)| format!("{}{sep}{}", inert(k), value(v)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A value for display: strings quoted (so whitespace shows), NULL spelled.
-pub fn value(v: &Value) -> String {
-    match v {
-        Value::Null => "NULL".into(),
-        Value::String(s) => format!("\"{}\"", inert(s)),
-        other => other.to_string(),
-    }
-}
-
-/// Make text safe for a terminal: control characters (ESC included), and
-/// bidi overrides are shown as `\u{..}` escapes instead of acting.
-pub fn inert(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        let bidi = matches!(ch, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
-        if ch.is_control() || bidi {
-            let _ = write!(out, "\\u{{{:x}}}", ch as u32);
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_and_bidi_overrides_are_shown_not_obeyed() {
-        assert_eq!(inert("a\u{1b}[31mb"), "a\\u{1b}[31mb");
-        assert_eq!(inert("x\ny"), "x\\u{a}y");
-        assert_eq!(inert("\u{202E}abc"), "\\u{202e}abc");
-        assert_eq!(inert("plain é ✓"), "plain é ✓");
-    }
 }

@@ -1,0 +1,533 @@
+//! HTML report: one self-contained file (inline CSS and JavaScript, no
+//! network: a Content-Security-Policy forbids every fetch). The page is
+//! rendered here, in full, so it reads with JavaScript off; with it on,
+//! tables sort by clicking a header and filter through a search box.
+//!
+//! Escaping: every value is made inert and clipped ([`text`]) and then
+//! HTML-escaped (`html-escape`); the report itself is embedded as JSON in a
+//! `<script type="application/json">` block with `<`, `>`, `&` and the line
+//! separators written as `\u` escapes, so a value holding `</script>` stays
+//! inside its string.
+
+use std::fmt::Write;
+
+use similar::{ChangeTag, TextDiff};
+
+use super::text::{self, MAX_VALUE_CHARS};
+use crate::judge::percent;
+use crate::report::{DiffReport, Level, Mode, RowSample};
+
+const STYLE: &str = r#"
+:root { --ok:#1a7f37; --warn:#9a6700; --bad:#cf222e; --line:#d0d7de; --muted:#57606a; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1f2328; }
+h1 { font-size: 1.6rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+.verdict { display: inline-block; padding: .15rem .6rem; border-radius: 6px; color: #fff; }
+.verdict.promote { background: var(--ok); } .verdict.review { background: var(--warn); } .verdict.block { background: var(--bad); }
+.meta { color: var(--muted); }
+ul.reasons li.block::marker { color: var(--bad); } ul.reasons li.review::marker { color: var(--warn); }
+.lvl { font-weight: 600; } .lvl.block { color: var(--bad); } .lvl.review { color: var(--warn); }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: 13px; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f6f8fa; }
+table.sortable th { cursor: pointer; user-select: none; }
+th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
+tr.diff td:first-child { border-left: 3px solid var(--warn); }
+td.old { background: #ffebe9; } td.new { background: #dafbe1; }
+code, pre, td.v { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; white-space: pre-wrap; word-break: break-all; }
+pre.sqldiff { background: #f6f8fa; padding: .6rem; border: 1px solid var(--line); overflow-x: auto; }
+pre.sqldiff .add { background: #dafbe1; display: block; } pre.sqldiff .del { background: #ffebe9; display: block; }
+pre.sqldiff .hunk { color: var(--muted); display: block; }
+input.filter { margin: .3rem 0; padding: .2rem .4rem; width: 18rem; }
+footer { margin-top: 2rem; color: var(--muted); font-size: 12px; }
+"#;
+
+const SCRIPT: &str = r#"
+(function () {
+  "use strict";
+  function cellValue(td) {
+    var v = td.getAttribute("data-v");
+    return v === null ? td.textContent : v;
+  }
+  function compare(a, b) {
+    var x = parseFloat(a), y = parseFloat(b);
+    if (!isNaN(x) && !isNaN(y) && isFinite(a) && isFinite(b)) return x - y;
+    return a.localeCompare(b);
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    var headers = table.querySelectorAll("thead th");
+    headers.forEach(function (th, col) {
+      th.setAttribute("tabindex", "0");
+      function sort() {
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (r1, r2) {
+          var d = compare(cellValue(r1.cells[col]), cellValue(r2.cells[col]));
+          return asc ? d : -d;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      }
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
+    });
+    var input = document.createElement("input");
+    input.type = "search";
+    input.className = "filter";
+    input.placeholder = "Filter rows";
+    input.setAttribute("aria-label", "Filter " + (table.getAttribute("data-name") || "rows"));
+    input.addEventListener("input", function () {
+      var q = input.value.toLowerCase();
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (r) {
+        r.hidden = q !== "" && r.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    });
+    table.parentNode.insertBefore(input, table);
+  });
+  var data = document.getElementById("diffgate-report");
+  var raw = document.getElementById("raw-json");
+  if (data && raw) {
+    raw.textContent = JSON.stringify(JSON.parse(data.textContent), null, 2);
+    raw.parentNode.hidden = false;
+  }
+})();
+"#;
+
+/// HTML-escape text that has already been made inert.
+fn esc(s: &str) -> String {
+    html_escape::encode_safe(s).into_owned()
+}
+
+/// A name or label: inert, clipped, escaped.
+fn name(s: &str) -> String {
+    esc(&text::name(s))
+}
+
+fn value(v: &serde_json::Value) -> String {
+    esc(&text::value(v))
+}
+
+/// The report as JSON that cannot end its `<script>` element early.
+fn embedded_json(r: &DiffReport) -> String {
+    let json = serde_json::to_string(r).expect("the report model always serialises");
+    let mut out = String::with_capacity(json.len() + 64);
+    for ch in json.chars() {
+        match ch {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            // Line separators and bidi controls (JSON allows them raw).
+            c if text::is_hazard(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(r: &DiffReport) -> String {
+    let c = &r.comparison;
+    let mut o = String::with_capacity(16 * 1024);
+    let verdict = r.verdict.as_str();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+         style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>diffgate: {} — {} → {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        verdict.to_uppercase(),
+        name(&c.v1),
+        name(&c.v2)
+    );
+
+    // Verdict and reasons first.
+    let _ = writeln!(
+        o,
+        "<header>\n<h1>diffgate: <span id=\"verdict\" class=\"verdict {verdict}\">{}</span></h1>",
+        verdict.to_uppercase()
+    );
+    let key = if c.key.is_empty() {
+        "no key (whole rows)".to_string()
+    } else {
+        let keys: Vec<String> = c.key.iter().map(|k| name(k)).collect();
+        format!("key {}", keys.join(", "))
+    };
+    let _ = writeln!(
+        o,
+        "<p class=\"meta\">{} <code>{}</code> → <code>{}</code> · {key}</p>",
+        name(&c.command),
+        name(&c.v1),
+        name(&c.v2)
+    );
+    if let Some(d) = &c.description {
+        let _ = writeln!(o, "<p>{}</p>", esc(&text::inert(d)));
+    }
+    if let Some(e) = r.expected_verdict {
+        let mark = if e == r.verdict {
+            "as expected"
+        } else {
+            "NOT as expected"
+        };
+        let _ = writeln!(o, "<p>Expected verdict: {e} ({mark})</p>");
+    }
+    o.push_str("</header>\n<main>\n<h2>Reasons</h2>\n");
+    if r.reasons.is_empty() {
+        o.push_str("<p>None: the schema is compatible and nothing differs beyond tolerance.</p>\n");
+    } else {
+        o.push_str("<ul class=\"reasons\">\n");
+        for reason in &r.reasons {
+            let level = match reason.level {
+                Level::Block => "block",
+                Level::Review => "review",
+            };
+            let _ = writeln!(
+                o,
+                "<li class=\"{level}\"><span class=\"lvl {level}\">{level}</span> \
+                 <code>{}</code>: {}</li>",
+                name(&reason.rule),
+                esc(&text::inert(&reason.message))
+            );
+        }
+        o.push_str("</ul>\n");
+    }
+
+    schema(&mut o, r);
+    rows(&mut o, r);
+    columns(&mut o, r);
+    samples(&mut o, r);
+    sql_diff(&mut o, r);
+
+    if let Some(cmd) = &c.reproduce {
+        let _ = writeln!(
+            o,
+            "<h2>Reproduce locally</h2>\n<pre><code>{}</code></pre>",
+            esc(&text::inert(cmd))
+        );
+    }
+    o.push_str(
+        "<details hidden><summary>Raw JSON report</summary><pre id=\"raw-json\"></pre></details>\n",
+    );
+    let _ = writeln!(
+        o,
+        "</main>\n<footer>diffgate report, schema version {}</footer>",
+        r.schema_version
+    );
+    let _ = writeln!(
+        o,
+        "<script type=\"application/json\" id=\"diffgate-report\">{}</script>",
+        embedded_json(r)
+    );
+    let _ = writeln!(o, "<script>{SCRIPT}</script>\n</body>\n</html>");
+    o
+}
+
+fn schema(o: &mut String, r: &DiffReport) {
+    let s = &r.schema;
+    o.push_str("<h2>Schema</h2>\n");
+    if s.is_empty() {
+        o.push_str("<p>No changes.</p>\n");
+        return;
+    }
+    o.push_str(
+        "<table class=\"sortable\" id=\"schema\" data-name=\"schema changes\">\n<thead><tr>\
+         <th>column</th><th>change</th><th>v1</th><th>v2</th><th>class</th></tr></thead>\n<tbody>\n",
+    );
+    let class = |ok: bool| if ok { "compatible" } else { "breaking" };
+    for f in &s.added {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>added</td><td></td><td>{}</td><td>compatible</td></tr>",
+            name(&f.name),
+            name(&f.data_type)
+        );
+    }
+    for f in &s.removed {
+        let _ = writeln!(
+            o,
+            "<tr class=\"diff\"><td>{}</td><td>removed</td><td>{}</td><td></td><td>breaking</td></tr>",
+            name(&f.name),
+            name(&f.data_type)
+        );
+    }
+    for f in &s.changed {
+        let note = if f.comparable {
+            name(&f.note)
+        } else {
+            format!("{}; values not compared", name(&f.note))
+        };
+        let _ = writeln!(
+            o,
+            "<tr class=\"diff\"><td>{}</td><td>type: {note}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            name(&f.name),
+            name(&f.v1_type),
+            name(&f.v2_type),
+            class(f.compatible)
+        );
+    }
+    for f in &s.nullability {
+        let n = |b: bool| if b { "nullable" } else { "non-null" };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>nullability</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            name(&f.name),
+            n(f.v1_nullable),
+            n(f.v2_nullable),
+            class(f.compatible)
+        );
+    }
+    for col in &s.reordered {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>reordered</td><td></td><td></td><td>compatible</td></tr>",
+            name(col)
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
+fn rows(o: &mut String, r: &DiffReport) {
+    let rows = &r.rows;
+    o.push_str(
+        "<h2>Rows</h2>\n<table id=\"rows\">\n<thead><tr><th></th><th class=\"n\">v1</th>\
+         <th class=\"n\">v2</th><th class=\"n\">Δ</th></tr></thead>\n<tbody>\n",
+    );
+    let mut line = |label: &str, a: u64, b: u64| {
+        let _ = writeln!(
+            o,
+            "<tr><td>{label}</td><td class=\"n\">{a}</td><td class=\"n\">{b}</td>\
+             <td class=\"n\">{}</td></tr>",
+            text::delta(a, b)
+        );
+    };
+    line("rows", rows.v1, rows.v2);
+    let z = |x: Option<u64>| x.unwrap_or(0);
+    if r.comparison.mode == Mode::Keyed {
+        line(
+            "duplicated keys",
+            z(rows.duplicate_keys_v1),
+            z(rows.duplicate_keys_v2),
+        );
+        line(
+            "rows with NULL key",
+            z(rows.null_keys_v1),
+            z(rows.null_keys_v2),
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+    if r.comparison.mode == Mode::Keyed {
+        let _ = writeln!(
+            o,
+            "<p>matched {} · changed <strong>{}</strong> · unchanged {} · only in v1 <strong>{}</strong> · \
+             only in v2 <strong>{}</strong></p>",
+            z(rows.matched),
+            z(rows.changed),
+            z(rows.unchanged),
+            rows.only_v1,
+            rows.only_v2
+        );
+        if let Some(n) = rows.matched_duplicate_keys.filter(|n| *n > 0) {
+            let _ = writeln!(
+                o,
+                "<p>{n} matched key(s) are duplicated, so their values were not compared.</p>"
+            );
+        }
+    } else {
+        let _ = writeln!(
+            o,
+            "<p>only in v1 <strong>{}</strong> · only in v2 <strong>{}</strong> (whole rows, counted with \
+             multiplicity)</p>",
+            rows.only_v1, rows.only_v2
+        );
+    }
+}
+
+fn columns(o: &mut String, r: &DiffReport) {
+    if r.comparison.mode != Mode::Keyed || r.columns.is_empty() {
+        return;
+    }
+    let differing = r.columns.iter().filter(|c| c.mismatches > 0).count();
+    let _ = writeln!(
+        o,
+        "<h2>Columns</h2>\n<p>{differing} of {} compared columns differ.</p>",
+        r.columns.len()
+    );
+    o.push_str(
+        "<table class=\"sortable\" id=\"columns\" data-name=\"columns\">\n<thead><tr>\
+         <th>column</th><th>v1 type</th><th>v2 type</th><th class=\"n\">compared</th>\
+         <th class=\"n\">mismatches</th><th class=\"n\">rate</th><th class=\"n\">max abs Δ</th>\
+         <th class=\"n\">max rel Δ</th><th class=\"n\">value → NULL</th>\
+         <th class=\"n\">NULL → value</th></tr></thead>\n<tbody>\n",
+    );
+    for c in &r.columns {
+        let num = |x: Option<f64>| match x {
+            Some(v) => format!("<td class=\"n\" data-v=\"{v}\">{v:.6}</td>"),
+            None => "<td class=\"n\" data-v=\"-1\"></td>".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\" data-v=\"{}\">{}</td>{}{}<td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            if c.mismatches > 0 {
+                " class=\"diff\""
+            } else {
+                ""
+            },
+            name(&c.name),
+            name(&c.v1_type),
+            name(&c.v2_type),
+            c.compared,
+            c.mismatches,
+            c.mismatch_rate,
+            esc(&percent(c.mismatch_rate)),
+            num(c.max_abs_diff),
+            num(c.max_rel_diff),
+            c.value_to_null,
+            c.null_to_value
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
+fn samples(o: &mut String, r: &DiffReport) {
+    let s = &r.samples;
+    if !s.changed.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2>Changed rows <span class=\"meta\">(first {} by key)</span></h2>",
+            s.changed.len()
+        );
+        o.push_str(
+            "<table class=\"sortable\" id=\"changed\" data-name=\"changed cells\">\n<thead><tr>\
+             <th>key</th><th>column</th><th>v1</th><th>v2</th></tr></thead>\n<tbody>\n",
+        );
+        for row in &s.changed {
+            let key = esc(&text::fields(&row.key, "="));
+            for cell in &row.cells {
+                let _ = writeln!(
+                    o,
+                    "<tr><td class=\"v\">{key}</td><td>{}</td><td class=\"v old\">{}</td>\
+                     <td class=\"v new\">{}</td></tr>",
+                    name(&cell.column),
+                    value(&cell.v1),
+                    value(&cell.v2)
+                );
+            }
+        }
+        o.push_str("</tbody>\n</table>\n");
+    }
+    for (title, id, list) in [
+        ("Only in v1", "only-v1", &s.only_v1),
+        ("Only in v2", "only-v2", &s.only_v2),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "<h2>{title} <span class=\"meta\">(first {})</span></h2>",
+            list.len()
+        );
+        let _ = writeln!(
+            o,
+            "<table class=\"sortable\" id=\"{id}\" data-name=\"{}\">\n<thead><tr><th>key</th>\
+             <th>row</th></tr></thead>\n<tbody>",
+            title.to_lowercase()
+        );
+        for sample in list {
+            let _ = writeln!(o, "{}", sample_row(sample));
+        }
+        o.push_str("</tbody>\n</table>\n");
+    }
+}
+
+fn sample_row(s: &RowSample) -> String {
+    let mut row = esc(&text::fields(&s.row, ": "));
+    if let Some(n) = s.count.filter(|n| *n > 1) {
+        let _ = write!(row, " ×{n}");
+    }
+    format!(
+        "<tr><td class=\"v\">{}</td><td class=\"v\">{row}</td></tr>",
+        esc(&text::fields(&s.key, "="))
+    )
+}
+
+fn sql_diff(o: &mut String, r: &DiffReport) {
+    let Some(sql) = &r.comparison.sql else {
+        return;
+    };
+    o.push_str("<h2>SQL diff v1 → v2</h2>\n");
+    let diff = TextDiff::from_lines(&sql.v1, &sql.v2);
+    if diff.ratio() == 1.0 {
+        o.push_str("<p>The v1 and v2 SQL are identical.</p>\n");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<p class=\"meta\"><code>{}</code> → <code>{}</code></p>",
+        name(&sql.v1_path),
+        name(&sql.v2_path)
+    );
+    o.push_str("<pre class=\"sqldiff\">");
+    for group in diff.grouped_ops(3) {
+        let (first, last) = (&group[0], &group[group.len() - 1]);
+        let _ = write!(
+            o,
+            "<span class=\"hunk\">@@ -{},{} +{},{} @@</span>",
+            first.old_range().start + 1,
+            last.old_range().end - first.old_range().start,
+            first.new_range().start + 1,
+            last.new_range().end - first.new_range().start
+        );
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let (class, sign) = match change.tag() {
+                    ChangeTag::Delete => ("del", '-'),
+                    ChangeTag::Insert => ("add", '+'),
+                    ChangeTag::Equal => ("", ' '),
+                };
+                let line = change.value().trim_end_matches(['\n', '\r']);
+                let line: String = line
+                    .split('\t')
+                    .map(|part| text::inert(&text::clip(part, 4 * MAX_VALUE_CHARS)))
+                    .collect::<Vec<_>>()
+                    .join("\t");
+                if class.is_empty() {
+                    let _ = writeln!(o, "{sign}{}", esc(&line));
+                } else {
+                    let _ = write!(o, "<span class=\"{class}\">{sign}{}</span>", esc(&line));
+                }
+            }
+        }
+    }
+    o.push_str("</pre>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_json_cannot_close_its_script() {
+        let mut r: DiffReport = serde_json::from_str(
+            include_str!("../../tests/snapshots/scenarios__refactor.json.snap")
+                .split("---\n")
+                .nth(2)
+                .unwrap(),
+        )
+        .unwrap();
+        r.comparison.description = Some("</script><script>alert(1)</script> & \u{2028}".into());
+        let json = embedded_json(&r);
+        assert!(!json.contains("</script"), "{json}");
+        assert!(!json.contains('<') && !json.contains('&'));
+        let back: DiffReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        let html = render(&r);
+        assert_eq!(html.matches("</script>").count(), 2, "only our own two");
+        assert!(html.contains("&lt;&#x2F;script&gt;&lt;script&gt;alert(1)"));
+    }
+}

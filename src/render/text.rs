@@ -1,0 +1,108 @@
+//! Text rules shared by every renderer: how a data value becomes a short,
+//! inert string before a format adds its own escaping on top.
+//!
+//! Data (values, column names, file names in configs, SQL) is untrusted.
+//! [`inert`] makes control characters, escape sequences and bidi overrides
+//! visible as `\u{..}` instead of letting them act, and [`clip`] bounds very
+//! long values so one cell cannot swamp a report.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+/// Longest value, in characters, shown in a report cell.
+pub const MAX_VALUE_CHARS: usize = 200;
+
+/// Make text safe to show: control characters (ESC, CR, LF included), and
+/// bidi controls are shown as `\u{..}` escapes instead of acting.
+pub fn inert(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if is_hazard(ch) {
+            let _ = write!(out, "\\u{{{:x}}}", ch as u32);
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Characters that change how the text around them is shown or read.
+pub(crate) fn is_hazard(ch: char) -> bool {
+    ch.is_control()
+        || matches!(ch,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'
+            | '\u{061C}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+}
+
+/// At most `max` characters of `s`, saying how many were left out.
+pub fn clip(s: &str, max: usize) -> String {
+    let count = s.chars().count();
+    if count <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max).collect();
+    format!("{head}… (+{} chars)", count - max)
+}
+
+/// A data value for display: strings quoted (so whitespace shows) and
+/// clipped, NULL spelled out, numbers and booleans as JSON writes them.
+pub fn value(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::String(s) => format!("\"{}\"", inert(&clip(s, MAX_VALUE_CHARS))),
+        other => inert(&clip(&other.to_string(), MAX_VALUE_CHARS)),
+    }
+}
+
+/// A name (column, file, rule) for display: inert and clipped.
+pub fn name(s: &str) -> String {
+    inert(&clip(s, MAX_VALUE_CHARS))
+}
+
+/// `key=value, ...` for a sample's key or row.
+pub fn fields(map: &serde_json::Map<String, Value>, sep: &str) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{}{sep}{}", name(k), value(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Signed difference v2 − v1 of two counts, e.g. `+3`, `−2`, `0`.
+pub fn delta(v1: u64, v2: u64) -> String {
+    match v2.cmp(&v1) {
+        std::cmp::Ordering::Equal => "0".into(),
+        std::cmp::Ordering::Greater => format!("+{}", v2 - v1),
+        std::cmp::Ordering::Less => format!("−{}", v1 - v2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_bidi_overrides_are_shown_not_obeyed() {
+        assert_eq!(inert("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(inert("x\ny\r"), "x\\u{a}y\\u{d}");
+        assert_eq!(inert("\u{202E}abc\u{2028}"), "\\u{202e}abc\\u{2028}");
+        assert_eq!(inert("plain é ✓ 日本"), "plain é ✓ 日本");
+    }
+
+    #[test]
+    fn long_values_are_clipped_with_the_count() {
+        assert_eq!(clip("abcdef", 6), "abcdef");
+        assert_eq!(clip("abcdefgh", 3), "abc… (+5 chars)");
+        let long = Value::String("é".repeat(1000));
+        let shown = value(&long);
+        assert!(shown.chars().count() < MAX_VALUE_CHARS + 30, "{shown}");
+        assert!(shown.ends_with("(+800 chars)\""), "{shown}");
+    }
+
+    #[test]
+    fn deltas_are_signed() {
+        assert_eq!(delta(5, 5), "0");
+        assert_eq!(delta(5, 8), "+3");
+        assert_eq!(delta(5, 2), "−3");
+    }
+}
