@@ -102,10 +102,6 @@ pub struct OutputArgs {
     #[arg(long, value_enum, default_value_t = When::Auto, value_name = "WHEN")]
     pub github: When,
 
-    /// Show stage progress on stderr. `auto`: only when stderr is a terminal.
-    #[arg(long, value_enum, default_value_t = When::Auto, value_name = "WHEN")]
-    pub progress: When,
-
     #[command(flatten)]
     pub display: DisplayArgs,
 }
@@ -342,7 +338,6 @@ pub fn reproduce<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         "--html",
         "--junit",
         "--github",
-        "--progress",
         "--color",
         "--threads",
     ];

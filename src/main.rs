@@ -115,11 +115,12 @@ fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
             path: "tokio runtime".into(),
             source,
         })?;
-    let observer: Box<dyn Observer> = match (github, out.progress) {
-        (Some(stream), _) => Box::new(Groups::new(stream)),
-        (None, When::Always) => Box::new(Spinner::new()),
-        (None, When::Auto) if std::io::stderr().is_terminal() => Box::new(Spinner::new()),
-        _ => Box::new(Silent),
+    // Progress: log groups in GitHub Actions, a spinner on a terminal,
+    // nothing otherwise.
+    let observer: Box<dyn Observer> = match github {
+        Some(stream) => Box::new(Groups::new(stream)),
+        None if std::io::stderr().is_terminal() => Box::new(Spinner::new()),
+        None => Box::new(Silent),
     };
     let report = runtime.block_on(diffgate::pipeline::execute(&job, observer.as_ref()));
     drop(observer);

@@ -177,8 +177,14 @@ fn colour_follows_the_flag_and_the_environment() {
         args.extend_from_slice(extra);
         diffgate(&args, envs)
     };
-    // Not a terminal: no colour unless forced.
-    assert!(!has_ansi(&run(&[], &[])));
+    // Not a terminal: no colour unless forced, and no progress on stderr.
+    let plain = run(&[], &[]);
+    assert!(!has_ansi(&plain));
+    assert!(
+        plain.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
     assert!(has_ansi(&run(&["--color", "always"], &[])));
     assert!(has_ansi(&run(&[], &[("CLICOLOR_FORCE", "1")])));
     assert!(!has_ansi(&run(
