@@ -72,6 +72,8 @@ pub struct Reason {
 /// The complete result of one diffgate run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DiffReport {
+    /// Version of this layout: 1.
+    #[schemars(extend("const" = 1))]
     pub schema_version: u32,
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,

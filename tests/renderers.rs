@@ -167,6 +167,10 @@ fn reports_validate_against_the_committed_json_schema() {
     .unwrap();
     bad["verdict"] = "ship-it".into();
     assert!(!validator.is_valid(&bad));
+    bad["verdict"] = "block".into();
+    assert!(validator.is_valid(&bad));
+    bad["schema_version"] = 2.into();
+    assert!(!validator.is_valid(&bad));
 }
 
 #[test]

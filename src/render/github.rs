@@ -62,7 +62,7 @@ pub fn annotations(r: &DiffReport) -> Vec<String> {
                 reason.level,
                 file,
                 None,
-                &format!("diffgate {}: {}", r.verdict, reason.rule),
+                &format!("diffgate {}: {}", reason.level.verdict(), reason.rule),
                 &reason.message,
             )
         })
