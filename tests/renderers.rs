@@ -494,6 +494,22 @@ fn github_mode_keeps_json_stdout_pure_and_is_off_by_flag() {
 }
 
 #[test]
+fn the_step_summary_stays_under_one_mebibyte() {
+    let gh = gh_files();
+    // Earlier steps have nearly filled the summary.
+    let earlier = "x".repeat(1024 * 1024 - 2_000) + "\n";
+    std::fs::write(&gh.summary, &earlier).unwrap();
+    let env = gh_env(&gh);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = diffgate(&["run", "scenarios/weather_units"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let summary = std::fs::read_to_string(&gh.summary).unwrap();
+    assert!(summary.len() <= 1024 * 1024, "{}", summary.len());
+    assert!(summary.starts_with(&earlier));
+    assert!(summary.ends_with("see the report files for this run.\n"));
+}
+
+#[test]
 fn github_mode_turns_an_sql_error_into_an_annotation_at_its_position() {
     let out = diffgate(
         &["run", "testdata/bad/syntax_error", "--github", "always"],

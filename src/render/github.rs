@@ -195,6 +195,26 @@ mod tests {
     }
 
     #[test]
+    fn at_most_ten_annotations_and_the_last_says_how_many_more() {
+        let snap = include_str!("../../tests/snapshots/scenarios__filter_bug.json.snap");
+        let mut r: DiffReport = serde_json::from_str(snap.split("---\n").nth(2).unwrap()).unwrap();
+        let reason = r.reasons[0].clone();
+        r.reasons = (0..14)
+            .map(|i| crate::report::Reason {
+                rule: format!("rule_{i}"),
+                level: if i == 12 { Level::Block } else { Level::Review },
+                ..reason.clone()
+            })
+            .collect();
+        let lines = annotations(&r);
+        assert_eq!(lines.len(), MAX_ANNOTATIONS);
+        assert!(lines[..9].iter().all(|l| l.starts_with("::warning ")));
+        // Reasons 10..14 are folded into one, at the worst level among them.
+        assert!(lines[9].starts_with("::error "), "{}", lines[9]);
+        assert!(lines[9].ends_with("::5 more reason(s); see the step summary or the report"));
+    }
+
+    #[test]
     fn outputs_use_a_delimiter_the_value_cannot_hold() {
         let d = random_token();
         assert_ne!(d, random_token(), "tokens differ between calls");
