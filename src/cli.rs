@@ -184,6 +184,24 @@ pub struct SharedArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Stop the whole run after this long (e.g. `90s`, `10m`): exit 2.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Stop a transform (v1 or v2) that runs longer than this: exit 2.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub transform_timeout: Option<std::time::Duration>,
+}
+
+/// `90s`, `10m`, `1h 30m`, `500ms`; never zero.
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let d =
+        humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
 }
 
 /// Build the job a command describes, with where its reports go.
@@ -323,6 +341,10 @@ impl JobBase {
             description: self.description,
             expected_verdict: self.expected_verdict,
             reproduce: None,
+            limits: crate::pipeline::Limits {
+                run: f.timeout,
+                transform: f.transform_timeout,
+            },
         })
     }
 }

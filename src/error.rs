@@ -59,6 +59,14 @@ pub enum Error {
         v2_type: String,
     },
 
+    /// A time limit (`--timeout`, `--transform-timeout`) ran out.
+    #[error("{what} did not finish within {flag} {limit}; stopped")]
+    Timeout {
+        what: String,
+        flag: &'static str,
+        limit: String,
+    },
+
     #[error("{context}: {source}")]
     Engine {
         context: String,

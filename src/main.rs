@@ -124,6 +124,8 @@ fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
     };
     let report = runtime.block_on(diffgate::pipeline::execute(&job, observer.as_ref()));
     drop(observer);
+    // Do not wait for tasks a time limit abandoned; they stop at exit.
+    runtime.shutdown_background();
     let report = report?;
     deliver_report(&report, out, github)?;
     Ok(if job.policy.fail_on.fails(report.verdict) {

@@ -3,7 +3,10 @@
 //! through here; `diff` simply skips the run stage and registers the two
 //! tables directly as v1 and v2.
 
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use datafusion::prelude::SessionContext;
 
 use crate::align;
 use crate::compare::{self, CompareOptions};
@@ -50,6 +53,39 @@ pub struct Job {
     pub expected_verdict: Option<Verdict>,
     /// The command line that reproduces this job, for reports.
     pub reproduce: Option<String>,
+    pub limits: Limits,
+}
+
+/// Time limits; a run or transform that passes one stops with an error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// The whole run (`--timeout`).
+    pub run: Option<Duration>,
+    /// Each transform run (`--transform-timeout`).
+    pub transform: Option<Duration>,
+}
+
+fn limit_text(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Run `fut` within `limit`, if any.
+async fn within<T>(
+    limit: Option<Duration>,
+    what: impl FnOnce() -> String,
+    flag: &'static str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match limit {
+        None => fut.await,
+        Some(d) => tokio::time::timeout(d, fut).await.unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                what: what(),
+                flag,
+                limit: limit_text(d),
+            })
+        }),
+    }
 }
 
 /// The long-running stages, as announced to a [`Observer`].
@@ -85,8 +121,18 @@ impl Observer for Silent {
     fn stage(&self, _: Stage) {}
 }
 
-/// Run every stage and return the report.
+/// Run every stage and return the report, within the run's time limit.
 pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
+    within(
+        job.limits.run,
+        || "the run".to_string(),
+        "--timeout",
+        stages(job, observer),
+    )
+    .await
+}
+
+async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let started = Instant::now();
     let ctx = engine::session(&job.engine)?;
     let mut timings = Timings::default();
@@ -129,11 +175,11 @@ pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     if let Source::Run { v1, v2, .. } = &job.source {
         observer.stage(Stage::RunV1);
         let t = Instant::now();
-        let v1_sql = transform::run(&ctx, v1, scratch.path()).await?;
+        let v1_sql = run_transform(&ctx, v1, scratch.path(), job.limits.transform).await?;
         timings.run_v1_ms = t.elapsed().as_millis() as u64;
         observer.stage(Stage::RunV2);
         let t = Instant::now();
-        let v2_sql = transform::run(&ctx, v2, scratch.path()).await?;
+        let v2_sql = run_transform(&ctx, v2, scratch.path(), job.limits.transform).await?;
         timings.run_v2_ms = t.elapsed().as_millis() as u64;
         sql = Some(SqlSources {
             v1_path: v1.path.display().to_string(),
@@ -209,4 +255,19 @@ pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         expected_verdict: job.expected_verdict,
         timings,
     })
+}
+
+async fn run_transform(
+    ctx: &SessionContext,
+    t: &Transform,
+    scratch: &Path,
+    limit: Option<Duration>,
+) -> Result<String> {
+    within(
+        limit,
+        || format!("{} transform {}", t.version.as_str(), t.path.display()),
+        "--transform-timeout",
+        transform::run(ctx, t, scratch),
+    )
+    .await
 }

@@ -158,3 +158,44 @@ fn diff_compares_two_existing_tables() {
     assert_eq!(report["rows"]["matched"], 600);
     assert_eq!(report["comparison"]["command"], "diff");
 }
+
+/// A runaway transform (a four-way cross join, about 10^11 rows) ends with
+/// exit 2 and a message naming the limit, soon after the limit passes.
+#[test]
+fn time_limits_stop_a_runaway_transform() {
+    for (flag, limit, what) in [
+        (
+            "--transform-timeout",
+            "2s",
+            "v2 transform testdata/runaway/v2.sql did not finish within --transform-timeout 2s",
+        ),
+        (
+            "--timeout",
+            "1500ms",
+            "the run did not finish within --timeout 1s 500ms",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = cmd()
+            .args(["run", "testdata/runaway", flag, limit])
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(what), "{stderr}");
+        assert!(
+            elapsed < std::time::Duration::from_secs(20),
+            "{flag} {limit} took {elapsed:?} to stop"
+        );
+    }
+    // Durations are checked before anything runs.
+    for bad in ["0s", "soon", "-1s"] {
+        let out = cmd()
+            .args(["run", "testdata/runaway", &format!("--timeout={bad}")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--timeout {bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"));
+    }
+}

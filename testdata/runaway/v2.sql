@@ -1,0 +1,2 @@
+SELECT 1 AS n, count(*) AS c
+FROM orders a, orders b, orders c, orders d
