@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use futures::StreamExt;
 
@@ -61,11 +62,16 @@ impl Transform {
     }
 
     fn engine_error(&self, e: &datafusion::error::DataFusionError) -> Error {
+        let mut message = engine_message(e);
+        if message.contains("only supports a single SQL statement") {
+            message =
+                "a transform file holds one query, but this one holds several statements".into();
+        }
         Error::Transform {
             version: self.version.as_str(),
             path: self.path.clone(),
             location: sql_location(e),
-            message: engine_message(e),
+            message,
         }
     }
 }
@@ -77,6 +83,17 @@ pub fn sql_options() -> SQLOptions {
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false)
+}
+
+/// Statements DataFusion plans as read-only but that do not compute a
+/// table from the inputs; a transform that is one of them is refused.
+fn not_a_query(plan: &LogicalPlan) -> Option<&'static str> {
+    match plan {
+        LogicalPlan::Explain(_) => Some("EXPLAIN"),
+        LogicalPlan::Analyze(_) => Some("EXPLAIN ANALYZE"),
+        LogicalPlan::DescribeTable(_) => Some("DESCRIBE"),
+        _ => None,
+    }
 }
 
 /// Run `transform`, write its output under `scratch`, and register it as
@@ -93,6 +110,11 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
         .sql_with_options(&sql, sql_options())
         .await
         .map_err(|e| transform.engine_error(&e))?;
+    if let Some(kind) = not_a_query(df.logical_plan()) {
+        return Err(transform.error(format!(
+            "{kind} is not a query that produces a table; a transform is one SELECT (or WITH ... SELECT, VALUES)"
+        )));
+    }
     if df.schema().fields().is_empty() {
         return Err(transform.error("the query returns no columns"));
     }

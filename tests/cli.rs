@@ -199,3 +199,46 @@ fn time_limits_stop_a_runaway_transform() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"));
     }
 }
+
+/// Transforms are untrusted: they may read the declared inputs only. Each
+/// attempt below is refused at planning time by DataFusion's SQL options or
+/// catalog, with an error naming the statement kind; nothing is read from or
+/// written outside the inputs.
+#[test]
+fn a_transform_cannot_read_undeclared_files_write_or_change_settings() {
+    let stolen = Path::new("/tmp/diffgate-stolen.csv");
+    let _ = std::fs::remove_file(stolen);
+    for (case, says) in [
+        (
+            "url_table",
+            "table 'datafusion.public./etc/passwd' not found",
+        ),
+        ("read_file_function", "table function 'read_csv' not found"),
+        ("external_table", "DDL not supported: CreateExternalTable"),
+        ("ddl", "DDL not supported: CreateMemoryTable"),
+        ("copy", "DML not supported: COPY"),
+        ("copy_query", "DML not supported: COPY"),
+        ("insert_into", "DML not supported: Insert Into"),
+        ("set_statement", "Statement not supported: SetVariable"),
+        ("explain_analyze", "EXPLAIN ANALYZE is not a query"),
+        ("describe", "DESCRIBE is not a query"),
+        ("two_statements", "holds several statements"),
+    ] {
+        let out = cmd()
+            .args(["run", &format!("testdata/bad/{case}")])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{case}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "diffgate: error: v2 transform testdata/bad/{case}/v2.sql"
+            )),
+            "{case}: {stderr}"
+        );
+        assert!(stderr.contains(says), "{case}: {stderr}");
+        assert!(!stderr.contains("root:"), "{case} leaked /etc/passwd");
+        assert!(out.stdout.is_empty());
+    }
+    assert!(!stolen.exists(), "COPY wrote a file");
+}

@@ -1,0 +1,1 @@
+COPY (SELECT * FROM orders) TO '/tmp/diffgate-stolen.csv' STORED AS CSV
