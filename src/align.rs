@@ -382,6 +382,9 @@ pub fn comparison_type(v1: &DataType, v2: &DataType) -> Option<DataType> {
     use DataType::*;
     let (a, b) = (logical(v1), logical(v2));
     let (ka, kb) = (kind(a), kind(b));
+    if ka == Kind::Null && kb == Kind::Null {
+        return Some(Null);
+    }
     if ka == Kind::Null {
         return comparison_type(b, b);
     }
@@ -492,6 +495,16 @@ mod tests {
         assert!(classify_type_change(&UInt16, &Int32).0);
         let dict = Dictionary(Box::new(Int32), Box::new(Utf8));
         assert!(classify_type_change(&dict, &Utf8).0);
+    }
+
+    #[test]
+    fn all_null_columns_compare_as_null_without_recursing() {
+        // A column that is NULL in both versions (e.g. `SELECT NULL AS x`,
+        // or a header-only CSV) once recursed without end.
+        use DataType::*;
+        assert_eq!(comparison_type(&Null, &Null), Some(Null));
+        assert_eq!(comparison_type(&Null, &Int64), Some(Int64));
+        assert_eq!(comparison_type(&Utf8, &Null), Some(Utf8));
     }
 
     #[test]

@@ -185,8 +185,61 @@ pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path
         .table(source.name.as_str())
         .await
         .map_err(|e| source.error(engine_message(&e)))?;
-    if table.schema().fields().is_empty() {
+    let fields = table.schema().fields();
+    if fields.is_empty() {
         return Err(source.error("no columns could be read (empty file?)"));
+    }
+    if format == Format::Csv {
+        check_csv_shape(source, &files, fields)?;
+    }
+    Ok(())
+}
+
+/// Catch CSV inputs that DataFusion reads without complaint but wrongly: a
+/// header without rows (every column typed Null), a file split on the wrong
+/// delimiter (one column whose name holds another delimiter), and a
+/// directory whose files have different headers.
+fn check_csv_shape(
+    source: &InputSource,
+    files: &[PathBuf],
+    fields: &datafusion::arrow::datatypes::Fields,
+) -> Result<()> {
+    use datafusion::arrow::datatypes::DataType;
+    if fields.iter().all(|f| f.data_type() == &DataType::Null) {
+        return Err(source
+            .error("the CSV has a header but no rows, so its column types cannot be inferred"));
+    }
+    if source.delimiter.is_none()
+        && let [only] = &fields[..]
+        && let Some(d) = [';', '\t', '|']
+            .into_iter()
+            .find(|d| only.name().contains(*d))
+    {
+        return Err(source.error(format!(
+            "read as one column named {:?}: the file looks delimited by {d:?}; set `delimiter`",
+            only.name()
+        )));
+    }
+    if files.len() > 1 && source.has_header.unwrap_or(true) {
+        let header = |file: &PathBuf| -> Result<String> {
+            let f = std::fs::File::open(file)
+                .map_err(|e| source.error(format!("{}: {e}", file.display())))?;
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line)
+                .map_err(|e| source.error(format!("{}: {e}", file.display())))?;
+            Ok(line.trim_end_matches(['\r', '\n']).to_string())
+        };
+        let first = header(&files[0])?;
+        for file in &files[1..] {
+            let other = header(file)?;
+            if other != first {
+                return Err(source.error(format!(
+                    "files have different headers: {} has {first:?}, {} has {other:?}",
+                    files[0].display(),
+                    file.display()
+                )));
+            }
+        }
     }
     Ok(())
 }
