@@ -11,13 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
 
 fn report(scenario: &str, html: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_diffgate"))
-        .current_dir(root())
+    let out = common::diffgate()
         .args(["run", scenario, "--github", "never", "--html"])
         .arg(html)
         .output()

@@ -8,14 +8,11 @@ use std::process::Command;
 
 use insta_cmd::assert_cmd_snapshot;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
 
 fn cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_diffgate"));
-    c.current_dir(root());
-    c
+    common::diffgate()
 }
 
 #[test]

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -75,7 +76,7 @@ fn diffgate(v1: &[Row], v2: &[Row], extra: &[&str]) -> Value {
         write(dir.path(), "v1.arrow", v1),
         write(dir.path(), "v2.arrow", v2),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_diffgate"))
+    let out = common::diffgate()
         .arg("diff")
         .arg(&p1)
         .arg(&p2)

@@ -5,27 +5,16 @@
 //! fixture full of hostile values (`testdata/hostile`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
 
 fn diffgate(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_diffgate"));
-    cmd.current_dir(root()).args(args);
-    for var in [
-        "GITHUB_ACTIONS",
-        "GITHUB_STEP_SUMMARY",
-        "GITHUB_OUTPUT",
-        "NO_COLOR",
-        "CLICOLOR_FORCE",
-        "CLICOLOR",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::diffgate();
+    cmd.args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }

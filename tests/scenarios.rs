@@ -5,17 +5,14 @@
 //! field).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
 
 fn diffgate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_diffgate"))
-        .current_dir(root())
+    common::diffgate()
         .args(args)
         .output()
         .expect("diffgate runs")

@@ -3,7 +3,8 @@
 //! keys, NULL/NaN/-0.0 rules, tolerances, type widening, schema classes.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -20,7 +21,7 @@ struct Run {
 }
 
 fn diff(v1: &Path, v2: &Path, extra: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_diffgate"))
+    let out = common::diffgate()
         .arg("diff")
         .arg(v1)
         .arg(v2)
