@@ -5,7 +5,7 @@
 //! fixture full of hostile values (`testdata/hostile`).
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -539,5 +539,41 @@ fn a_huge_report_is_cut_to_the_markdown_limit_and_says_so() {
     assert_eq!(
         md.matches("<details>").count(),
         md.matches("</details>").count()
+    );
+}
+
+/// On a terminal, stderr shows a spinner naming each stage, cleared at the
+/// end. `script` (util-linux) gives the run a pseudo-terminal.
+#[test]
+fn a_terminal_shows_stage_progress_that_is_cleared_at_the_end() {
+    let mut cmd = Command::new("script");
+    cmd.current_dir(root()).args([
+        "-qec",
+        &format!(
+            "{} run scenarios/weather_units --format json > /dev/null",
+            env!("CARGO_BIN_EXE_diffgate")
+        ),
+        "/dev/null",
+    ]);
+    for var in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("script (util-linux) runs");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    // Redraws are rate-limited, so a fast stage may not be drawn; the first
+    // one always is.
+    let stages = ["load inputs", "run v1", "run v2", "align and compare"];
+    assert!(tty.contains("diffgate: load inputs"), "{tty:?}");
+    assert!(
+        stages
+            .iter()
+            .filter(|s| tty.contains(&format!("diffgate: {s}")))
+            .count()
+            >= 2,
+        "{tty:?}"
+    );
+    assert!(
+        tty.trim_end().ends_with("\u{1b}[2K"),
+        "cleared at the end: {tty:?}"
     );
 }
