@@ -291,58 +291,23 @@ fn schema(o: &mut String, r: &DiffReport) {
 }
 
 fn rows(o: &mut String, r: &DiffReport) {
-    let rows = &r.rows;
     o.push_str(
         "<h2>Rows</h2>\n<table id=\"rows\">\n<thead><tr><th></th><th class=\"n\">v1</th>\
          <th class=\"n\">v2</th><th class=\"n\">Δ</th></tr></thead>\n<tbody>\n",
     );
-    let mut line = |label: &str, a: u64, b: u64| {
+    for (label, a, b) in text::row_pairs(r) {
         let _ = writeln!(
             o,
             "<tr><td>{label}</td><td class=\"n\">{a}</td><td class=\"n\">{b}</td>\
              <td class=\"n\">{}</td></tr>",
             text::delta(a, b)
         );
-    };
-    line("rows", rows.v1, rows.v2);
-    let z = |x: Option<u64>| x.unwrap_or(0);
-    if r.comparison.mode == Mode::Keyed {
-        line(
-            "duplicated keys",
-            z(rows.duplicate_keys_v1),
-            z(rows.duplicate_keys_v2),
-        );
-        line(
-            "rows with NULL key",
-            z(rows.null_keys_v1),
-            z(rows.null_keys_v2),
-        );
     }
     o.push_str("</tbody>\n</table>\n");
-    if r.comparison.mode == Mode::Keyed {
-        let _ = writeln!(
-            o,
-            "<p>matched {} · changed <strong>{}</strong> · unchanged {} · only in v1 <strong>{}</strong> · \
-             only in v2 <strong>{}</strong></p>",
-            z(rows.matched),
-            z(rows.changed),
-            z(rows.unchanged),
-            rows.only_v1,
-            rows.only_v2
-        );
-        if let Some(n) = rows.matched_duplicate_keys.filter(|n| *n > 0) {
-            let _ = writeln!(
-                o,
-                "<p>{n} matched key(s) are duplicated, so their values were not compared.</p>"
-            );
-        }
-    } else {
-        let _ = writeln!(
-            o,
-            "<p>only in v1 <strong>{}</strong> · only in v2 <strong>{}</strong> (whole rows, counted with \
-             multiplicity)</p>",
-            rows.only_v1, rows.only_v2
-        );
+    let lines = text::row_summary(r, &|n| format!("<strong>{n}</strong>"));
+    for (i, line) in lines.iter().enumerate() {
+        let stop = if i == 0 { "" } else { "." };
+        let _ = writeln!(o, "<p>{line}{stop}</p>");
     }
 }
 

@@ -269,45 +269,18 @@ fn reasons(md: &mut Doc, r: &DiffReport) {
 }
 
 fn rows(md: &mut Doc, r: &DiffReport) {
-    let rows = &r.rows;
     let mut t = String::from("### Rows\n\n|  | v1 | v2 | Δ |\n|---|---:|---:|---:|\n");
-    let mut line = |label: &str, a: u64, b: u64| {
+    for (label, a, b) in text::row_pairs(r) {
         let _ = writeln!(t, "| {label} | {a} | {b} | {} |", text::delta(a, b));
-    };
-    line("rows", rows.v1, rows.v2);
-    if r.comparison.mode == Mode::Keyed {
-        let z = |x: Option<u64>| x.unwrap_or(0);
-        line(
-            "duplicated keys",
-            z(rows.duplicate_keys_v1),
-            z(rows.duplicate_keys_v2),
-        );
-        line(
-            "rows with NULL key",
-            z(rows.null_keys_v1),
-            z(rows.null_keys_v2),
-        );
-        let _ = write!(
-            t,
-            "\nmatched {} · changed **{}** · unchanged {} · only in v1 **{}** · only in v2 **{}**\n",
-            z(rows.matched),
-            z(rows.changed),
-            z(rows.unchanged),
-            rows.only_v1,
-            rows.only_v2
-        );
-        if let Some(n) = rows.matched_duplicate_keys.filter(|n| *n > 0) {
-            let _ = writeln!(
-                t,
-                "\n{n} matched key(s) are duplicated, so their values were not compared."
-            );
-        }
-    } else {
-        let _ = writeln!(
-            t,
-            "\nonly in v1 **{}** · only in v2 **{}** (whole rows, counted with multiplicity)",
-            rows.only_v1, rows.only_v2
-        );
+    }
+    let (first, rest) = text::row_summary(r, &|n| format!("**{n}**"))
+        .split_first()
+        .map(|(f, r)| (f.clone(), r.to_vec()))
+        .unwrap_or_default();
+    // The first sentence is a tally, the others are sentences.
+    let _ = writeln!(t, "\n{first}");
+    for line in rest {
+        let _ = writeln!(t, "\n{line}.");
     }
     t.push('\n');
     md.must(&t);

@@ -150,36 +150,12 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
     }
 
     let _ = writeln!(o, "\n{}", p.bold("Rows"));
-    let rows = &r.rows;
     let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "", "v1", "v2");
-    let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "rows", rows.v1, rows.v2);
-    let pair = |a: Option<u64>, b: Option<u64>| (a.unwrap_or(0), b.unwrap_or(0));
-    if c.mode == Mode::Keyed {
-        let (a, b) = pair(rows.duplicate_keys_v1, rows.duplicate_keys_v2);
-        let _ = writeln!(o, "  {:<22}{a:>12}{b:>12}", "duplicated keys");
-        let (a, b) = pair(rows.null_keys_v1, rows.null_keys_v2);
-        let _ = writeln!(o, "  {:<22}{a:>12}{b:>12}", "rows with NULL key");
-        let _ = writeln!(
-            o,
-            "  matched {} · changed {} · unchanged {} · only in v1 {} · only in v2 {}",
-            rows.matched.unwrap_or(0),
-            rows.changed.unwrap_or(0),
-            rows.unchanged.unwrap_or(0),
-            rows.only_v1,
-            rows.only_v2
-        );
-        if let Some(n) = rows.matched_duplicate_keys.filter(|n| *n > 0) {
-            let _ = writeln!(
-                o,
-                "  {n} matched key(s) are duplicated, so their values were not compared"
-            );
-        }
-    } else {
-        let _ = writeln!(
-            o,
-            "  only in v1 {} · only in v2 {} (whole rows, counted with multiplicity)",
-            rows.only_v1, rows.only_v2
-        );
+    for (label, a, b) in text::row_pairs(r) {
+        let _ = writeln!(o, "  {label:<22}{a:>12}{b:>12}");
+    }
+    for line in text::row_summary(r, &|n| n.to_string()) {
+        let _ = writeln!(o, "  {line}");
     }
 
     if c.mode == Mode::Keyed {

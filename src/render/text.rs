@@ -10,6 +10,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+use crate::report::{DiffReport, Mode};
+
 /// Longest value, in characters, shown in a report cell.
 pub const MAX_VALUE_CHARS: usize = 200;
 
@@ -75,6 +77,54 @@ pub fn delta(v1: u64, v2: u64) -> String {
         std::cmp::Ordering::Greater => format!("+{}", v2 - v1),
         std::cmp::Ordering::Less => format!("−{}", v1 - v2),
     }
+}
+
+/// The rows of the v1 | v2 table: label, v1 count, v2 count.
+pub fn row_pairs(r: &DiffReport) -> Vec<(&'static str, u64, u64)> {
+    let rows = &r.rows;
+    let mut pairs = vec![("rows", rows.v1, rows.v2)];
+    if r.comparison.mode == Mode::Keyed {
+        let z = |x: Option<u64>| x.unwrap_or(0);
+        pairs.push((
+            "duplicated keys",
+            z(rows.duplicate_keys_v1),
+            z(rows.duplicate_keys_v2),
+        ));
+        pairs.push((
+            "rows with NULL key",
+            z(rows.null_keys_v1),
+            z(rows.null_keys_v2),
+        ));
+    }
+    pairs
+}
+
+/// The sentences under the row table (no final full stop); `em` marks the
+/// figures a reader should see first (changed, only in v1, only in v2).
+pub fn row_summary(r: &DiffReport, em: &dyn Fn(u64) -> String) -> Vec<String> {
+    let rows = &r.rows;
+    if r.comparison.mode != Mode::Keyed {
+        return vec![format!(
+            "only in v1 {} · only in v2 {} (whole rows, counted with multiplicity)",
+            em(rows.only_v1),
+            em(rows.only_v2)
+        )];
+    }
+    let z = |x: Option<u64>| x.unwrap_or(0);
+    let mut lines = vec![format!(
+        "matched {} · changed {} · unchanged {} · only in v1 {} · only in v2 {}",
+        z(rows.matched),
+        em(z(rows.changed)),
+        z(rows.unchanged),
+        em(rows.only_v1),
+        em(rows.only_v2)
+    )];
+    if let Some(n) = rows.matched_duplicate_keys.filter(|n| *n > 0) {
+        lines.push(format!(
+            "{n} matched key(s) are duplicated, so their values were not compared"
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]
