@@ -29,23 +29,39 @@ pub struct Alignment {
     pub columns: Vec<Pair>,
 }
 
-/// Align two output schemas for comparison.
-pub fn align(v1: &Schema, v2: &Schema, key: &[String], ignore: &[String]) -> Result<Alignment> {
-    for name in ignore {
+/// Each of `names` is a column of v1 or v2; else a usage error naming it
+/// as `what`, with the closest column name.
+fn check_named(v1: &Schema, v2: &Schema, names: &[String], what: &str) -> Result<()> {
+    for name in names {
         if v1.field_with_name(name).is_err() && v2.field_with_name(name).is_err() {
-            let names = v1
+            let all = v1
                 .fields()
                 .iter()
                 .chain(v2.fields().iter())
                 .map(|f| f.name().as_str());
-            let hint = did_you_mean(name, names)
+            let hint = did_you_mean(name, all)
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             return Err(Error::Usage(format!(
-                "ignored column `{name}` is in neither v1 nor v2{hint}"
+                "{what} `{name}` is in neither v1 nor v2{hint}"
             )));
         }
     }
+    Ok(())
+}
+
+/// Align two output schemas for comparison. Every column the options name
+/// (ignored, or with its own tolerance) must exist on some side: a typo
+/// would otherwise silently compare with the wrong settings.
+pub fn align(
+    v1: &Schema,
+    v2: &Schema,
+    key: &[String],
+    ignore: &[String],
+    tolerated: &[String],
+) -> Result<Alignment> {
+    check_named(v1, v2, ignore, "ignored column")?;
+    check_named(v1, v2, tolerated, "tolerance column")?;
     let schema = schema_diff(v1, v2);
     let mut key_pairs = Vec::with_capacity(key.len());
     for name in key {
@@ -564,7 +580,7 @@ mod tests {
         use DataType::*;
         let v1 = schema(&[("order_id", Int64, false)]);
         let v2 = schema(&[("orderid", Int64, false)]);
-        let err = align(&v1, &v2, &["order_id".into()], &[])
+        let err = align(&v1, &v2, &["order_id".into()], &[], &[])
             .unwrap_err()
             .to_string();
         assert!(
@@ -578,7 +594,7 @@ mod tests {
         use DataType::*;
         let v1 = schema(&[("id", Int64, false)]);
         let v2 = schema(&[("id", Utf8, false)]);
-        let err = align(&v1, &v2, &["id".into()], &[])
+        let err = align(&v1, &v2, &["id".into()], &[], &[])
             .unwrap_err()
             .to_string();
         assert!(err.contains("Int64") && err.contains("Utf8"), "{err}");

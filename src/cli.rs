@@ -325,6 +325,14 @@ impl JobBase {
         if let Some(0) = f.threads {
             return Err(usage("--threads must be at least 1".into()));
         }
+        if let Some(k) = self
+            .key
+            .iter()
+            .enumerate()
+            .find_map(|(i, k)| self.key[..i].contains(k).then_some(k))
+        {
+            return Err(usage(format!("key column `{k}` is listed twice")));
+        }
         if self.key.iter().any(|k| self.ignore_columns.contains(k)) {
             return Err(usage("a key column cannot also be ignored".into()));
         }

@@ -220,6 +220,9 @@ fn validate(s: &Scenario) -> std::result::Result<(), String> {
     {
         return Err("compare.key: key column names may not be empty".into());
     }
+    if matches!(&c.key, KeySpec::Many(k) if k.is_empty()) {
+        return Err("compare.key: the list is empty; leave `key` out to compare whole rows".into());
+    }
     s.policy.validate().map_err(|m| format!("policy: {m}"))
 }
 

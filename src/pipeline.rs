@@ -202,7 +202,8 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         }
     };
     let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
-    let alignment = align::align(&s1, &s2, &job.key, &job.ignore_columns)?;
+    let tolerated: Vec<String> = job.compare.tolerance.columns.keys().cloned().collect();
+    let alignment = align::align(&s1, &s2, &job.key, &job.ignore_columns, &tolerated)?;
 
     // Stage 4: compare.
     let comparison = compare::compare(&ctx, &alignment, &job.compare).await?;

@@ -23,7 +23,7 @@ fn every_bad_input_is_a_clear_error_with_exit_code_2() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 15, "catalogue has {} cases", cases.len());
+    assert!(cases.len() >= 40, "catalogue has {} cases", cases.len());
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let rel = format!("testdata/bad/{name}");
