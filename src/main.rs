@@ -2,6 +2,7 @@
 //! map the outcome to the exit-code contract (0 promote/below --fail-on,
 //! 1 gate failed, 2 error). Errors and panics are printed here, once.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -141,25 +142,29 @@ fn deliver_report(
     github: Option<CommandStream>,
 ) -> diffgate::Result<()> {
     let opts = options(&out.display);
+    // Files never carry terminal colour; a format written to a file and to
+    // the step summary is rendered once.
+    let plain = Options {
+        color: false,
+        ..opts
+    };
+    let mut rendered: HashMap<Format, String> = HashMap::new();
+    let mut render_plain = |format: Format| -> String {
+        rendered
+            .entry(format)
+            .or_insert_with(|| render::render(report, format, plain))
+            .clone()
+    };
     let files = out.files();
     for (_, format, path) in &files {
-        // Files never carry terminal colour.
-        let text = render::render(
-            report,
-            *format,
-            Options {
-                color: false,
-                ..opts
-            },
-        );
-        deliver::write_atomically(path, text.as_bytes())?;
+        deliver::write_atomically(path, render_plain(*format).as_bytes())?;
     }
     let Some(stream) = github else {
         print(&render::render(report, out.format, opts));
         return Ok(());
     };
     let gh = GithubFiles::from_env();
-    gh.append_summary(&render::markdown::render(report))?;
+    gh.append_summary(&render_plain(Format::Markdown))?;
     let written: Vec<(&str, String)> = files
         .iter()
         .map(|(name, _, path)| (*name, path.display().to_string()))

@@ -14,6 +14,7 @@ use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionContext};
+use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
 use crate::error::{Error, Result, engine_message, sql_location};
@@ -62,16 +63,11 @@ impl Transform {
     }
 
     fn engine_error(&self, e: &datafusion::error::DataFusionError) -> Error {
-        let mut message = engine_message(e);
-        if message.contains("only supports a single SQL statement") {
-            message =
-                "a transform file holds one query, but this one holds several statements".into();
-        }
         Error::Transform {
             version: self.version.as_str(),
             path: self.path.clone(),
             location: sql_location(e),
-            message,
+            message: engine_message(e),
         }
     }
 }
@@ -105,6 +101,12 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
     })?;
     if sql.trim().is_empty() {
         return Err(transform.error("the file holds no SQL"));
+    }
+    // One file, one query. SQL that does not parse falls through to the
+    // planner, whose error carries the line and column.
+    if DFParser::parse_sql(&sql).is_ok_and(|statements| statements.len() > 1) {
+        return Err(transform
+            .error("a transform file holds one query, but this one holds several statements"));
     }
     let df = ctx
         .sql_with_options(&sql, sql_options())

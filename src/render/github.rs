@@ -9,7 +9,8 @@
 
 use crate::report::{DiffReport, Level};
 
-/// At most this many annotations per run (GitHub shows 10 per step).
+/// At most this many annotations per run (GitHub documents a limit of 10
+/// errors and 10 warnings per step; this keeps all of them under it).
 pub const MAX_ANNOTATIONS: usize = 10;
 
 /// Escape a workflow-command message.

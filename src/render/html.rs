@@ -426,11 +426,11 @@ fn sql_diff(o: &mut String, r: &DiffReport) {
         return;
     };
     o.push_str("<h2>SQL diff v1 → v2</h2>\n");
-    let diff = TextDiff::from_lines(&sql.v1, &sql.v2);
-    if diff.ratio() == 1.0 {
+    if sql.v1 == sql.v2 {
         o.push_str("<p>The v1 and v2 SQL are identical.</p>\n");
         return;
     }
+    let diff = TextDiff::from_lines(&sql.v1, &sql.v2);
     let _ = writeln!(
         o,
         "<p class=\"meta\"><code>{}</code> → <code>{}</code></p>",

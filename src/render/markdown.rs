@@ -273,14 +273,11 @@ fn rows(md: &mut Doc, r: &DiffReport) {
     for (label, a, b) in text::row_pairs(r) {
         let _ = writeln!(t, "| {label} | {a} | {b} | {} |", text::delta(a, b));
     }
-    let (first, rest) = text::row_summary(r, &|n| format!("**{n}**"))
-        .split_first()
-        .map(|(f, r)| (f.clone(), r.to_vec()))
-        .unwrap_or_default();
-    // The first sentence is a tally, the others are sentences.
-    let _ = writeln!(t, "\n{first}");
-    for line in rest {
-        let _ = writeln!(t, "\n{line}.");
+    // The first line is a tally, the others are sentences.
+    let summary = text::row_summary(r, &|n| format!("**{n}**"));
+    for (i, line) in summary.iter().enumerate() {
+        let stop = if i == 0 { "" } else { "." };
+        let _ = writeln!(t, "\n{line}{stop}");
     }
     t.push('\n');
     md.must(&t);
@@ -454,6 +451,10 @@ fn sql_diff(md: &mut Doc, r: &DiffReport) {
     let Some(sql) = &r.comparison.sql else {
         return;
     };
+    if sql.v1 == sql.v2 {
+        md.push("The v1 and v2 SQL are identical.\n\n");
+        return;
+    }
     let v1 = code_line(&sql.v1_path);
     let v2 = code_line(&sql.v2_path);
     let diff = TextDiff::from_lines(&sql.v1, &sql.v2);
@@ -462,10 +463,6 @@ fn sql_diff(md: &mut Doc, r: &DiffReport) {
         .context_radius(3)
         .header(&v1, &v2)
         .to_string();
-    if unified.is_empty() {
-        md.push("The v1 and v2 SQL are identical.\n\n");
-        return;
-    }
     let body: String = unified
         .lines()
         .map(|l| format!("{}\n", code_line(l)))

@@ -15,7 +15,7 @@ pub mod text;
 use crate::report::DiffReport;
 
 /// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
     /// Human-readable text for a terminal or a CI log.
     Terminal,
