@@ -192,6 +192,17 @@ pub struct SharedArgs {
     /// Stop a transform (v1 or v2) that runs longer than this: exit 2.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub transform_timeout: Option<std::time::Duration>,
+
+    /// Fail (exit 2) on the first input record that cannot be loaded,
+    /// instead of sending it to the dead-letter file.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Where input records that cannot be loaded go (newline-delimited
+    /// JSON). Default: beside the first report file
+    /// (`<name>.dead-letter.ndjson`), else diffgate-dead-letter.ndjson.
+    #[arg(long, value_name = "PATH", conflicts_with = "strict")]
+    pub dead_letter: Option<PathBuf>,
 }
 
 /// `90s`, `10m`, `1h 30m`, `500ms`; never zero.
@@ -206,13 +217,47 @@ fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
 
 /// Build the job a command describes, with where its reports go.
 pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
+    let with_dead_letter = |mut job: Job, shared: &SharedArgs, output: &OutputArgs| {
+        job.load.dead_letter = dead_letter_path(shared, output)?;
+        Ok::<_, Error>(job)
+    };
     match command {
-        Command::Run(args) => Ok((run_job(args)?, &args.output)),
-        Command::Diff(args) => Ok((diff_job(args)?, &args.output)),
+        Command::Run(args) => Ok((
+            with_dead_letter(run_job(args)?, &args.shared, &args.output)?,
+            &args.output,
+        )),
+        Command::Diff(args) => Ok((
+            with_dead_letter(diff_job(args)?, &args.shared, &args.output)?,
+            &args.output,
+        )),
         Command::Report(_) => Err(Error::Usage(
             "`report` re-renders a saved report and runs no comparison".into(),
         )),
     }
+}
+
+/// `--dead-letter`, else beside the first report file, else the default
+/// name in the working directory.
+fn dead_letter_path(shared: &SharedArgs, output: &OutputArgs) -> Result<PathBuf> {
+    if let Some(p) = &shared.dead_letter {
+        if p.is_dir() {
+            return Err(Error::Usage(format!(
+                "--dead-letter {}: is a directory; give a file path",
+                p.display()
+            )));
+        }
+        return Ok(p.clone());
+    }
+    Ok(match output.files().first() {
+        Some((_, _, report)) => {
+            let stem = report
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "report".into());
+            report.with_file_name(format!("{stem}.dead-letter.ndjson"))
+        }
+        None => PathBuf::from(crate::pipeline::DEFAULT_DEAD_LETTER),
+    })
 }
 
 fn run_job(args: &RunArgs) -> Result<Job> {
@@ -261,7 +306,10 @@ fn run_job(args: &RunArgs) -> Result<Job> {
 }
 
 fn diff_job(args: &DiffArgs) -> Result<Job> {
-    let side = |v: Version, path: &PathBuf| InputSource::new(v.table_name(), path);
+    let side = |v: Version, path: &PathBuf| InputSource {
+        label: v.as_str().to_string(),
+        ..InputSource::new(v.table_name(), path)
+    };
     let source = Source::Diff {
         v1: side(Version::V1, &args.v1),
         v2: side(Version::V2, &args.v2),
@@ -353,6 +401,10 @@ impl JobBase {
                 run: f.timeout,
                 transform: f.transform_timeout,
             },
+            load: crate::pipeline::LoadOptions {
+                strict: f.strict,
+                ..Default::default()
+            },
         })
     }
 }
@@ -370,6 +422,7 @@ pub fn reproduce<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         "--github",
         "--color",
         "--threads",
+        "--dead-letter",
     ];
     const ALONE: &[&str] = &["--verbose", "-v"];
     let mut out = vec!["diffgate".to_string()];

@@ -49,6 +49,10 @@ pub struct InputSpec {
     pub delimiter: Option<String>,
     pub has_header: Option<bool>,
     pub json_layout: Option<JsonLayout>,
+    /// Declared column types (`amount = "float64"`), instead of inferred
+    /// ones; values that do not parse go to the dead-letter file.
+    #[serde(default)]
+    pub types: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +138,7 @@ impl LoadedScenario {
                         delimiter: None,
                         has_header: None,
                         json_layout: None,
+                        types: BTreeMap::new(),
                     },
                     InputEntry::Detailed(s) => s.clone(),
                 };
@@ -150,8 +155,24 @@ impl LoadedScenario {
                         ));
                     }
                 };
+                let types = spec
+                    .types
+                    .iter()
+                    .map(|(col, t)| {
+                        crate::load::parse_declared_type(t)
+                            .map(|dt| (col.clone(), dt))
+                            .map_err(|m| {
+                                Error::config(
+                                    &self.config_path,
+                                    format!("input `{name}`: types.{col}: {m}"),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
                 Ok(InputSource {
                     name: name.clone(),
+                    label: name.clone(),
+                    types,
                     path: self.resolve(&spec.path),
                     format: spec.format,
                     delimiter,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use crate::report::RuleLevel;
-use crate::report::{Level, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict};
+use crate::report::{InputInfo, Level, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict};
 
 /// The verdict at or above which the gate fails (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -54,6 +54,12 @@ pub struct Policy {
     pub max_removed_or_changed_fraction: f64,
     /// Block when added / v1 rows exceeds this fraction (unset: never).
     pub max_added_fraction: Option<f64>,
+    /// Any input record that could not be loaded (it went to the
+    /// dead-letter file).
+    pub dead_lettered_rows: RuleLevel,
+    /// Block when an input's dead-lettered / read records exceeds this
+    /// fraction.
+    pub max_dead_lettered_fraction: f64,
     /// The verdict at or above which the gate fails.
     pub fail_on: FailOn,
 }
@@ -73,6 +79,8 @@ impl Default for Policy {
             rows_added: RuleLevel::Review,
             max_removed_or_changed_fraction: 0.01,
             max_added_fraction: None,
+            dead_lettered_rows: RuleLevel::Review,
+            max_dead_lettered_fraction: 0.01,
             fail_on: FailOn::Block,
         }
     }
@@ -82,7 +90,7 @@ impl Policy {
     /// Every rule with the level it fires at, in the order they are judged.
     /// The threshold rules always block; `max_added_fraction` is ignored
     /// when unset.
-    pub fn rules(&self) -> [(&'static str, RuleLevel); 12] {
+    pub fn rules(&self) -> [(&'static str, RuleLevel); 14] {
         let added = if self.max_added_fraction.is_some() {
             RuleLevel::Block
         } else {
@@ -101,6 +109,8 @@ impl Policy {
             ("rows_changed", self.rows_changed),
             ("rows_removed", self.rows_removed),
             ("rows_added", self.rows_added),
+            ("dead_lettered_rows", self.dead_lettered_rows),
+            ("max_dead_lettered_fraction", RuleLevel::Block),
         ]
     }
 
@@ -117,6 +127,12 @@ impl Policy {
             && !ok(x)
         {
             return Err(format!("max_added_fraction must be a number >= 0, got {x}"));
+        }
+        if !ok(self.max_dead_lettered_fraction) {
+            return Err(format!(
+                "max_dead_lettered_fraction must be a number >= 0, got {}",
+                self.max_dead_lettered_fraction
+            ));
         }
         Ok(())
     }
@@ -148,7 +164,12 @@ pub fn checks(policy: &Policy, reasons: &[Reason]) -> Vec<RuleCheck> {
 }
 
 /// Judge a comparison: the verdict and the reasons for it, block first.
-pub fn judge(schema: &SchemaDiff, rows: &RowCounts, policy: &Policy) -> (Verdict, Vec<Reason>) {
+pub fn judge(
+    schema: &SchemaDiff,
+    rows: &RowCounts,
+    inputs: &[InputInfo],
+    policy: &Policy,
+) -> (Verdict, Vec<Reason>) {
     let mut reasons = Vec::new();
     let mut fire = |rule: &str,
                     level: RuleLevel,
@@ -338,6 +359,56 @@ pub fn judge(schema: &SchemaDiff, rows: &RowCounts, policy: &Policy) -> (Verdict
         );
     }
 
+    let dead: Vec<&InputInfo> = inputs.iter().filter(|i| i.rows_dead_lettered > 0).collect();
+    if !dead.is_empty() {
+        let total: u64 = dead.iter().map(|i| i.rows_dead_lettered).sum();
+        let each: Vec<String> = dead
+            .iter()
+            .map(|i| {
+                format!(
+                    "`{}` {} of {}",
+                    i.name,
+                    i.rows_dead_lettered,
+                    i.rows_read.unwrap_or(0)
+                )
+            })
+            .collect();
+        fire(
+            "dead_lettered_rows",
+            policy.dead_lettered_rows,
+            format!(
+                "{total} input record(s) could not be loaded and went to the dead-letter file ({})",
+                each.join(", ")
+            ),
+            json!(total),
+            json!(0),
+        );
+        let max = policy.max_dead_lettered_fraction;
+        if let Some(worst) = dead
+            .iter()
+            .filter(|i| i.dead_lettered_fraction() > max)
+            .max_by(|a, b| {
+                a.dead_lettered_fraction()
+                    .total_cmp(&b.dead_lettered_fraction())
+            })
+        {
+            fire(
+                "max_dead_lettered_fraction",
+                RuleLevel::Block,
+                format!(
+                    "input `{}`: {} of {} record(s) could not be loaded ({}), above the {} limit",
+                    worst.name,
+                    worst.rows_dead_lettered,
+                    worst.rows_read.unwrap_or(0),
+                    percent(worst.dead_lettered_fraction()),
+                    percent(max)
+                ),
+                json!(worst.dead_lettered_fraction()),
+                json!(max),
+            );
+        }
+    }
+
     // Block reasons first; within a level, the order the rules were checked.
     reasons.sort_by_key(|r| std::cmp::Reverse(r.level));
     let verdict = reasons
@@ -391,6 +462,7 @@ mod tests {
         let (v, r) = judge(
             &SchemaDiff::default(),
             &keyed(100, 100, 0, 0, 0),
+            &[],
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Promote);
@@ -420,9 +492,9 @@ mod tests {
             schema_compatible: RuleLevel::Review,
             ..Policy::default()
         };
-        let (_, reasons) = judge(&schema, &rows, &policy);
+        let (_, reasons) = judge(&schema, &rows, &[input(10, 5)], &policy);
         let checks = checks(&policy, &reasons);
-        assert_eq!(checks.len(), 12);
+        assert_eq!(checks.len(), 14);
         for reason in &reasons {
             let check = checks.iter().find(|c| c.rule == reason.rule);
             assert!(check.is_some(), "{} is not a checked rule", reason.rule);
@@ -434,6 +506,42 @@ mod tests {
         assert_eq!(outcome("empty_v2"), Outcome::Block);
         assert_eq!(outcome("rows_changed"), Outcome::Pass);
         assert_eq!(outcome("max_added_fraction"), Outcome::Pass);
+        assert_eq!(outcome("dead_lettered_rows"), Outcome::Review);
+        assert_eq!(outcome("max_dead_lettered_fraction"), Outcome::Block);
+    }
+
+    fn input(read: u64, dead: u64) -> InputInfo {
+        InputInfo {
+            name: "orders".into(),
+            path: "orders.csv".into(),
+            format: "csv".into(),
+            rows_read: Some(read),
+            rows_loaded: Some(read - dead),
+            rows_dead_lettered: dead,
+        }
+    }
+
+    #[test]
+    fn dead_lettered_records_review_then_block_above_the_fraction() {
+        let same = keyed(100, 100, 0, 0, 0);
+        let judge_with =
+            |inputs: &[InputInfo]| judge(&SchemaDiff::default(), &same, inputs, &Policy::default());
+        assert_eq!(judge_with(&[input(1000, 0)]).0, Verdict::Promote);
+        // 1 in 1,000 is under the 1% limit: review.
+        let (v, r) = judge_with(&[input(1000, 0), input(1000, 1)]);
+        assert_eq!(v, Verdict::Review);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].rule, "dead_lettered_rows");
+        assert!(
+            r[0].message.contains("`orders` 1 of 1000"),
+            "{}",
+            r[0].message
+        );
+        // 11 in 1,000 is above it: block, naming the input.
+        let (v, r) = judge_with(&[input(1000, 11)]);
+        assert_eq!(v, Verdict::Block);
+        assert_eq!(r[0].rule, "max_dead_lettered_fraction");
+        assert!(r[0].message.contains("1.10%"), "{}", r[0].message);
     }
 
     #[test]
@@ -441,6 +549,7 @@ mod tests {
         let (v, r) = judge(
             &SchemaDiff::default(),
             &keyed(1000, 1000, 0, 0, 10),
+            &[],
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Review);
@@ -452,6 +561,7 @@ mod tests {
         let (v, r) = judge(
             &SchemaDiff::default(),
             &keyed(1000, 995, 6, 1, 5),
+            &[],
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Block);
@@ -462,6 +572,7 @@ mod tests {
         let (v, _) = judge(
             &SchemaDiff::default(),
             &keyed(1000, 995, 5, 0, 5),
+            &[],
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Review);
@@ -472,14 +583,14 @@ mod tests {
         let mut rows = keyed(10, 11, 0, 0, 0);
         rows.duplicate_keys_v2 = Some(1);
         rows.duplicate_rows_v2 = Some(1);
-        let (v, r) = judge(&SchemaDiff::default(), &rows, &Policy::default());
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], &Policy::default());
         assert_eq!(
             (v, r[0].rule.as_str()),
             (Verdict::Block, "duplicate_keys_v2")
         );
         let mut rows = keyed(10, 10, 0, 0, 0);
         rows.null_keys_v2 = Some(2);
-        let (v, r) = judge(&SchemaDiff::default(), &rows, &Policy::default());
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], &Policy::default());
         assert_eq!((v, r[0].rule.as_str()), (Verdict::Block, "null_keys_v2"));
     }
 
@@ -488,6 +599,7 @@ mod tests {
         let (v, r) = judge(
             &SchemaDiff::default(),
             &keyed(10, 0, 10, 0, 0),
+            &[],
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Block);
@@ -500,13 +612,13 @@ mod tests {
             breaking: true,
             ..Default::default()
         };
-        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &Policy::default());
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], &Policy::default());
         assert_eq!(v, Verdict::Block);
         let lenient = Policy {
             schema_breaking: RuleLevel::Review,
             ..Policy::default()
         };
-        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &lenient);
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], &lenient);
         assert_eq!(v, Verdict::Review);
     }
 

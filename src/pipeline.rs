@@ -14,10 +14,10 @@ use crate::config::LoadedScenario;
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result, engine_message};
 use crate::judge::{self, Policy};
-use crate::load::{self, InputSource};
+use crate::load::{self, DeadLetter, InputSource};
 use crate::report::{
-    self, ColumnTolerance, ComparisonInfo, DiffReport, Mode, SqlSources, Timings, ToleranceInfo,
-    Verdict,
+    self, ColumnTolerance, ComparisonInfo, DiffReport, InputInfo, Mode, SqlSources, Timings,
+    ToleranceInfo, Verdict,
 };
 use crate::transform::{self, Transform, Version};
 
@@ -54,7 +54,29 @@ pub struct Job {
     /// The command line that reproduces this job, for reports.
     pub reproduce: Option<String>,
     pub limits: Limits,
+    pub load: LoadOptions,
 }
+
+/// What to do with input records that cannot be loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Where the dead-letter file goes (written only when a record is bad).
+    pub dead_letter: std::path::PathBuf,
+    /// Fail on the first bad record instead (`--strict`).
+    pub strict: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            dead_letter: DEFAULT_DEAD_LETTER.into(),
+            strict: false,
+        }
+    }
+}
+
+/// The dead-letter file when no report file says where reports go.
+pub const DEFAULT_DEAD_LETTER: &str = "diffgate-dead-letter.ndjson";
 
 /// Time limits; a run or transform that passes one stops with an error.
 #[derive(Debug, Clone, Copy, Default)]
@@ -150,24 +172,38 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     // Stage 1: load.
     observer.stage(Stage::Load);
     let t = Instant::now();
-    let (command, v1_label, v2_label) = match &job.source {
-        Source::Run { inputs, v1, v2, .. } => {
-            for input in inputs {
-                load::register(&ctx, input, scratch.path()).await?;
-            }
-            ("run", v1.label.clone(), v2.label.clone())
-        }
+    let mut dead = DeadLetter::new(&job.load.dead_letter, job.load.strict);
+    let mut inputs = Vec::new();
+    let (command, v1_label, v2_label, sources): (_, _, _, Vec<&InputSource>) = match &job.source {
+        Source::Run {
+            inputs: sources,
+            v1,
+            v2,
+            ..
+        } => (
+            "run",
+            v1.label.clone(),
+            v2.label.clone(),
+            sources.iter().collect(),
+        ),
         Source::Diff {
             v1,
             v2,
             v1_label,
             v2_label,
-        } => {
-            load::register(&ctx, v1, scratch.path()).await?;
-            load::register(&ctx, v2, scratch.path()).await?;
-            ("diff", v1_label.clone(), v2_label.clone())
-        }
+        } => ("diff", v1_label.clone(), v2_label.clone(), vec![v1, v2]),
     };
+    for source in sources {
+        let loaded = load::register(&ctx, source, scratch.path(), &mut dead).await?;
+        inputs.push(InputInfo {
+            name: source.label.clone(),
+            path: source.path.display().to_string(),
+            format: loaded.format.as_str().to_string(),
+            rows_read: loaded.rows_read,
+            rows_loaded: loaded.rows_read.map(|r| r - loaded.rows_dead_lettered),
+            rows_dead_lettered: loaded.rows_dead_lettered,
+        });
+    }
     timings.load_ms = t.elapsed().as_millis() as u64;
 
     // Stage 2: run v1 and v2 (run only).
@@ -210,8 +246,11 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     timings.compare_ms = t.elapsed().as_millis() as u64;
 
     // Stage 5: judge.
-    let (verdict, reasons) = judge::judge(&alignment.schema, &comparison.rows, &job.policy);
+    let (verdict, reasons) =
+        judge::judge(&alignment.schema, &comparison.rows, &inputs, &job.policy);
     let rules = judge::checks(&job.policy, &reasons);
+    // The run succeeded: move the dead-letter file (if any) into place.
+    let dead_letter = dead.finish()?.map(|p| p.display().to_string());
     timings.total_ms = started.elapsed().as_millis() as u64;
 
     let tol = &job.compare.tolerance;
@@ -249,6 +288,8 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
             sql,
             reproduce: job.reproduce.clone(),
         },
+        inputs,
+        dead_letter,
         schema: alignment.schema,
         rows: comparison.rows,
         columns: comparison.columns,

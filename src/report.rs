@@ -83,6 +83,14 @@ pub struct DiffReport {
     pub rules: Vec<RuleCheck>,
     /// What was compared and how (sources, key, tolerances).
     pub comparison: ComparisonInfo,
+    /// Every table loaded (a `run` input, or v1 and v2 of `diff`) with its
+    /// record counts: rows read = rows loaded + rows dead-lettered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputInfo>,
+    /// The dead-letter file holding the records that could not be loaded
+    /// (absent when every record loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<String>,
     pub schema: SchemaDiff,
     pub rows: RowCounts,
     pub columns: Vec<ColumnStats>,
@@ -117,6 +125,36 @@ pub struct ComparisonInfo {
     /// A command that reproduces this comparison from the same directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproduce: Option<String>,
+}
+
+/// One loaded table and what became of its records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InputInfo {
+    /// The table name the SQL uses (`v1`/`v2` for `diff`).
+    pub name: String,
+    /// Where it was read from.
+    pub path: String,
+    /// `parquet`, `csv`, `json` or `arrow`.
+    pub format: String,
+    /// Data records read (CSV and JSON only; typed formats have none to
+    /// reject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_read: Option<u64>,
+    /// Records loaded into the table (`rows_read - rows_dead_lettered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_loaded: Option<u64>,
+    /// Records that could not be loaded and went to the dead-letter file.
+    pub rows_dead_lettered: u64,
+}
+
+impl InputInfo {
+    /// Dead-lettered records as a fraction of records read.
+    pub fn dead_lettered_fraction(&self) -> f64 {
+        match self.rows_read {
+            Some(read) if read > 0 => self.rows_dead_lettered as f64 / read as f64,
+            _ => 0.0,
+        }
+    }
 }
 
 /// The SQL text of each version, for the SQL diff in reports, and where it

@@ -27,7 +27,13 @@ fn every_bad_input_is_a_clear_error_with_exit_code_2() {
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let rel = format!("testdata/bad/{name}");
-        let out = cmd().args(["run", &rel]).output().unwrap();
+        // A case may add flags (one per line) in an `args` file.
+        let extra = std::fs::read_to_string(case.join("args")).unwrap_or_default();
+        let out = cmd()
+            .args(["run", &rel])
+            .args(extra.lines().map(str::trim).filter(|l| !l.is_empty()))
+            .output()
+            .unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(out.stdout.is_empty(), "{name}: nothing on stdout");

@@ -35,7 +35,10 @@ fn scenarios() -> Vec<String> {
 /// Run a scenario and save its JSON report with timings zeroed (the one
 /// non-deterministic field), so re-rendered formats are byte-stable.
 fn saved_report(scenario: &str, dir: &Path) -> PathBuf {
-    let out = diffgate(&["run", scenario, "--format", "json"], &[]);
+    let mut args = common::run_args(scenario);
+    args.extend(["--format".to_string(), "json".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = diffgate(&args, &[]);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{scenario}: {}",
@@ -206,7 +209,17 @@ fn verbose_lists_every_column() {
 // ---- hostile values -------------------------------------------------------
 
 fn hostile_report(dir: &Path) -> PathBuf {
-    saved_report("testdata/hostile", dir)
+    let path = saved_report("testdata/hostile", dir);
+    // Renderers read only the report: give it bad records and a hostile
+    // dead-letter path too, so the bad-records section is exercised.
+    let mut report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    report["dead_letter"] =
+        "out/<img src=x onerror=alert(1)>|`@octocat`%0A::error::dl\u{202e}.ndjson".into();
+    report["inputs"][0]["rows_dead_lettered"] = 1.into();
+    report["inputs"][0]["rows_loaded"] =
+        (report["inputs"][0]["rows_read"].as_u64().unwrap() - 1).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    path
 }
 
 #[test]
@@ -296,7 +309,7 @@ fn hostile_values_are_inert_in_junit_and_the_xml_is_well_formed() {
             Err(e) => panic!("not well-formed XML: {e}\n{xml}"),
         }
     }
-    assert_eq!(cases, 12, "one test case per rule");
+    assert_eq!(cases, 14, "one test case per rule");
     assert!(failures >= 1, "the blocked rule fails");
     assert!(!xml.contains("<img") && !xml.contains('\u{1b}'));
 }

@@ -18,6 +18,15 @@ fn diffgate(args: &[&str]) -> std::process::Output {
         .expect("diffgate runs")
 }
 
+/// `diffgate run <scenario> <extra>`, dead letters kept out of the tree.
+fn run(scenario: &str, extra: &[&str]) -> std::process::Output {
+    common::diffgate()
+        .args(common::run_args(scenario))
+        .args(extra)
+        .output()
+        .expect("diffgate runs")
+}
+
 fn scenarios() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
         .unwrap()
@@ -63,7 +72,7 @@ fn every_scenario_gives_its_expected_verdict_and_exit_code() {
             name(&dir)
         );
         let rel = format!("scenarios/{}", name(&dir));
-        let out = diffgate(&["run", &rel, "--format", "json"]);
+        let out = run(&rel, &["--format", "json"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let report = stable_json(&out.stdout);
         assert_eq!(report["verdict"], expected, "{rel}: {stderr}");
@@ -84,9 +93,9 @@ fn scenario_reports_match_snapshots() {
     for dir in scenarios() {
         let n = name(&dir);
         let rel = format!("scenarios/{n}");
-        let json = diffgate(&["run", &rel, "--format", "json"]);
+        let json = run(&rel, &["--format", "json"]);
         insta::assert_json_snapshot!(format!("{n}.json"), stable_json(&json.stdout));
-        let terminal = diffgate(&["run", &rel]);
+        let terminal = run(&rel, &[]);
         insta::assert_snapshot!(
             format!("{n}.terminal"),
             String::from_utf8(terminal.stdout).unwrap()
@@ -110,11 +119,12 @@ fn reports_are_identical_across_runs_and_thread_counts() {
         "keyless_distinct",
         "join_fanout",
         "filter_bug",
+        "bad_records",
     ] {
         let rel = format!("scenarios/{n}");
-        let one = diffgate(&["run", &rel, "--format", "json", "--threads", "1"]);
-        let four = diffgate(&["run", &rel, "--format", "json", "--threads", "4"]);
-        let again = diffgate(&["run", &rel, "--format", "json", "--threads", "4"]);
+        let one = run(&rel, &["--format", "json", "--threads", "1"]);
+        let four = run(&rel, &["--format", "json", "--threads", "4"]);
+        let again = run(&rel, &["--format", "json", "--threads", "4"]);
         assert!(!without_timings(&one.stdout).is_empty());
         assert_eq!(
             without_timings(&one.stdout),
@@ -170,7 +180,7 @@ fn fail_on_moves_the_gate() {
 fn json_reports_round_trip_through_the_model() {
     for dir in scenarios() {
         let rel = format!("scenarios/{}", name(&dir));
-        let out = diffgate(&["run", &rel, "--format", "json"]);
+        let out = run(&rel, &["--format", "json"]);
         let text = String::from_utf8(out.stdout).unwrap();
         let model = diffgate::render::json::parse(&text).expect("report parses into the model");
         assert_eq!(diffgate::render::json::render(&model), text, "{rel}");

@@ -153,7 +153,18 @@ pub fn output_pairs(r: &DiffReport, files: &[(&str, String)]) -> Vec<(&'static s
         ("removed", rows.only_v1.to_string()),
         ("added", rows.only_v2.to_string()),
         ("reasons", r.reasons.len().to_string()),
+        (
+            "dead-lettered",
+            r.inputs
+                .iter()
+                .map(|i| i.rows_dead_lettered)
+                .sum::<u64>()
+                .to_string(),
+        ),
     ];
+    if let Some(path) = &r.dead_letter {
+        pairs.push(("dead-letter", path.clone()));
+    }
     for (name, path) in files {
         let key = match *name {
             "json" => "report-json",

@@ -196,6 +196,7 @@ pub fn render(r: &DiffReport) -> String {
         o.push_str("</ul>\n");
     }
 
+    bad_records(&mut o, r);
     schema(&mut o, r);
     rows(&mut o, r);
     columns(&mut o, r);
@@ -224,6 +225,29 @@ pub fn render(r: &DiffReport) -> String {
     );
     let _ = writeln!(o, "<script>{SCRIPT}</script>\n</body>\n</html>");
     o
+}
+
+fn bad_records(o: &mut String, r: &DiffReport) {
+    let bad = text::dead_lettered(r);
+    if bad.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<h2>Bad input records</h2>\n<p>{}.</p>\n<table id=\"bad-records\">\n<thead><tr><th>input</th>\
+         <th class=\"n\">records read</th><th class=\"n\">dead-lettered</th>\
+         <th class=\"n\">rate</th></tr></thead>\n<tbody>",
+        text::dead_letter_sentence(r, &|s| format!("<code>{}</code>", name(s)))
+    );
+    for (input, read, dead, rate) in bad {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"n\">{read}</td><td class=\"n\">{dead}</td>\
+             <td class=\"n\">{rate}</td></tr>",
+            name(input)
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
 }
 
 fn schema(o: &mut String, r: &DiffReport) {

@@ -35,6 +35,7 @@ pub fn render(r: &DiffReport) -> String {
     let mut md = Doc::default();
     header(&mut md, r);
     reasons(&mut md, r);
+    bad_records(&mut md, r);
     rows(&mut md, r);
     schema(&mut md, r);
     columns(&mut md, r);
@@ -266,6 +267,22 @@ fn reasons(md: &mut Doc, r: &DiffReport) {
         })
         .collect();
     md.block("", &lines, "\n", "reasons");
+}
+
+fn bad_records(md: &mut Doc, r: &DiffReport) {
+    let bad = text::dead_lettered(r);
+    if bad.is_empty() {
+        return;
+    }
+    let mut t = format!(
+        "### Bad input records\n\n{}.\n\n| input | records read | dead-lettered | rate |\n|---|---:|---:|---:|\n",
+        text::dead_letter_sentence(r, &|s| escape(s))
+    );
+    for (name, read, dead, rate) in bad {
+        let _ = writeln!(t, "| {} | {read} | {dead} | {rate} |", escape(name));
+    }
+    t.push('\n');
+    md.must(&t);
 }
 
 fn rows(md: &mut Doc, r: &DiffReport) {

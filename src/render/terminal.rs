@@ -97,6 +97,15 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
         );
     }
 
+    let bad = text::dead_lettered(r);
+    if !bad.is_empty() {
+        let _ = writeln!(o, "\n{}", p.bold("Bad input records"));
+        let _ = writeln!(o, "  {}", text::dead_letter_sentence(r, &|s| inert(s)));
+        for (name, read, dead, rate) in bad {
+            let _ = writeln!(o, "  {}: {dead} of {read} ({rate})", inert(name));
+        }
+    }
+
     let _ = writeln!(o, "\n{}", p.bold("Schema"));
     let s = &r.schema;
     if s.is_empty() {

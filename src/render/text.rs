@@ -127,6 +127,35 @@ pub fn row_summary(r: &DiffReport, em: &dyn Fn(u64) -> String) -> Vec<String> {
     lines
 }
 
+/// Inputs with records that could not be loaded, as (name, read, dead-lettered,
+/// rate) — empty when every record loaded.
+pub fn dead_lettered(r: &DiffReport) -> Vec<(&str, u64, u64, String)> {
+    r.inputs
+        .iter()
+        .filter(|i| i.rows_dead_lettered > 0)
+        .map(|i| {
+            (
+                i.name.as_str(),
+                i.rows_read.unwrap_or(0),
+                i.rows_dead_lettered,
+                crate::judge::percent(i.dead_lettered_fraction()),
+            )
+        })
+        .collect()
+}
+
+/// The sentence above the bad-records table.
+pub fn dead_letter_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> String {
+    let total: u64 = r.inputs.iter().map(|i| i.rows_dead_lettered).sum();
+    match &r.dead_letter {
+        Some(path) => format!(
+            "{total} input record(s) could not be loaded; they are in {}, with file, line and error",
+            code(path)
+        ),
+        None => format!("{total} input record(s) could not be loaded"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

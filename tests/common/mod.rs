@@ -27,3 +27,16 @@ pub fn diffgate() -> Command {
     }
     cmd
 }
+
+/// `run <scenario>` with the dead-letter file sent under `target/tmp`, so
+/// a scenario with bad records never writes into the source tree, and the
+/// path in its report stays the same from run to run.
+pub fn run_args(scenario: &str) -> Vec<String> {
+    let name = scenario.replace('/', "_");
+    vec![
+        "run".into(),
+        scenario.into(),
+        "--dead-letter".into(),
+        format!("target/tmp/dead-letter/{name}.ndjson"),
+    ]
+}

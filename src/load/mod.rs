@@ -1,15 +1,34 @@
 //! Stage 1, load: register each input (a file or a directory of Parquet, CSV,
 //! newline-delimited or array JSON, or Arrow IPC) as a table in the shared
 //! session. Schemas are inferred once here; both versions then read the same
-//! registered tables, so v1 and v2 can never see different inputs.
+//! registered tables, so v1 and v2 can never see different inputs. Text
+//! formats (CSV, JSON) are screened record by record first ([`records`]):
+//! what the reader could not decode goes to the dead-letter file, counted.
 
 use std::path::{Path, PathBuf};
 
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use serde::Deserialize;
 
 use crate::error::{Error, Result, engine_message};
+
+pub mod records;
+
+pub use records::DeadLetter;
+use records::{CsvDialect, Screened};
+
+/// What loading one input found, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub format: Format,
+    /// Data records read (CSV and JSON; `None` for typed formats, which have
+    /// no records to reject).
+    pub rows_read: Option<u64>,
+    /// Records that went to the dead-letter file.
+    pub rows_dead_lettered: u64,
+}
 
 /// File formats diffgate reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -22,6 +41,15 @@ pub enum Format {
 }
 
 impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Arrow => "arrow",
+        }
+    }
+
     /// The format a file extension stands for.
     pub fn from_extension(ext: &str) -> Option<Format> {
         match ext.to_ascii_lowercase().as_str() {
@@ -45,7 +73,10 @@ pub enum JsonLayout {
 /// One table to register: a name the SQL uses and where its data lives.
 #[derive(Debug, Clone)]
 pub struct InputSource {
+    /// The table name SQL uses.
     pub name: String,
+    /// The name shown to people (`v1`/`v2` for `diff`, else the table name).
+    pub label: String,
     pub path: PathBuf,
     /// Explicit format; detected from the file extension(s) when `None`.
     pub format: Option<Format>,
@@ -55,27 +86,50 @@ pub struct InputSource {
     pub has_header: Option<bool>,
     /// JSON layout; detected from the first non-blank byte when `None`.
     pub json_layout: Option<JsonLayout>,
+    /// Declared column types for CSV and JSON, replacing inferred ones.
+    pub types: Vec<(String, DataType)>,
 }
 
 impl InputSource {
     pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        let name = name.into();
         InputSource {
-            name: name.into(),
+            label: name.clone(),
+            name,
             path: path.into(),
             format: None,
             delimiter: None,
             has_header: None,
             json_layout: None,
+            types: Vec::new(),
         }
     }
 
     fn error(&self, message: impl Into<String>) -> Error {
         Error::Input {
-            name: self.name.clone(),
+            name: self.label.clone(),
             path: self.path.clone(),
             message: message.into(),
         }
     }
+}
+
+/// The type names a config may declare for a CSV or JSON column: the types
+/// CSV inference produces, which screening checks value by value.
+pub fn parse_declared_type(name: &str) -> std::result::Result<DataType, String> {
+    Ok(match name.trim().to_ascii_lowercase().as_str() {
+        "int64" | "bigint" | "integer" | "int" => DataType::Int64,
+        "float64" | "double" | "float" => DataType::Float64,
+        "boolean" | "bool" => DataType::Boolean,
+        "utf8" | "string" | "text" | "varchar" => DataType::Utf8,
+        "date" | "date32" => DataType::Date32,
+        "timestamp" => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        _ => {
+            return Err(format!(
+                "unknown type {name:?}; use int64, float64, boolean, string, date or timestamp"
+            ));
+        }
+    })
 }
 
 /// Check that `name` can be used as a table name in SQL without quoting.
@@ -102,8 +156,15 @@ pub fn validate_table_name(name: &str) -> std::result::Result<(), String> {
 }
 
 /// Register `source` as table `source.name` in `ctx`. `scratch` receives
-/// any converted copies (JSON arrays are rewritten as NDJSON there).
-pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path) -> Result<()> {
+/// any converted copies (JSON arrays are rewritten as NDJSON there, and
+/// screened text inputs are copied without their bad records); bad records
+/// go to `dead`.
+pub async fn register(
+    ctx: &SessionContext,
+    source: &InputSource,
+    scratch: &Path,
+    dead: &mut DeadLetter,
+) -> Result<Loaded> {
     let path = &source.path;
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => source.error("no such file or directory"),
@@ -117,6 +178,7 @@ pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path
     };
     let mut path = path.clone();
     let mut extension = extension;
+    let mut text_files = files.clone();
     if format == Format::Json {
         let layout = match source.json_layout {
             Some(l) => l,
@@ -129,8 +191,10 @@ pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path
             let dir = scratch.join("inputs").join(&source.name);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| source.error(format!("{}: {e}", dir.display())))?;
+            text_files.clear();
             for (i, file) in files.iter().enumerate() {
                 let out = dir.join(format!("part-{i:05}.json"));
+                text_files.push(out.clone());
                 json_array_to_ndjson(file, &out).map_err(|e| {
                     if *file == source.path {
                         source.error(e)
@@ -143,33 +207,72 @@ pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path
             extension = "json".into();
         }
     }
+    let csv_dialect = CsvDialect {
+        delimiter: source
+            .delimiter
+            .unwrap_or(if extension.eq_ignore_ascii_case("tsv") {
+                b'\t'
+            } else {
+                b','
+            }),
+        has_header: source.has_header.unwrap_or(true),
+    };
+    let screened: Option<Screened> = match format {
+        Format::Csv => Some(records::screen_csv(
+            source,
+            &files,
+            csv_dialect,
+            scratch,
+            dead,
+        )?),
+        Format::Json => Some(records::screen_ndjson(
+            source,
+            &text_files,
+            &files,
+            scratch,
+            dead,
+        )?),
+        Format::Parquet | Format::Arrow => None,
+    };
+    if let Some(Screened {
+        cleaned: Some(dir), ..
+    }) = &screened
+    {
+        path = dir.clone();
+        extension = if format == Format::Json {
+            "json".into()
+        } else {
+            extension_of(&files[0])
+        };
+    }
     let path_str = path
         .to_str()
         .ok_or_else(|| source.error("path is not valid UTF-8"))?;
     // A single file is registered with its own extension so that the listing
     // table's extension filter accepts it whatever it is called.
     let ext = format!(".{extension}");
+    let schema = screened.as_ref().map(|s| &s.schema);
     let result = match format {
         Format::Parquet => {
             let opts = ParquetReadOptions::default().file_extension(&ext);
             ctx.register_parquet(&source.name, path_str, opts).await
         }
         Format::Csv => {
-            let delimiter = source
-                .delimiter
-                .unwrap_or(if extension.eq_ignore_ascii_case("tsv") {
-                    b'\t'
-                } else {
-                    b','
-                });
-            let opts = CsvReadOptions::new()
+            let mut opts = CsvReadOptions::new()
                 .file_extension(&ext)
-                .delimiter(delimiter)
-                .has_header(source.has_header.unwrap_or(true));
+                .delimiter(csv_dialect.delimiter)
+                .has_header(csv_dialect.has_header)
+                .newlines_in_values(screened.as_ref().is_some_and(|s| s.newlines_in_values));
+            if let Some(schema) = schema {
+                opts = opts.schema(schema);
+            }
             ctx.register_csv(&source.name, path_str, opts).await
         }
         Format::Json => {
-            let opts = JsonReadOptions::default().file_extension(&ext);
+            let mut opts = JsonReadOptions::default().file_extension(&ext);
+            if let Some(schema) = schema {
+                opts = opts.schema(schema);
+            }
             ctx.register_json(&source.name, path_str, opts).await
         }
         Format::Arrow => {
@@ -189,23 +292,28 @@ pub async fn register(ctx: &SessionContext, source: &InputSource, scratch: &Path
     if fields.is_empty() {
         return Err(source.error("no columns could be read (empty file?)"));
     }
-    if format == Format::Csv {
-        check_csv_shape(source, &files, fields)?;
+    if let Some(screened) = &screened
+        && format == Format::Csv
+    {
+        check_csv_shape(source, fields, screened.rows_read)?;
     }
-    Ok(())
+    Ok(Loaded {
+        format,
+        rows_read: screened.as_ref().map(|s| s.rows_read),
+        rows_dead_lettered: screened.as_ref().map_or(0, |s| s.rows_dead_lettered),
+    })
 }
 
-/// Catch CSV inputs that DataFusion reads without complaint but wrongly: a
-/// header without rows (every column typed Null), a file split on the wrong
-/// delimiter (one column whose name holds another delimiter), and a
-/// directory whose files have different headers.
+/// Catch CSV inputs that read without complaint but wrongly: a header
+/// without rows (every column typed Null) and a file split on the wrong
+/// delimiter (one column whose name holds another delimiter). Files with
+/// different headers are caught while screening.
 fn check_csv_shape(
     source: &InputSource,
-    files: &[PathBuf],
     fields: &datafusion::arrow::datatypes::Fields,
+    rows: u64,
 ) -> Result<()> {
-    use datafusion::arrow::datatypes::DataType;
-    if fields.iter().all(|f| f.data_type() == &DataType::Null) {
+    if rows == 0 {
         return Err(source
             .error("the CSV has a header but no rows, so its column types cannot be inferred"));
     }
@@ -219,27 +327,6 @@ fn check_csv_shape(
             "read as one column named {:?}: the file looks delimited by {d:?}; set `delimiter`",
             only.name()
         )));
-    }
-    if files.len() > 1 && source.has_header.unwrap_or(true) {
-        let header = |file: &PathBuf| -> Result<String> {
-            let f = std::fs::File::open(file)
-                .map_err(|e| source.error(format!("{}: {e}", file.display())))?;
-            let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line)
-                .map_err(|e| source.error(format!("{}: {e}", file.display())))?;
-            Ok(line.trim_end_matches(['\r', '\n']).to_string())
-        };
-        let first = header(&files[0])?;
-        for file in &files[1..] {
-            let other = header(file)?;
-            if other != first {
-                return Err(source.error(format!(
-                    "files have different headers: {} has {first:?}, {} has {other:?}",
-                    files[0].display(),
-                    file.display()
-                )));
-            }
-        }
     }
     Ok(())
 }
