@@ -30,5 +30,8 @@ pub mod render;
 pub mod report;
 pub mod transform;
 
+/// The engine diffgate runs on, for embedders and the fuzz targets (one
+/// DataFusion version for all).
+pub use datafusion;
 pub use error::{Error, Result};
 pub use report::{DiffReport, Verdict};

@@ -196,7 +196,13 @@ struct Pending {
     start: u64,
     end: u64,
     record: csv::ByteRecord,
+    /// Why it is bad regardless of the schema (field count, UTF-8).
+    problem: Option<String>,
 }
+
+/// Records held back before the schema is known, at most: a file whose
+/// first records are nearly all bad is inferred from the good ones so far.
+const MAX_PENDING: usize = 20 * INFER_RECORDS;
 
 /// Byte ranges of bad records, per file, to leave out of the cleaned copy.
 type Ranges = Vec<(u64, u64)>;
@@ -221,6 +227,7 @@ pub fn screen_csv(
     let mut width: Option<usize> = None;
     let mut schema: Option<Schema> = None;
     let mut pending: Vec<Pending> = Vec::new();
+    let mut sampled = 0usize;
     let mut bad_ranges: Vec<Ranges> = vec![Vec::new(); files.len()];
     let mut late_text: Vec<bool> = Vec::new();
     let mut rows_read = 0u64;
@@ -284,49 +291,40 @@ pub fn screen_csv(
                     .position(|f| std::str::from_utf8(f).is_err())
                     .map(|i| format!("field {} is not valid UTF-8", i + 1))
             };
-            if let Some(error) = problem {
-                rows_bad += 1;
-                add_range(&mut bad_ranges[fi], start, end);
-                let raw = read_range(source, file, &mut raw_reader, start, end)?;
-                dead.push(
-                    source,
-                    Bad {
-                        file,
-                        line,
-                        error,
-                        raw: &raw,
-                    },
-                )?;
-                continue;
-            }
             match &schema {
                 None => {
+                    // Until the schema is known, every record waits here, so
+                    // that bad ones still reach the dead-letter file in file
+                    // order.
+                    sampled += usize::from(problem.is_none());
                     pending.push(Pending {
                         file: fi,
                         line,
                         start,
                         end,
                         record: record.clone(),
+                        problem,
                     });
-                    if pending.len() == INFER_RECORDS {
+                    if sampled == INFER_RECORDS || pending.len() >= MAX_PENDING {
                         let s = infer_csv(source, &header, &pending, dialect)?;
                         late_text = vec![false; s.fields().len()];
-                        schema = Some(s);
                         for p in std::mem::take(&mut pending) {
                             rows_bad += check_pending(
                                 source,
                                 files,
-                                &p,
-                                schema.as_ref().expect("set"),
+                                p,
+                                &s,
                                 &mut late_text,
                                 &mut bad_ranges,
                                 dead,
                             )?;
                         }
+                        schema = Some(s);
                     }
                 }
                 Some(s) => {
-                    if let Some(error) = check_csv_record(s, &record, &mut late_text) {
+                    let problem = problem.or_else(|| check_csv_record(s, &record, &mut late_text));
+                    if let Some(error) = problem {
                         rows_bad += 1;
                         add_range(&mut bad_ranges[fi], start, end);
                         let raw = read_range(source, file, &mut raw_reader, start, end)?;
@@ -352,7 +350,7 @@ pub fn screen_csv(
             late_text = vec![false; s.fields().len()];
             for p in std::mem::take(&mut pending) {
                 rows_bad +=
-                    check_pending(source, files, &p, &s, &mut late_text, &mut bad_ranges, dead)?;
+                    check_pending(source, files, p, &s, &mut late_text, &mut bad_ranges, dead)?;
             }
             s
         }
@@ -427,7 +425,7 @@ fn infer_csv(
         if let Some((_, names)) = header {
             write(&csv::ByteRecord::from(names.clone()))?;
         }
-        for p in sample {
+        for p in sample.iter().filter(|p| p.problem.is_none()) {
             write(&p.record)?;
         }
         w.flush().map_err(|e| source.error(e.to_string()))?;
@@ -463,13 +461,16 @@ fn declare_types(source: &InputSource, schema: Schema) -> Result<Schema> {
 fn check_pending(
     source: &InputSource,
     files: &[PathBuf],
-    p: &Pending,
+    p: Pending,
     schema: &Schema,
     late_text: &mut [bool],
     bad_ranges: &mut [Ranges],
     dead: &mut DeadLetter,
 ) -> Result<u64> {
-    let Some(error) = check_csv_record(schema, &p.record, late_text) else {
+    let problem = p
+        .problem
+        .or_else(|| check_csv_record(schema, &p.record, late_text));
+    let Some(error) = problem else {
         return Ok(0);
     };
     add_range(&mut bad_ranges[p.file], p.start, p.end);
@@ -582,6 +583,7 @@ fn write_cleaned(
         let mut input = BufReader::new(open(source, file)?);
         let mut output = BufWriter::new(File::create(&dst).map_err(werr)?);
         let mut at = 0u64;
+        debug_assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "in file order");
         for &(start, end) in ranges {
             std::io::copy(&mut (&mut input).take(start - at), &mut output)
                 .map_err(|e| read_error(source, file, e))?;
