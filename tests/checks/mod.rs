@@ -167,12 +167,12 @@ pub fn hostile_report(data: &[u8]) -> DiffReport {
     if let Some(col) = r.columns.first_mut() {
         col.name = next();
     }
-    if let Some(row) = r.samples.changed.first_mut() {
-        if let Some(cell) = row.cells.first_mut() {
-            cell.column = next();
-            cell.v1 = next().into();
-            cell.v2 = next().into();
-        }
+    if let Some(row) = r.samples.changed.first_mut()
+        && let Some(cell) = row.cells.first_mut()
+    {
+        cell.column = next();
+        cell.v1 = next().into();
+        cell.v2 = next().into();
     }
     if let Some(sql) = r.comparison.sql.as_mut() {
         sql.v2 = next();
