@@ -277,3 +277,28 @@ pub fn html(data: &[u8]) {
     let embedded: DiffReport = serde_json::from_str(&html[start..end]).unwrap();
     assert_eq!(embedded, report, "the embedded JSON is the report");
 }
+
+/// The fuzz targets by name: what `fuzz/fuzz_targets/<name>.rs` runs on each
+/// input, and what the corpus replay test runs on each committed input.
+pub const TARGETS: [&str; 5] = ["config", "load_csv", "load_ndjson", "markdown", "html"];
+
+pub fn run(target: &str, data: &[u8]) {
+    match target {
+        "config" => {
+            if let Ok(text) = std::str::from_utf8(data) {
+                config(text);
+            }
+        }
+        "load_csv" => {
+            load_typed(data, "csv", &[("a", "int64"), ("b", "float64")]);
+            load_text(data, "csv");
+        }
+        "load_ndjson" => {
+            load_typed(data, "ndjson", &[("a", "int64")]);
+            load_text(data, "ndjson");
+        }
+        "markdown" => markdown(data),
+        "html" => html(data),
+        other => panic!("no fuzz target {other}"),
+    }
+}
