@@ -465,6 +465,25 @@ fn github_mode_writes_summary_outputs_annotations_and_groups() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(get("changed"), report["rows"]["changed"].to_string());
     assert_eq!(get("added"), report["rows"]["only_v2"].to_string());
+    assert_eq!(get("dead-lettered"), "0");
+    assert!(!outputs.iter().any(|(n, _)| n == "dead-letter"));
+
+    // With bad input records: their count and the file, as outputs.
+    let gh = gh_files();
+    let env = gh_env(&gh);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let json = dir.path().join("bad.json");
+    let out = diffgate(
+        &["run", "scenarios/bad_records", "--json", json.to_str().unwrap()],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let outputs = parse_outputs(&std::fs::read_to_string(&gh.output).unwrap());
+    let get = |k: &str| outputs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("dead-lettered").as_deref(), Some("4"));
+    let dead = dir.path().join("bad.dead-letter.ndjson");
+    assert_eq!(get("dead-letter"), Some(dead.display().to_string()));
+    assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 4);
 }
 
 #[test]

@@ -153,8 +153,8 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Screened {
     /// The schema to register the input with.
     pub schema: Schema,
-    /// Set when bad records were taken out: the directory of cleaned copies
-    /// to register instead of the original files.
+    /// The directory of cleaned copies to register instead of the original
+    /// files: for CSV only when records were taken out, for JSON always.
     pub cleaned: Option<PathBuf>,
     /// Data records in the files (header and blank lines not counted).
     pub rows_read: u64,
