@@ -474,7 +474,12 @@ fn github_mode_writes_summary_outputs_annotations_and_groups() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let json = dir.path().join("bad.json");
     let out = diffgate(
-        &["run", "scenarios/bad_records", "--json", json.to_str().unwrap()],
+        &[
+            "run",
+            "scenarios/bad_records",
+            "--json",
+            json.to_str().unwrap(),
+        ],
         &env,
     );
     assert_eq!(out.status.code(), Some(0));

@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use diffgate::datafusion::arrow::array::{Array, Int64Array};
 use diffgate::engine::{self, EngineOptions};
@@ -148,8 +147,9 @@ pub fn config(text: &str) {
 /// A real report (weather_units: changes, samples, SQL), the base the
 /// renderer checks put hostile text into.
 pub fn base_report() -> DiffReport {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/checks/report.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    static BASE: std::sync::OnceLock<DiffReport> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| serde_json::from_str(include_str!("report.json")).unwrap())
+        .clone()
 }
 
 /// Put pieces of `data` everywhere a report carries text from data or
