@@ -23,6 +23,29 @@ fn report(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// `diffgate diff v1 v2 --key id --fail-on never`, its JSON report written
+/// to `json`; the run must succeed. Returns the report.
+fn diff_report(v1: &Path, v2: &Path, json: &Path) -> Value {
+    let out = run(&[
+        "diff",
+        v1.to_str().unwrap(),
+        v2.to_str().unwrap(),
+        "--key",
+        "id",
+        "--json",
+        json.to_str().unwrap(),
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report(json)
+}
+
 fn dead_letters(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -117,24 +140,7 @@ fn every_kind_of_bad_csv_record_is_dead_lettered_and_counted() {
     write_lines(&v2, &good2);
 
     let json = dir.path().join("out/report.json");
-    let out = run(&[
-        "diff",
-        v1.to_str().unwrap(),
-        v2.to_str().unwrap(),
-        "--key",
-        "id",
-        "--json",
-        json.to_str().unwrap(),
-        "--fail-on",
-        "never",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&json);
+    let r = diff_report(&v1, &v2, &json);
     let i1 = input(&r, "v1");
     assert_eq!(i1["rows_read"], 1500);
     assert_eq!(i1["rows_dead_lettered"], 6);
@@ -214,24 +220,7 @@ fn bad_ndjson_records_are_dead_lettered_and_late_fields_kept() {
     write_lines(&v1, &lines);
 
     let json = dir.path().join("r.json");
-    let out = run(&[
-        "diff",
-        v1.to_str().unwrap(),
-        v2.to_str().unwrap(),
-        "--key",
-        "id",
-        "--json",
-        json.to_str().unwrap(),
-        "--fail-on",
-        "never",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&json);
+    let r = diff_report(&v1, &v2, &json);
     let i1 = input(&r, "v1");
     assert_eq!(i1["rows_read"], 1200);
     assert_eq!(i1["rows_dead_lettered"], 4);

@@ -193,15 +193,11 @@ fn has_hazard(s: &str) -> Option<char> {
     })
 }
 
-/// The Markdown report of a hostile report stays within GitHub's size
-/// limit, holds no HTML but our own tags, no @mention and no raw control or
-/// bidi characters.
-pub fn markdown(data: &[u8]) {
-    let md = diffgate::render::markdown::render(&hostile_report(data));
-    assert!(md.chars().count() <= diffgate::render::markdown::LIMIT);
-    if let Some(c) = has_hazard(&md) {
-        panic!("raw {:?} in Markdown", c);
-    }
+/// The lines of a Markdown text outside fenced code blocks (where GitHub
+/// renders text as Markdown, so HTML and mentions would be live). Every
+/// fence must be closed.
+pub fn outside_code_fences(md: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
     let mut in_fence: Option<String> = None;
     for line in md.lines() {
         let trimmed = line.trim_start();
@@ -216,6 +212,22 @@ pub fn markdown(data: &[u8]) {
             in_fence = Some("`".repeat(n));
             continue;
         }
+        lines.push(line);
+    }
+    assert!(in_fence.is_none(), "a code fence was left open");
+    lines
+}
+
+/// The Markdown report of a hostile report stays within GitHub's size
+/// limit, holds no HTML but our own tags, no @mention and no raw control or
+/// bidi characters.
+pub fn markdown(data: &[u8]) {
+    let md = diffgate::render::markdown::render(&hostile_report(data));
+    assert!(md.chars().count() <= diffgate::render::markdown::LIMIT);
+    if let Some(c) = has_hazard(&md) {
+        panic!("raw {:?} in Markdown", c);
+    }
+    for line in outside_code_fences(&md) {
         let mut rest = line.to_string();
         for tag in ["<details>", "</details>", "<summary>", "</summary>"] {
             rest = rest.replace(tag, "");
