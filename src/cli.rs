@@ -11,11 +11,13 @@ use crate::compare::{CompareOptions, Tol, Tolerance};
 use crate::config::{self, check_tol};
 use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
+use crate::git;
 use crate::judge::{FailOn, Policy};
 use crate::load::InputSource;
 use crate::pipeline::{Job, Source};
 use crate::render::Format;
-use crate::transform::{Transform, Version};
+use crate::report::{GitRef, GitRefs};
+use crate::transform::{Origin, Transform, Version};
 
 /// Run v1 and v2 of a SQL transform on the same inputs, diff the outputs by
 /// schema, rows and columns, and gate the release on a verdict.
@@ -125,6 +127,13 @@ impl OutputArgs {
 pub struct RunArgs {
     /// Scenario directory holding diffgate.toml (or the .toml file itself).
     pub scenario: PathBuf,
+    /// Read v1 of the transform as it is at this git ref (e.g.
+    /// `origin/main`); v2 comes from the working tree, or from --head.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Read v2 as it is at this git ref instead of the working tree.
+    #[arg(long, value_name = "REF", requires = "base")]
+    pub head: Option<String>,
     #[command(flatten)]
     pub shared: SharedArgs,
     #[command(flatten)]
@@ -264,13 +273,7 @@ fn run_job(args: &RunArgs) -> Result<Job> {
     let loaded = config::load(&args.scenario)?;
     let s = &loaded.scenario;
     let inputs = loaded.inputs()?;
-    let transform = |version: Version, file: &str| Transform {
-        version,
-        path: loaded.resolve(file),
-        label: file.to_string(),
-    };
-    let v1 = transform(Version::V1, &s.transform.v1);
-    let v2 = transform(Version::V2, &s.transform.v2);
+    let (v1, v2, git) = transforms(&loaded, args)?;
     let mut tolerance = Tolerance {
         default: Tol {
             abs: s.compare.abs_tol,
@@ -301,8 +304,76 @@ fn run_job(args: &RunArgs) -> Result<Job> {
         inputs,
         v1,
         v2,
+        git,
     };
     base.with_flags(source, &args.shared)
+}
+
+/// v1 and v2 of the scenario's transform: two files, or one file read at
+/// `--base` (v1) and in the working tree or at `--head` (v2).
+fn transforms(
+    loaded: &config::LoadedScenario,
+    args: &RunArgs,
+) -> Result<(Transform, Transform, Option<GitRefs>)> {
+    let t = &loaded.scenario.transform;
+    let from_tree =
+        |v: Version, file: &str| Transform::file(v, loaded.resolve(file), file.to_string());
+    match (&args.base, &t.path, &t.v1, &t.v2) {
+        (None, None, Some(v1), Some(v2)) => {
+            Ok((from_tree(Version::V1, v1), from_tree(Version::V2, v2), None))
+        }
+        (None, Some(path), _, _) => Err(Error::config(
+            &loaded.config_path,
+            format!(
+                "transform.path = {path:?} names one file: run with --base REF to read v1 from git"
+            ),
+        )),
+        (Some(base), Some(path), _, _) => {
+            let file = loaded.resolve(path);
+            let repo = git::Repo::discover(&file)?;
+            let rel = repo.relative(&file)?;
+            let at = |v: Version, commit: &git::Commit| Transform {
+                version: v,
+                path: file.clone(),
+                label: format!("{path} @ {}", commit.describe()),
+                origin: Origin::Git {
+                    repo: repo.clone(),
+                    commit: commit.clone(),
+                    rel: rel.clone(),
+                },
+            };
+            let git_ref = |c: &git::Commit, working_tree| GitRef {
+                reference: c.reference.clone(),
+                commit: c.id.clone(),
+                working_tree,
+            };
+            let base = repo.resolve(base)?;
+            let (v2, head) = match &args.head {
+                Some(head) => {
+                    let head = repo.resolve(head)?;
+                    (at(Version::V2, &head), git_ref(&head, false))
+                }
+                None => (
+                    from_tree(Version::V2, path),
+                    git_ref(&repo.resolve("HEAD")?, true),
+                ),
+            };
+            let refs = GitRefs {
+                base: git_ref(&base, false),
+                head,
+            };
+            Ok((at(Version::V1, &base), v2, Some(refs)))
+        }
+        (Some(_), None, _, _) => Err(Error::config(
+            &loaded.config_path,
+            "--base reads v1 of one transform file from git, but [transform] names two \
+             files (v1, v2): name the file with `path = \"...\"` instead",
+        )),
+        (None, None, _, _) => Err(Error::config(
+            &loaded.config_path,
+            "transform: give both `v1` and `v2`, or `path` with --base REF",
+        )),
+    }
 }
 
 fn diff_job(args: &DiffArgs) -> Result<Job> {

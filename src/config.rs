@@ -55,11 +55,14 @@ pub struct InputSpec {
     pub types: BTreeMap<String, String>,
 }
 
+/// The transform: two files (`v1`, `v2`), or one `path` whose v1 is read
+/// from git with `--base`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransformSpec {
-    pub v1: String,
-    pub v2: String,
+    pub v1: Option<String>,
+    pub v2: Option<String>,
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +228,16 @@ pub fn parse(text: &str) -> std::result::Result<Scenario, String> {
 }
 
 fn validate(s: &Scenario) -> std::result::Result<(), String> {
+    let t = &s.transform;
+    match (&t.v1, &t.v2, &t.path) {
+        (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+        (_, _, Some(_)) => {
+            return Err("transform: give either `path` (v1 from git with --base) or both `v1` and `v2`, not both".into());
+        }
+        _ => {
+            return Err("transform: give both `v1` and `v2`, or `path` and run with --base REF to read v1 from git".into());
+        }
+    }
     let c = &s.compare;
     check_tol("compare.abs_tol", c.abs_tol)?;
     check_tol("compare.rel_tol", c.rel_tol)?;

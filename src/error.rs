@@ -59,6 +59,13 @@ pub enum Error {
         v2_type: String,
     },
 
+    /// Reading transforms from git (`--base`, `--head`) failed.
+    #[error("{}{message}", reference.as_ref().map(|r| format!("git ref `{r}`: ")).unwrap_or_else(|| "git: ".into()))]
+    Git {
+        reference: Option<String>,
+        message: String,
+    },
+
     /// A time limit (`--timeout`, `--transform-timeout`) ran out.
     #[error("{what} did not finish within {flag} {limit}; stopped")]
     Timeout {

@@ -23,6 +23,7 @@ pub mod config;
 pub mod deliver;
 pub mod engine;
 pub mod error;
+pub mod git;
 pub mod judge;
 pub mod load;
 pub mod pipeline;

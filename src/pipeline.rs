@@ -16,8 +16,8 @@ use crate::error::{Error, Result, engine_message};
 use crate::judge::{self, Policy};
 use crate::load::{self, DeadLetter, InputSource};
 use crate::report::{
-    self, ColumnTolerance, ComparisonInfo, DiffReport, InputInfo, Mode, SqlSources, Timings,
-    ToleranceInfo, Verdict,
+    self, ColumnTolerance, ComparisonInfo, DiffReport, GitRefs, InputInfo, Mode, SqlSources,
+    Timings, ToleranceInfo, Verdict,
 };
 use crate::transform::{self, Transform, Version};
 
@@ -30,6 +30,8 @@ pub enum Source {
         inputs: Vec<InputSource>,
         v1: Transform,
         v2: Transform,
+        /// The commits v1/v2 were read at, when read from git.
+        git: Option<GitRefs>,
     },
     /// Two existing tables (`diffgate diff`).
     Diff {
@@ -287,6 +289,10 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
             sample_limit: job.compare.sample_size,
             sql,
             reproduce: job.reproduce.clone(),
+            git: match &job.source {
+                Source::Run { git, .. } => git.clone(),
+                Source::Diff { .. } => None,
+            },
         },
         inputs,
         dead_letter,

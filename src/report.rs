@@ -125,6 +125,30 @@ pub struct ComparisonInfo {
     /// A command that reproduces this comparison from the same directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproduce: Option<String>,
+    /// The git commits the transform was read at (`run --base`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitRefs>,
+}
+
+/// Where v1 and v2 of the transform were read in git.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GitRefs {
+    /// v1, read at `--base`.
+    pub base: GitRef,
+    /// v2, read at `--head`, or from the working tree on top of HEAD.
+    pub head: GitRef,
+}
+
+/// A ref as given and the commit it named when the transform was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GitRef {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub commit: String,
+    /// Read from the working tree (uncommitted changes included), whose
+    /// HEAD is `commit`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub working_tree: bool,
 }
 
 /// One loaded table and what became of its records.

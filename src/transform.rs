@@ -18,6 +18,7 @@ use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
 use crate::error::{Error, Result, engine_message, sql_location};
+use crate::git::{Commit, Repo};
 
 /// Which side of the comparison a transform or table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,20 +44,69 @@ impl Version {
     }
 }
 
-/// One version of a transform: a SQL file holding one query.
+/// One version of a transform: a SQL file holding one query, read from the
+/// working tree or as it is at a git commit.
 #[derive(Debug, Clone)]
 pub struct Transform {
     pub version: Version,
+    /// The file in the working tree (for a git origin: where it would be).
     pub path: PathBuf,
-    /// Path as shown in reports (relative, as the user wrote it).
+    /// How reports name it: the path as the user wrote it, plus the ref
+    /// when read from git (`orders.sql @ origin/main (1a2b3c4d5e6f)`).
     pub label: String,
+    pub origin: Origin,
+}
+
+/// Where a transform's SQL text comes from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    WorkingTree,
+    /// File `rel` (a path inside `repo`) at `commit`.
+    Git {
+        repo: Repo,
+        commit: Commit,
+        rel: String,
+    },
 }
 
 impl Transform {
+    /// A transform read from the working tree.
+    pub fn file(version: Version, path: PathBuf, label: String) -> Transform {
+        Transform {
+            version,
+            path,
+            label,
+            origin: Origin::WorkingTree,
+        }
+    }
+
+    /// The SQL text, from the working tree or from git.
+    pub fn read_sql(&self) -> Result<String> {
+        match &self.origin {
+            Origin::WorkingTree => {
+                std::fs::read_to_string(&self.path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => self.error("no such file"),
+                    _ => self.error(e.to_string()),
+                })
+            }
+            Origin::Git { repo, commit, rel } => repo.read(commit, rel),
+        }
+    }
+
+    /// The path errors name: for git, the path at its ref.
+    fn shown_path(&self) -> PathBuf {
+        match &self.origin {
+            Origin::WorkingTree => self.path.clone(),
+            Origin::Git { commit, .. } => {
+                PathBuf::from(format!("{}@{}", self.path.display(), commit.reference))
+            }
+        }
+    }
+
     fn error(&self, message: impl Into<String>) -> Error {
         Error::Transform {
             version: self.version.as_str(),
-            path: self.path.clone(),
+            path: self.shown_path(),
             location: None,
             message: message.into(),
         }
@@ -65,7 +115,7 @@ impl Transform {
     fn engine_error(&self, e: &datafusion::error::DataFusionError) -> Error {
         Error::Transform {
             version: self.version.as_str(),
-            path: self.path.clone(),
+            path: self.shown_path(),
             location: sql_location(e),
             message: engine_message(e),
         }
@@ -95,10 +145,7 @@ fn not_a_query(plan: &LogicalPlan) -> Option<&'static str> {
 /// Run `transform`, write its output under `scratch`, and register it as
 /// `transform.version.table_name()`. Returns the SQL text that was run.
 pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<String> {
-    let sql = std::fs::read_to_string(&transform.path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => transform.error("no such file"),
-        _ => transform.error(e.to_string()),
-    })?;
+    let sql = transform.read_sql()?;
     if sql.trim().is_empty() {
         return Err(transform.error("the file holds no SQL"));
     }
