@@ -134,6 +134,13 @@ pub struct RunArgs {
     /// Read v2 as it is at this git ref instead of the working tree.
     #[arg(long, value_name = "REF", requires = "base")]
     pub head: Option<String>,
+    /// Run on the canary subset of environment NAME (`[env.NAME]` in the
+    /// config) instead of `[subset]`.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// The date `{as_of}` stands for in subset predicates (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
     #[command(flatten)]
     pub shared: SharedArgs,
     #[command(flatten)]
@@ -272,7 +279,7 @@ fn dead_letter_path(shared: &SharedArgs, output: &OutputArgs) -> Result<PathBuf>
 fn run_job(args: &RunArgs) -> Result<Job> {
     let loaded = config::load(&args.scenario)?;
     let s = &loaded.scenario;
-    let inputs = loaded.inputs()?;
+    let (inputs, subset) = loaded.inputs(args.env.as_deref(), args.as_of.as_deref())?;
     let (v1, v2, git) = transforms(&loaded, args)?;
     let mut tolerance = Tolerance {
         default: Tol {
@@ -305,6 +312,7 @@ fn run_job(args: &RunArgs) -> Result<Job> {
         v1,
         v2,
         git,
+        subset,
     };
     base.with_flags(source, &args.shared)
 }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result, did_you_mean};
 use crate::judge::Policy;
+use crate::load::subset::{Filter, Sample};
 use crate::load::{Format, InputSource, JsonLayout};
-use crate::report::Verdict;
+use crate::report::{SubsetInfo, Verdict};
 
 pub const FILE_NAME: &str = "diffgate.toml";
 
@@ -30,6 +31,28 @@ pub struct Scenario {
     pub compare: CompareSpec,
     #[serde(default)]
     pub policy: Policy,
+    /// The canary subset used when no `--env` is given.
+    pub subset: Option<SubsetSpec>,
+    /// Named subsets (`[env.dev]`, `[env.staging]`), chosen with `--env`.
+    #[serde(default)]
+    pub env: BTreeMap<String, SubsetSpec>,
+}
+
+/// Which rows of the inputs a run sees: a key-hash sample and per-input
+/// `where` predicates, which may use `{as_of}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetSpec {
+    /// Share of keys kept by the key-hash sample, in (0, 1]; inputs with a
+    /// `sample_column` are sampled.
+    pub fraction: Option<f64>,
+    /// Seed of the key-hash sample (default 0).
+    pub seed: Option<u64>,
+    /// The date `{as_of}` stands for in predicates (`--as-of` overrides).
+    pub as_of: Option<String>,
+    /// Predicates per input name, added to the input's own `where`.
+    #[serde(default, rename = "where")]
+    pub where_: BTreeMap<String, String>,
 }
 
 /// An input: a path, or a table with a path and reading options.
@@ -53,6 +76,12 @@ pub struct InputSpec {
     /// ones; values that do not parse go to the dead-letter file.
     #[serde(default)]
     pub types: BTreeMap<String, String>,
+    /// A SQL predicate over this input's columns: only matching rows are
+    /// read, by both versions, in every environment.
+    #[serde(rename = "where")]
+    pub where_: Option<String>,
+    /// The column the key-hash sample hashes (see `fraction`).
+    pub sample_column: Option<String>,
 }
 
 /// The transform: two files (`v1`, `v2`), or one `path` whose v1 is read
@@ -126,9 +155,61 @@ pub struct LoadedScenario {
 }
 
 impl LoadedScenario {
-    /// Inputs as load-stage sources, paths resolved against the scenario dir.
-    pub fn inputs(&self) -> Result<Vec<InputSource>> {
-        self.scenario
+    /// Inputs as load-stage sources, paths resolved against the scenario
+    /// dir, each with the subset filter of environment `env` (else the
+    /// `[subset]` table) and `as_of` (else the environment's). Also returns
+    /// the subset as the report states it.
+    pub fn inputs(
+        &self,
+        env: Option<&str>,
+        as_of: Option<&str>,
+    ) -> Result<(Vec<InputSource>, Option<SubsetInfo>)> {
+        let err = |m: String| Error::config(&self.config_path, m);
+        let chosen = match env {
+            Some(name) => Some(self.scenario.env.get(name).ok_or_else(|| {
+                if self.scenario.env.is_empty() {
+                    Error::Usage(format!(
+                        "--env {name}: {} defines no environments ([env.NAME] tables)",
+                        self.config_path.display()
+                    ))
+                } else {
+                    let names: Vec<&str> = self.scenario.env.keys().map(String::as_str).collect();
+                    let hint = did_you_mean(name, names.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    Error::Usage(format!(
+                        "--env {name}: no such environment in {} (defined: {}){hint}",
+                        self.config_path.display(),
+                        names.join(", ")
+                    ))
+                }
+            })?),
+            None => self.scenario.subset.as_ref(),
+        };
+        let empty = SubsetSpec::default();
+        let chosen_spec = chosen.unwrap_or(&empty);
+        let where_of = |table: &str| match env {
+            Some(e) => format!("env.{e}.where.{table}"),
+            None => format!("subset.where.{table}"),
+        };
+        for table in chosen_spec.where_.keys() {
+            if !self.scenario.inputs.contains_key(table) {
+                return Err(err(format!(
+                    "{}: `{table}` is not an input",
+                    where_of(table)
+                )));
+            }
+        }
+        let as_of = match as_of.or(chosen_spec.as_of.as_deref()) {
+            Some(d) => Some(check_date(d).map_err(|m| match as_of {
+                Some(_) => Error::Usage(format!("--as-of: {m}")),
+                None => err(format!("as_of: {m}")),
+            })?),
+            None => None,
+        };
+        let mut sampled_any = false;
+        let sources = self
+            .scenario
             .inputs
             .iter()
             .map(|(name, entry)| {
@@ -142,8 +223,28 @@ impl LoadedScenario {
                         has_header: None,
                         json_layout: None,
                         types: BTreeMap::new(),
+                        where_: None,
+                        sample_column: None,
                     },
                     InputEntry::Detailed(s) => s.clone(),
+                };
+                let mut predicates = Vec::new();
+                for p in spec.where_.iter().chain(chosen_spec.where_.get(name)) {
+                    predicates.push(
+                        substitute_as_of(p, as_of.as_deref())
+                            .map_err(|m| err(format!("input `{name}`: where {p:?}: {m}")))?,
+                    );
+                }
+                let sample = match (chosen_spec.fraction, &spec.sample_column) {
+                    (Some(fraction), Some(column)) => {
+                        sampled_any = true;
+                        Some(Sample {
+                            column: column.clone(),
+                            fraction,
+                            seed: chosen_spec.seed.unwrap_or(0),
+                        })
+                    }
+                    _ => None,
                 };
                 let delimiter = match spec.delimiter.as_deref() {
                     None => None,
@@ -181,9 +282,34 @@ impl LoadedScenario {
                     delimiter,
                     has_header: spec.has_header,
                     json_layout: spec.json_layout,
+                    filter: Filter { predicates, sample },
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        if chosen_spec.fraction.is_some() && !sampled_any {
+            let table = env.map_or("subset".to_string(), |e| format!("env.{e}"));
+            return Err(err(format!(
+                "{table}.fraction: no input has a `sample_column` to sample on (set it on each input whose rows should be sampled, e.g. the customer id)"
+            )));
+        }
+        let info = chosen.map(|c| SubsetInfo {
+            env: env.map(str::to_string),
+            fraction: c.fraction,
+            seed: c.fraction.map(|_| c.seed.unwrap_or(0)),
+            as_of: as_of.clone(),
+        });
+        let info = match info {
+            None if as_of.is_some() || sources.iter().any(|s| !s.filter.is_empty()) => {
+                Some(SubsetInfo {
+                    env: None,
+                    fraction: None,
+                    seed: None,
+                    as_of,
+                })
+            }
+            other => other,
+        };
+        Ok((sources, info))
     }
 
     pub fn resolve(&self, path: &str) -> PathBuf {
@@ -193,6 +319,37 @@ impl LoadedScenario {
         } else {
             self.dir.join(p)
         }
+    }
+}
+
+/// A date as `YYYY-MM-DD`, checked to be a real date: the only text put
+/// into a predicate for `{as_of}`.
+fn check_date(d: &str) -> std::result::Result<String, String> {
+    use datafusion::arrow::compute::kernels::cast_utils::Parser;
+    use datafusion::arrow::datatypes::Date32Type;
+    let shaped = d.len() == 10
+        && d.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if shaped && Date32Type::parse(d).is_some() {
+        Ok(d.to_string())
+    } else {
+        Err(format!("{d:?} is not a date (YYYY-MM-DD)"))
+    }
+}
+
+/// Put the `as_of` date into a predicate's `{as_of}` placeholders.
+fn substitute_as_of(p: &str, as_of: Option<&str>) -> std::result::Result<String, String> {
+    if !p.contains("{as_of}") {
+        return Ok(p.to_string());
+    }
+    match as_of {
+        Some(d) => Ok(p.replace("{as_of}", d)),
+        None => Err("uses {as_of} but no date is given (as_of in the config or --as-of)".into()),
     }
 }
 
@@ -256,6 +413,23 @@ fn validate(s: &Scenario) -> std::result::Result<(), String> {
     }
     if matches!(&c.key, KeySpec::Many(k) if k.is_empty()) {
         return Err("compare.key: the list is empty; leave `key` out to compare whole rows".into());
+    }
+    let subsets = s
+        .subset
+        .iter()
+        .map(|x| ("subset".to_string(), x))
+        .chain(s.env.iter().map(|(n, x)| (format!("env.{n}"), x)));
+    for (what, x) in subsets {
+        if let Some(f) = x.fraction
+            && !(f.is_finite() && f > 0.0 && f <= 1.0)
+        {
+            return Err(format!(
+                "{what}.fraction must be above 0 and at most 1, got {f}"
+            ));
+        }
+        if let Some(d) = &x.as_of {
+            check_date(d).map_err(|m| format!("{what}.as_of: {m}"))?;
+        }
     }
     s.policy.validate().map_err(|m| format!("policy: {m}"))
 }

@@ -144,6 +144,15 @@ pub fn engine_message(e: &DataFusionError) -> String {
             };
         }
     }
+    // One line: messages go to stderr, CI annotations and reports.
+    if msg.contains('\n') {
+        msg = msg
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     msg
 }
 

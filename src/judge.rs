@@ -518,6 +518,7 @@ mod tests {
             rows_read: Some(read),
             rows_loaded: Some(read - dead),
             rows_dead_lettered: dead,
+            subset: None,
         }
     }
 

@@ -16,8 +16,8 @@ use crate::error::{Error, Result, engine_message};
 use crate::judge::{self, Policy};
 use crate::load::{self, DeadLetter, InputSource};
 use crate::report::{
-    self, ColumnTolerance, ComparisonInfo, DiffReport, GitRefs, InputInfo, Mode, SqlSources,
-    Timings, ToleranceInfo, Verdict,
+    self, ColumnTolerance, ComparisonInfo, DiffReport, GitRefs, InputInfo, InputSubset, Mode,
+    SqlSources, SubsetInfo, Timings, ToleranceInfo, Verdict,
 };
 use crate::transform::{self, Transform, Version};
 
@@ -32,6 +32,8 @@ pub enum Source {
         v2: Transform,
         /// The commits v1/v2 were read at, when read from git.
         git: Option<GitRefs>,
+        /// The canary subset of the inputs, when one applies.
+        subset: Option<SubsetInfo>,
     },
     /// Two existing tables (`diffgate diff`).
     Diff {
@@ -204,6 +206,12 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
             rows_read: loaded.rows_read,
             rows_loaded: loaded.rows_read.map(|r| r - loaded.rows_dead_lettered),
             rows_dead_lettered: loaded.rows_dead_lettered,
+            subset: loaded.subset.map(|c| InputSubset {
+                where_: source.filter.predicates.clone(),
+                sample_column: source.filter.sample.as_ref().map(|s| s.column.clone()),
+                rows_before: c.before,
+                rows_after: c.after,
+            }),
         });
     }
     timings.load_ms = t.elapsed().as_millis() as u64;
@@ -296,6 +304,10 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         },
         inputs,
         dead_letter,
+        subset: match &job.source {
+            Source::Run { subset, .. } => subset.clone(),
+            Source::Diff { .. } => None,
+        },
         schema: alignment.schema,
         rows: comparison.rows,
         columns: comparison.columns,

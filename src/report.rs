@@ -91,6 +91,9 @@ pub struct DiffReport {
     /// (absent when every record loaded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<String>,
+    /// The canary subset the run saw (absent: all rows of every input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<SubsetInfo>,
     pub schema: SchemaDiff,
     pub rows: RowCounts,
     pub columns: Vec<ColumnStats>,
@@ -151,6 +154,37 @@ pub struct GitRef {
     pub working_tree: bool,
 }
 
+/// The canary subset a run saw (`[subset]`, or `[env.NAME]` with `--env`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubsetInfo {
+    /// The environment chosen with `--env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Share of keys kept by the key-hash sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// Seed of the key-hash sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The date `{as_of}` stood for in predicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
+/// What an input's subset filter kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InputSubset {
+    /// Predicates applied, as run (`{as_of}` filled in).
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub where_: Vec<String>,
+    /// The column the key-hash sample hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_column: Option<String>,
+    /// Rows of the input (after loading) and rows the transforms saw.
+    pub rows_before: u64,
+    pub rows_after: u64,
+}
+
 /// One loaded table and what became of its records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InputInfo {
@@ -169,6 +203,9 @@ pub struct InputInfo {
     pub rows_loaded: Option<u64>,
     /// Records that could not be loaded and went to the dead-letter file.
     pub rows_dead_lettered: u64,
+    /// The canary subset of this input, when it is filtered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<InputSubset>,
 }
 
 impl InputInfo {

@@ -38,6 +38,10 @@ fn every_bad_input_is_a_clear_error_with_exit_code_2() {
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
         assert!(stderr.starts_with("diffgate: error: "), "{name}: {stderr}");
+        // One line, except TOML errors, which show the offending line.
+        if !stderr.contains("TOML parse error") {
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: {stderr}");
+        }
         assert!(
             !stderr.contains("panicked") && !stderr.contains("backtrace"),
             "{name}: {stderr}"

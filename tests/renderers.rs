@@ -211,14 +211,22 @@ fn verbose_lists_every_column() {
 
 fn hostile_report(dir: &Path) -> PathBuf {
     let path = saved_report("testdata/hostile", dir);
-    // Renderers read only the report: give it bad records and a hostile
-    // dead-letter path too, so the bad-records section is exercised.
+    // Renderers read only the report: give it bad records, a hostile
+    // dead-letter path and a hostile subset too, so those sections are
+    // exercised.
     let mut report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     report["dead_letter"] =
         "out/<img src=x onerror=alert(1)>|`@octocat`%0A::error::dl\u{202e}.ndjson".into();
     report["inputs"][0]["rows_dead_lettered"] = 1.into();
     report["inputs"][0]["rows_loaded"] =
         (report["inputs"][0]["rows_read"].as_u64().unwrap() - 1).into();
+    // And a subset whose texts come from the (untrusted) config.
+    let hostile = "</td><script>alert(1)</script>|`@octocat`\n::error::x\u{1b}[31m\u{202e}";
+    report["subset"] =
+        serde_json::json!({"env": hostile, "fraction": 0.5, "seed": 1, "as_of": hostile});
+    report["inputs"][0]["subset"] = serde_json::json!({
+        "where": [hostile], "sample_column": hostile, "rows_before": 2, "rows_after": 1
+    });
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     path
 }

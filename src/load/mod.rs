@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result, engine_message};
 
 pub mod records;
+pub mod subset;
 
 pub use records::DeadLetter;
 use records::{CsvDialect, Screened};
@@ -28,6 +29,8 @@ pub struct Loaded {
     pub rows_read: Option<u64>,
     /// Records that went to the dead-letter file.
     pub rows_dead_lettered: u64,
+    /// Rows before and after the input's subset filter, when it has one.
+    pub subset: Option<subset::Counted>,
 }
 
 /// File formats diffgate reads.
@@ -88,6 +91,8 @@ pub struct InputSource {
     pub json_layout: Option<JsonLayout>,
     /// Declared column types for CSV and JSON, replacing inferred ones.
     pub types: Vec<(String, DataType)>,
+    /// The rows the transforms see (a canary subset); empty = all.
+    pub filter: subset::Filter,
 }
 
 impl InputSource {
@@ -102,10 +107,11 @@ impl InputSource {
             has_header: None,
             json_layout: None,
             types: Vec::new(),
+            filter: subset::Filter::default(),
         }
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
+    pub(crate) fn error(&self, message: impl Into<String>) -> Error {
         Error::Input {
             name: self.label.clone(),
             path: self.path.clone(),
@@ -297,10 +303,16 @@ pub async fn register(
     {
         check_csv_shape(source, fields, screened.rows_read)?;
     }
+    let subset = if source.filter.is_empty() {
+        None
+    } else {
+        Some(subset::apply(ctx, source).await?)
+    };
     Ok(Loaded {
         format,
         rows_read: screened.as_ref().map(|s| s.rows_read),
         rows_dead_lettered: screened.as_ref().map_or(0, |s| s.rows_dead_lettered),
+        subset,
     })
 }
 

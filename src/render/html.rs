@@ -196,6 +196,7 @@ pub fn render(r: &DiffReport) -> String {
         o.push_str("</ul>\n");
     }
 
+    subset(&mut o, r);
     bad_records(&mut o, r);
     schema(&mut o, r);
     rows(&mut o, r);
@@ -225,6 +226,31 @@ pub fn render(r: &DiffReport) -> String {
     );
     let _ = writeln!(o, "<script>{SCRIPT}</script>\n</body>\n</html>");
     o
+}
+
+fn subset(o: &mut String, r: &DiffReport) {
+    let Some(sentence) = text::subset_sentence(r, &|s| format!("<code>{}</code>", name(s))) else {
+        return;
+    };
+    let _ = writeln!(o, "<h2>Subset</h2>\n<p>{sentence}.</p>");
+    let inputs = text::subset_inputs(r);
+    if inputs.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<table id=\"subset\">\n<thead><tr><th>input</th><th class=\"n\">rows before</th>\
+         <th class=\"n\">rows after</th><th>kept by</th></tr></thead>\n<tbody>\n",
+    );
+    for (input, before, after, how) in inputs {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"n\">{before}</td><td class=\"n\">{after}</td>\
+             <td><code>{}</code></td></tr>",
+            name(input),
+            esc(&text::inert(&how))
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
 }
 
 fn bad_records(o: &mut String, r: &DiffReport) {

@@ -35,6 +35,7 @@ pub fn render(r: &DiffReport) -> String {
     let mut md = Doc::default();
     header(&mut md, r);
     reasons(&mut md, r);
+    subset(&mut md, r);
     bad_records(&mut md, r);
     rows(&mut md, r);
     schema(&mut md, r);
@@ -267,6 +268,27 @@ fn reasons(md: &mut Doc, r: &DiffReport) {
         })
         .collect();
     md.block("", &lines, "\n", "reasons");
+}
+
+fn subset(md: &mut Doc, r: &DiffReport) {
+    let Some(sentence) = text::subset_sentence(r, &|s| escape(s)) else {
+        return;
+    };
+    let mut t = format!("### Subset\n\n{sentence}.\n\n");
+    let inputs = text::subset_inputs(r);
+    if !inputs.is_empty() {
+        t.push_str("| input | rows before | rows after | kept by |\n|---|---:|---:|---|\n");
+        for (name, before, after, how) in inputs {
+            let _ = writeln!(
+                t,
+                "| {} | {before} | {after} | {} |",
+                escape(name),
+                escape(&text::clip(&how, MAX_MESSAGE_CHARS))
+            );
+        }
+        t.push('\n');
+    }
+    md.must(&t);
 }
 
 fn bad_records(md: &mut Doc, r: &DiffReport) {

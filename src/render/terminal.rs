@@ -97,6 +97,19 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
         );
     }
 
+    if let Some(sentence) = text::subset_sentence(r, &|s| inert(s)) {
+        let _ = writeln!(o, "\n{}", p.bold("Subset"));
+        let _ = writeln!(o, "  {sentence}");
+        for (name, before, after, how) in text::subset_inputs(r) {
+            let _ = writeln!(
+                o,
+                "  {}: {after} of {before} rows ({})",
+                inert(name),
+                inert(&how)
+            );
+        }
+    }
+
     let bad = text::dead_lettered(r);
     if !bad.is_empty() {
         let _ = writeln!(o, "\n{}", p.bold("Bad input records"));

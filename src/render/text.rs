@@ -156,6 +156,46 @@ pub fn dead_letter_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> St
     }
 }
 
+/// The sentence naming the canary subset, when the run saw one: which
+/// environment, sample and date. Values pass through `code` (escaping).
+pub fn subset_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> Option<String> {
+    let s = r.subset.as_ref()?;
+    let mut parts = Vec::new();
+    if let Some(env) = &s.env {
+        parts.push(format!("environment {}", code(env)));
+    }
+    if let Some(f) = s.fraction {
+        parts.push(format!(
+            "key-hash sample of {} (seed {})",
+            crate::judge::percent(f),
+            s.seed.unwrap_or(0)
+        ));
+    }
+    if let Some(d) = &s.as_of {
+        parts.push(format!("as of {}", code(d)));
+    }
+    if parts.is_empty() {
+        parts.push("filtered inputs".into());
+    }
+    Some(format!("The inputs are a subset: {}", parts.join(", ")))
+}
+
+/// Filtered inputs as (name, rows before, rows after, what kept them):
+/// `where` predicates and the sample column, for the subset table.
+pub fn subset_inputs(r: &DiffReport) -> Vec<(&str, u64, u64, String)> {
+    r.inputs
+        .iter()
+        .filter_map(|i| {
+            let s = i.subset.as_ref()?;
+            let mut how: Vec<String> = s.where_.iter().map(|w| format!("where {w}")).collect();
+            if let Some(c) = &s.sample_column {
+                how.push(format!("sampled on {c}"));
+            }
+            Some((i.name.as_str(), s.rows_before, s.rows_after, how.join("; ")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,8 +131,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Parse arbitrary text as a scenario config and resolve its inputs: an
-/// error is fine, a panic is not.
+/// Parse arbitrary text as a scenario config and resolve its inputs in
+/// every environment: an error is fine, a panic is not.
 pub fn config(text: &str) {
     if let Ok(scenario) = diffgate::config::parse(text) {
         let loaded = diffgate::config::LoadedScenario {
@@ -140,7 +140,11 @@ pub fn config(text: &str) {
             config_path: "fuzz/diffgate.toml".into(),
             scenario,
         };
-        let _ = loaded.inputs();
+        let _ = loaded.inputs(None, None);
+        let _ = loaded.inputs(None, Some("2026-02-29"));
+        for env in loaded.scenario.env.keys() {
+            let _ = loaded.inputs(Some(env), None);
+        }
     }
 }
 
@@ -182,7 +186,19 @@ pub fn hostile_report(data: &[u8]) -> DiffReport {
     if let Some(input) = r.inputs.first_mut() {
         input.name = next();
         input.rows_dead_lettered = 1;
+        input.subset = Some(diffgate::report::InputSubset {
+            where_: vec![next()],
+            sample_column: Some(next()),
+            rows_before: 2,
+            rows_after: 1,
+        });
     }
+    r.subset = Some(diffgate::report::SubsetInfo {
+        env: Some(next()),
+        fraction: Some(0.5),
+        seed: Some(1),
+        as_of: Some(next()),
+    });
     r
 }
 
