@@ -134,6 +134,11 @@ pub struct RunArgs {
     /// Read v2 as it is at this git ref instead of the working tree.
     #[arg(long, value_name = "REF", requires = "base")]
     pub head: Option<String>,
+    /// Determinism check: run each version N times (N >= 2) on the same
+    /// inputs, each re-run reading the inputs in another row order; any
+    /// difference between runs is a `nondeterministic` finding.
+    #[arg(long, value_name = "N", value_parser = parse_runs)]
+    pub runs: Option<u32>,
     /// Run on the canary subset of environment NAME (`[env.NAME]` in the
     /// config) instead of `[subset]`.
     #[arg(long, value_name = "NAME")]
@@ -219,6 +224,15 @@ pub struct SharedArgs {
     /// (`<name>.dead-letter.ndjson`), else diffgate-dead-letter.ndjson.
     #[arg(long, value_name = "PATH", conflicts_with = "strict")]
     pub dead_letter: Option<PathBuf>,
+}
+
+/// A run count for the determinism check: 2 or more.
+fn parse_runs(s: &str) -> std::result::Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(_) => Err("the determinism check needs 2 runs or more".into()),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
 }
 
 /// `90s`, `10m`, `1h 30m`, `500ms`; never zero.
@@ -314,7 +328,9 @@ fn run_job(args: &RunArgs) -> Result<Job> {
         git,
         subset,
     };
-    base.with_flags(source, &args.shared)
+    let mut job = base.with_flags(source, &args.shared)?;
+    job.runs = args.runs.or(s.transform.runs).unwrap_or(1);
+    Ok(job)
 }
 
 /// v1 and v2 of the scenario's transform: two files, or one file read at
@@ -484,6 +500,7 @@ impl JobBase {
                 strict: f.strict,
                 ..Default::default()
             },
+            runs: 1,
         })
     }
 }

@@ -92,6 +92,8 @@ pub struct TransformSpec {
     pub v1: Option<String>,
     pub v2: Option<String>,
     pub path: Option<String>,
+    /// Determinism check: runs of each version (2 or more; `--runs`).
+    pub runs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -413,6 +415,13 @@ fn validate(s: &Scenario) -> std::result::Result<(), String> {
     }
     if matches!(&c.key, KeySpec::Many(k) if k.is_empty()) {
         return Err("compare.key: the list is empty; leave `key` out to compare whole rows".into());
+    }
+    if let Some(n) = t.runs
+        && n < 2
+    {
+        return Err(format!(
+            "transform.runs = {n}: the determinism check needs 2 runs or more (leave it out to skip the check)"
+        ));
     }
     let subsets = s
         .subset

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use crate::report::RuleLevel;
-use crate::report::{InputInfo, Level, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict};
+use crate::report::{
+    Determinism, InputInfo, Level, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict,
+};
 
 /// The verdict at or above which the gate fails (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -60,6 +62,8 @@ pub struct Policy {
     /// Block when an input's dead-lettered / read records exceeds this
     /// fraction.
     pub max_dead_lettered_fraction: f64,
+    /// A version whose runs on the same inputs differ (`--runs N`).
+    pub nondeterministic: RuleLevel,
     /// The verdict at or above which the gate fails.
     pub fail_on: FailOn,
 }
@@ -81,6 +85,7 @@ impl Default for Policy {
             max_added_fraction: None,
             dead_lettered_rows: RuleLevel::Review,
             max_dead_lettered_fraction: 0.01,
+            nondeterministic: RuleLevel::Block,
             fail_on: FailOn::Block,
         }
     }
@@ -90,7 +95,7 @@ impl Policy {
     /// Every rule with the level it fires at, in the order they are judged.
     /// The threshold rules always block; `max_added_fraction` is ignored
     /// when unset.
-    pub fn rules(&self) -> [(&'static str, RuleLevel); 14] {
+    pub fn rules(&self) -> [(&'static str, RuleLevel); 15] {
         let added = if self.max_added_fraction.is_some() {
             RuleLevel::Block
         } else {
@@ -111,6 +116,7 @@ impl Policy {
             ("rows_added", self.rows_added),
             ("dead_lettered_rows", self.dead_lettered_rows),
             ("max_dead_lettered_fraction", RuleLevel::Block),
+            ("nondeterministic", self.nondeterministic),
         ]
     }
 
@@ -140,10 +146,12 @@ impl Policy {
 
 /// The policy as a checklist: each rule, its level, and whether one of the
 /// reasons came from it.
-pub fn checks(policy: &Policy, reasons: &[Reason]) -> Vec<RuleCheck> {
+/// `nondeterministic` is listed only when the determinism check ran.
+pub fn checks(policy: &Policy, reasons: &[Reason], determinism_checked: bool) -> Vec<RuleCheck> {
     policy
         .rules()
         .into_iter()
+        .filter(|(rule, _)| determinism_checked || *rule != "nondeterministic")
         .map(|(rule, level)| {
             let fired = reasons
                 .iter()
@@ -168,6 +176,7 @@ pub fn judge(
     schema: &SchemaDiff,
     rows: &RowCounts,
     inputs: &[InputInfo],
+    determinism: Option<&Determinism>,
     policy: &Policy,
 ) -> (Verdict, Vec<Reason>) {
     let mut reasons = Vec::new();
@@ -186,6 +195,28 @@ pub fn judge(
             });
         }
     };
+
+    for drift in determinism.map_or(&[][..], |d| &d.nondeterministic[..]) {
+        let columns = if drift.columns.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = drift.columns.iter().map(|c| format!("`{c}`")).collect();
+            format!("; columns {}", names.join(", "))
+        };
+        fire(
+            "nondeterministic",
+            policy.nondeterministic,
+            format!(
+                "{} gives different output on the same inputs: {} of {} re-run(s) differed from the first, in up to {} row(s){columns}",
+                drift.version,
+                drift.runs_differing,
+                determinism.map_or(0, |d| d.runs.saturating_sub(1)),
+                drift.rows
+            ),
+            json!(drift.rows),
+            json!(0),
+        );
+    }
 
     if schema.breaking {
         let mut what: Vec<String> = schema
@@ -463,6 +494,7 @@ mod tests {
             &SchemaDiff::default(),
             &keyed(100, 100, 0, 0, 0),
             &[],
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Promote);
@@ -492,8 +524,8 @@ mod tests {
             schema_compatible: RuleLevel::Review,
             ..Policy::default()
         };
-        let (_, reasons) = judge(&schema, &rows, &[input(10, 5)], &policy);
-        let checks = checks(&policy, &reasons);
+        let (_, reasons) = judge(&schema, &rows, &[input(10, 5)], None, &policy);
+        let checks = checks(&policy, &reasons, false);
         assert_eq!(checks.len(), 14);
         for reason in &reasons {
             let check = checks.iter().find(|c| c.rule == reason.rule);
@@ -525,8 +557,15 @@ mod tests {
     #[test]
     fn dead_lettered_records_review_then_block_above_the_fraction() {
         let same = keyed(100, 100, 0, 0, 0);
-        let judge_with =
-            |inputs: &[InputInfo]| judge(&SchemaDiff::default(), &same, inputs, &Policy::default());
+        let judge_with = |inputs: &[InputInfo]| {
+            judge(
+                &SchemaDiff::default(),
+                &same,
+                inputs,
+                None,
+                &Policy::default(),
+            )
+        };
         assert_eq!(judge_with(&[input(1000, 0)]).0, Verdict::Promote);
         // 1 in 1,000 is under the 1% limit: review.
         let (v, r) = judge_with(&[input(1000, 0), input(1000, 1)]);
@@ -551,6 +590,7 @@ mod tests {
             &SchemaDiff::default(),
             &keyed(1000, 1000, 0, 0, 10),
             &[],
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Review);
@@ -563,6 +603,7 @@ mod tests {
             &SchemaDiff::default(),
             &keyed(1000, 995, 6, 1, 5),
             &[],
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Block);
@@ -574,6 +615,7 @@ mod tests {
             &SchemaDiff::default(),
             &keyed(1000, 995, 5, 0, 5),
             &[],
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Review);
@@ -584,14 +626,14 @@ mod tests {
         let mut rows = keyed(10, 11, 0, 0, 0);
         rows.duplicate_keys_v2 = Some(1);
         rows.duplicate_rows_v2 = Some(1);
-        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], &Policy::default());
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], None, &Policy::default());
         assert_eq!(
             (v, r[0].rule.as_str()),
             (Verdict::Block, "duplicate_keys_v2")
         );
         let mut rows = keyed(10, 10, 0, 0, 0);
         rows.null_keys_v2 = Some(2);
-        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], &Policy::default());
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], None, &Policy::default());
         assert_eq!((v, r[0].rule.as_str()), (Verdict::Block, "null_keys_v2"));
     }
 
@@ -601,6 +643,7 @@ mod tests {
             &SchemaDiff::default(),
             &keyed(10, 0, 10, 0, 0),
             &[],
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Block);
@@ -613,13 +656,19 @@ mod tests {
             breaking: true,
             ..Default::default()
         };
-        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], &Policy::default());
+        let (v, _) = judge(
+            &schema,
+            &keyed(10, 10, 0, 0, 0),
+            &[],
+            None,
+            &Policy::default(),
+        );
         assert_eq!(v, Verdict::Block);
         let lenient = Policy {
             schema_breaking: RuleLevel::Review,
             ..Policy::default()
         };
-        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], &lenient);
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], None, &lenient);
         assert_eq!(v, Verdict::Review);
     }
 

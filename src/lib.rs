@@ -21,6 +21,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod deliver;
+pub mod determinism;
 pub mod engine;
 pub mod error;
 pub mod git;

@@ -16,8 +16,8 @@ use crate::error::{Error, Result, engine_message};
 use crate::judge::{self, Policy};
 use crate::load::{self, DeadLetter, InputSource};
 use crate::report::{
-    self, ColumnTolerance, ComparisonInfo, DiffReport, GitRefs, InputInfo, InputSubset, Mode,
-    SqlSources, SubsetInfo, Timings, ToleranceInfo, Verdict,
+    self, ColumnTolerance, ComparisonInfo, Determinism, DiffReport, GitRefs, InputInfo,
+    InputSubset, Mode, SqlSources, SubsetInfo, Timings, ToleranceInfo, Verdict,
 };
 use crate::transform::{self, Transform, Version};
 
@@ -59,6 +59,8 @@ pub struct Job {
     pub reproduce: Option<String>,
     pub limits: Limits,
     pub load: LoadOptions,
+    /// Runs of each version for the determinism check (`--runs`; 1 = off).
+    pub runs: u32,
 }
 
 /// What to do with input records that cannot be loaded.
@@ -96,7 +98,7 @@ fn limit_text(d: Duration) -> String {
 }
 
 /// Run `fut` within `limit`, if any.
-async fn within<T>(
+pub(crate) async fn within<T>(
     limit: Option<Duration>,
     what: impl FnOnce() -> String,
     flag: &'static str,
@@ -120,6 +122,7 @@ pub enum Stage {
     Load,
     RunV1,
     RunV2,
+    Determinism,
     Compare,
 }
 
@@ -129,6 +132,7 @@ impl Stage {
             Stage::Load => "load inputs",
             Stage::RunV1 => "run v1",
             Stage::RunV2 => "run v2",
+            Stage::Determinism => "re-run v1 and v2 (determinism check)",
             Stage::Compare => "align and compare",
         }
     }
@@ -235,6 +239,43 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         });
     }
 
+    // The determinism check (run only): each version again, N - 1 times.
+    let mut determinism = None;
+    if let Source::Run {
+        inputs: sources,
+        v1,
+        v2,
+        ..
+    } = &job.source
+        && job.runs >= 2
+    {
+        observer.stage(Stage::Determinism);
+        let t = Instant::now();
+        let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+        let check = crate::determinism::Check {
+            ctx: &ctx,
+            engine: &job.engine,
+            inputs: &names,
+            key: &job.key,
+            ignore_columns: &job.ignore_columns,
+            compare: &job.compare,
+            runs: job.runs,
+            transform_limit: job.limits.transform,
+        };
+        let mut nondeterministic = Vec::new();
+        for t in [v1, v2] {
+            let first = scratch.path().join(t.version.as_str());
+            if let Some(drift) = check.version(t, &first, scratch.path()).await? {
+                nondeterministic.push(drift);
+            }
+        }
+        determinism = Some(Determinism {
+            runs: job.runs,
+            nondeterministic,
+        });
+        timings.determinism_ms = t.elapsed().as_millis() as u64;
+    }
+
     // Stage 3: align.
     observer.stage(Stage::Compare);
     let t = Instant::now();
@@ -256,9 +297,14 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     timings.compare_ms = t.elapsed().as_millis() as u64;
 
     // Stage 5: judge.
-    let (verdict, reasons) =
-        judge::judge(&alignment.schema, &comparison.rows, &inputs, &job.policy);
-    let rules = judge::checks(&job.policy, &reasons);
+    let (verdict, reasons) = judge::judge(
+        &alignment.schema,
+        &comparison.rows,
+        &inputs,
+        determinism.as_ref(),
+        &job.policy,
+    );
+    let rules = judge::checks(&job.policy, &reasons, determinism.is_some());
     // The run succeeded: move the dead-letter file (if any) into place.
     let dead_letter = dead.finish()?.map(|p| p.display().to_string());
     timings.total_ms = started.elapsed().as_millis() as u64;
@@ -304,6 +350,7 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         },
         inputs,
         dead_letter,
+        determinism,
         subset: match &job.source {
             Source::Run { subset, .. } => subset.clone(),
             Source::Diff { .. } => None,

@@ -94,6 +94,9 @@ pub struct DiffReport {
     /// The canary subset the run saw (absent: all rows of every input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<SubsetInfo>,
+    /// The determinism check (`--runs N`), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub determinism: Option<Determinism>,
     pub schema: SchemaDiff,
     pub rows: RowCounts,
     pub columns: Vec<ColumnStats>,
@@ -152,6 +155,31 @@ pub struct GitRef {
     /// HEAD is `commit`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub working_tree: bool,
+}
+
+/// What running each version several times on the same inputs found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Determinism {
+    /// Runs of each version (the first plus N - 1 re-runs, each reading the
+    /// inputs in a different seeded row order).
+    pub runs: u32,
+    /// The versions whose runs gave different outputs (empty: every run of
+    /// each version agreed).
+    pub nondeterministic: Vec<Drift>,
+}
+
+/// How a version's re-runs differed from its first run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Drift {
+    /// `v1` or `v2`.
+    pub version: String,
+    /// Re-runs whose output differed from the first run's.
+    pub runs_differing: u32,
+    /// Most rows that differed (changed, or present in one run only)
+    /// between the first run and a re-run.
+    pub rows: u64,
+    /// Columns whose values differed between runs, in column order.
+    pub columns: Vec<String>,
 }
 
 /// The canary subset a run saw (`[subset]`, or `[env.NAME]` with `--env`).
@@ -433,6 +461,13 @@ pub struct Timings {
     pub load_ms: u64,
     pub run_v1_ms: u64,
     pub run_v2_ms: u64,
+    /// Re-running both versions for the determinism check (`--runs`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub determinism_ms: u64,
     pub compare_ms: u64,
     pub total_ms: u64,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }

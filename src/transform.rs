@@ -145,6 +145,18 @@ fn not_a_query(plan: &LogicalPlan) -> Option<&'static str> {
 /// Run `transform`, write its output under `scratch`, and register it as
 /// `transform.version.table_name()`. Returns the SQL text that was run.
 pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<String> {
+    let dir = scratch.join(transform.version.as_str());
+    run_into(ctx, transform, &dir, transform.version.table_name()).await
+}
+
+/// Run `transform`, write its output as Arrow IPC files into `dir`, and
+/// register that as table `table`. Returns the SQL text that was run.
+pub async fn run_into(
+    ctx: &SessionContext,
+    transform: &Transform,
+    dir: &Path,
+    table: &str,
+) -> Result<String> {
     let sql = transform.read_sql()?;
     if sql.trim().is_empty() {
         return Err(transform.error("the file holds no SQL"));
@@ -172,9 +184,8 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
         .await
         .map_err(|e| transform.engine_error(&e))?;
 
-    let dir = scratch.join(transform.version.as_str());
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        path: dir.clone(),
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
         source,
     })?;
     let mut tasks = Vec::with_capacity(streams.len());
@@ -195,7 +206,7 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
         file_extension: ".arrow",
         ..Default::default()
     };
-    ctx.register_arrow(transform.version.table_name(), dir_str, opts)
+    ctx.register_arrow(table, dir_str, opts)
         .await
         .map_err(|e| transform.engine_error(&e))?;
     Ok(sql)

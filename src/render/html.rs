@@ -196,6 +196,9 @@ pub fn render(r: &DiffReport) -> String {
         o.push_str("</ul>\n");
     }
 
+    if let Some(sentence) = text::determinism_sentence(r) {
+        let _ = writeln!(o, "<h2>Determinism</h2>\n<p>{}.</p>", esc(&sentence));
+    }
     subset(&mut o, r);
     bad_records(&mut o, r);
     schema(&mut o, r);

@@ -35,6 +35,7 @@ pub fn render(r: &DiffReport) -> String {
     let mut md = Doc::default();
     header(&mut md, r);
     reasons(&mut md, r);
+    determinism(&mut md, r);
     subset(&mut md, r);
     bad_records(&mut md, r);
     rows(&mut md, r);
@@ -268,6 +269,12 @@ fn reasons(md: &mut Doc, r: &DiffReport) {
         })
         .collect();
     md.block("", &lines, "\n", "reasons");
+}
+
+fn determinism(md: &mut Doc, r: &DiffReport) {
+    if let Some(sentence) = text::determinism_sentence(r) {
+        md.must(&format!("### Determinism\n\n{sentence}.\n\n"));
+    }
 }
 
 fn subset(md: &mut Doc, r: &DiffReport) {

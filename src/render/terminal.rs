@@ -97,6 +97,11 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
         );
     }
 
+    if let Some(sentence) = text::determinism_sentence(r) {
+        let _ = writeln!(o, "\n{}", p.bold("Determinism"));
+        let _ = writeln!(o, "  {sentence}");
+    }
+
     if let Some(sentence) = text::subset_sentence(r, &|s| inert(s)) {
         let _ = writeln!(o, "\n{}", p.bold("Subset"));
         let _ = writeln!(o, "  {sentence}");

@@ -156,6 +156,28 @@ pub fn dead_letter_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> St
     }
 }
 
+/// The sentence saying what the determinism check (`--runs`) found.
+pub fn determinism_sentence(r: &DiffReport) -> Option<String> {
+    let d = r.determinism.as_ref()?;
+    let mut parts = Vec::new();
+    for v in ["v1", "v2"] {
+        match d.nondeterministic.iter().find(|x| x.version == v) {
+            None => parts.push(format!("{v} gave the same output every time")),
+            Some(x) => parts.push(format!(
+                "{v} differed in {} of {} re-run(s), up to {} row(s)",
+                x.runs_differing,
+                d.runs.saturating_sub(1),
+                x.rows
+            )),
+        }
+    }
+    Some(format!(
+        "Each version ran {} times on the same inputs (re-runs read them in another row order): {}",
+        d.runs,
+        parts.join("; ")
+    ))
+}
+
 /// The sentence naming the canary subset, when the run saw one: which
 /// environment, sample and date. Values pass through `code` (escaping).
 pub fn subset_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> Option<String> {

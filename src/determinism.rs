@@ -1,0 +1,240 @@
+//! The determinism check (`--runs N`): run each version N times on the same
+//! inputs and compare every later run with the first, using the align and
+//! compare stages themselves. A version whose runs differ is a
+//! `nondeterministic` finding: its diff against the other version means
+//! nothing until it is fixed.
+//!
+//! Waiting for the engine's scheduling to vary would make the check itself a
+//! matter of luck. Instead, run k (k ≥ 2) reads every input in a different
+//! row order, fixed by seed k (rows sorted by a seeded xxHash64 of their
+//! row-format bytes), so that a transform whose result depends on input
+//! order — `ROW_NUMBER()` over a non-unique ordering, `LIMIT` without
+//! `ORDER BY`, `first_value` without an order — shows it, and shows it the
+//! same way on every run of diffgate. Functions such as `random()` differ on
+//! their own.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, UInt64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, ident,
+};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use twox_hash::XxHash64;
+
+use crate::align;
+use crate::compare::{self, CompareOptions};
+use crate::engine::{self, EngineOptions};
+use crate::error::{EngineContext, Error, Result};
+use crate::report::Drift;
+use crate::transform::{self, Transform, Version};
+
+/// What the later runs are compared on.
+pub struct Check<'a> {
+    /// The session the first run ran in, with the inputs registered.
+    pub ctx: &'a SessionContext,
+    pub engine: &'a EngineOptions,
+    /// Names of the registered inputs.
+    pub inputs: &'a [String],
+    pub key: &'a [String],
+    pub ignore_columns: &'a [String],
+    pub compare: &'a CompareOptions,
+    pub runs: u32,
+    /// `--transform-timeout`, for each re-run too.
+    pub transform_limit: Option<std::time::Duration>,
+}
+
+impl Check<'_> {
+    /// Run `transform` runs 2..=N and compare each with the first run,
+    /// whose output is in `first`. `None` when every run agreed.
+    pub async fn version(
+        &self,
+        transform: &Transform,
+        first: &Path,
+        scratch: &Path,
+    ) -> Result<Option<Drift>> {
+        let v = transform.version;
+        let mut drift = Drift {
+            version: v.as_str().to_string(),
+            runs_differing: 0,
+            rows: 0,
+            columns: Vec::new(),
+        };
+        for k in 2..=self.runs {
+            let ctx = engine::session(self.engine)?;
+            for name in self.inputs {
+                let dir = scratch.join(format!("inputs-run{k}")).join(name);
+                reordered(self.ctx, &ctx, name, u64::from(k), &dir).await?;
+            }
+            let dir = scratch.join(format!("{}-run{k}", v.as_str()));
+            crate::pipeline::within(
+                self.transform_limit,
+                || {
+                    format!(
+                        "{} transform {} (run {k})",
+                        v.as_str(),
+                        transform.path.display()
+                    )
+                },
+                "--transform-timeout",
+                transform::run_into(&ctx, transform, &dir, Version::V2.table_name()),
+            )
+            .await?;
+            let first_str = first.to_string_lossy();
+            ctx.register_arrow(Version::V1.table_name(), &first_str, arrow_options())
+                .await
+                .context(|| format!("cannot read the first run of {}", v.as_str()))?;
+            let schema_of = |t: &'static str| {
+                let ctx = &ctx;
+                async move {
+                    ctx.table(t)
+                        .await
+                        .map(|df| df.schema().as_arrow().clone())
+                        .context(|| format!("cannot read run {k} of {}", v.as_str()))
+                }
+            };
+            let s1 = schema_of(Version::V1.table_name()).await?;
+            let s2 = schema_of(Version::V2.table_name()).await?;
+            let tolerated: Vec<String> = self.compare.tolerance.columns.keys().cloned().collect();
+            let alignment = align::align(&s1, &s2, self.key, self.ignore_columns, &tolerated)?;
+            let options = CompareOptions {
+                sample_size: 0,
+                ..self.compare.clone()
+            };
+            let c = compare::compare(&ctx, &alignment, &options).await?;
+            let rows = c.rows.only_v1 + c.rows.only_v2 + c.rows.changed.unwrap_or(0);
+            if rows > 0 {
+                drift.runs_differing += 1;
+                drift.rows = drift.rows.max(rows);
+                for col in c.columns.iter().filter(|c| c.mismatches > 0) {
+                    if !drift.columns.contains(&col.name) {
+                        drift.columns.push(col.name.clone());
+                    }
+                }
+            }
+        }
+        Ok((drift.runs_differing > 0).then_some(drift))
+    }
+}
+
+/// Register input `name` of `from` in `to` with its rows in the order of a
+/// hash seeded by `seed`. The reordered rows are written out (Arrow IPC in
+/// `dir`) rather than kept as a sorted view, so no optimizer can drop the
+/// reordering and every read of the input sees the same order.
+async fn reordered(
+    from: &SessionContext,
+    to: &SessionContext,
+    name: &str,
+    seed: u64,
+    dir: &Path,
+) -> Result<()> {
+    let df = from
+        .table(name)
+        .await
+        .context(|| format!("cannot read input `{name}`"))?;
+    let columns: Vec<_> = df
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| RowConverter::supports_fields(&[SortField::new(f.data_type().clone())]))
+        .map(|f| ident(f.name()))
+        .collect();
+    let df = if columns.is_empty() {
+        df
+    } else {
+        let order = ScalarUDF::from(RowHash::new(seed)).call(columns);
+        df.sort(vec![order.sort(true, false)])
+            .context(|| format!("cannot reorder input `{name}`"))?
+    };
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df
+        .execute_stream()
+        .await
+        .context(|| format!("cannot reorder input `{name}`"))?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let file = dir.join("part-00000.arrow");
+    let io = |source| Error::Io {
+        path: file.clone(),
+        source,
+    };
+    let out = std::io::BufWriter::new(std::fs::File::create(&file).map_err(io)?);
+    let mut writer = FileWriter::try_new(out, &schema)
+        .context(|| format!("cannot write reordered input `{name}`"))?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.context(|| format!("cannot reorder input `{name}`"))?;
+        writer
+            .write(&batch)
+            .context(|| format!("cannot write reordered input `{name}`"))?;
+    }
+    writer
+        .finish()
+        .context(|| format!("cannot write reordered input `{name}`"))?;
+    to.register_arrow(name, &dir.to_string_lossy(), arrow_options())
+        .await
+        .context(|| format!("cannot register input `{name}` for a re-run"))
+}
+
+fn arrow_options() -> ArrowReadOptions<'static> {
+    ArrowReadOptions {
+        file_extension: ".arrow",
+        ..Default::default()
+    }
+}
+
+/// `row_hash(c1, c2, ...)`: a seeded xxHash64 of the row's bytes in Arrow's
+/// row format. Called directly, never registered, so SQL cannot call it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RowHash {
+    seed: u64,
+    signature: Signature,
+}
+
+impl RowHash {
+    fn new(seed: u64) -> Self {
+        RowHash {
+            seed,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RowHash {
+    fn name(&self) -> &str {
+        "diffgate_row_hash"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::UInt64)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args)?;
+        let fields = arrays
+            .iter()
+            .map(|a| SortField::new(a.data_type().clone()))
+            .collect();
+        let converter = RowConverter::new(fields)?;
+        let rows = converter.convert_columns(&arrays)?;
+        let hashes: UInt64Array = rows
+            .iter()
+            .map(|row| Some(XxHash64::oneshot(self.seed, row.as_ref())))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(hashes)))
+    }
+}
