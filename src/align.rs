@@ -198,6 +198,7 @@ pub fn schema_diff(v1: &Schema, v2: &Schema) -> SchemaDiff {
         nullability,
         reordered,
         breaking,
+        logic_changed: None,
     }
 }
 

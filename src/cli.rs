@@ -35,6 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the v1 and v2 transforms of a scenario and compare their outputs.
     Run(RunArgs),
+    /// Plan v1 and v2 of a scenario without reading data (only input
+    /// schemas): SQL errors, the output schema diff and the verdict the
+    /// schema alone implies. Takes seconds whatever the data size.
+    Check(RunArgs),
     /// Compare two existing tables (Parquet, CSV, JSON or Arrow IPC).
     Diff(DiffArgs),
     /// Re-render a saved JSON report (JSON re-renders byte for byte).
@@ -256,6 +260,16 @@ pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
             with_dead_letter(run_job(args)?, &args.shared, &args.output)?,
             &args.output,
         )),
+        Command::Check(args) => {
+            if args.runs.is_some() {
+                return Err(Error::Usage(
+                    "--runs runs the transforms; `check` only plans them".into(),
+                ));
+            }
+            let mut job = run_job(args)?;
+            job.plan_only = true;
+            Ok((job, &args.output))
+        }
         Command::Diff(args) => Ok((
             with_dead_letter(diff_job(args)?, &args.shared, &args.output)?,
             &args.output,
@@ -501,6 +515,7 @@ impl JobBase {
                 ..Default::default()
             },
             runs: 1,
+            plan_only: false,
         })
     }
 }

@@ -64,6 +64,9 @@ pub struct Policy {
     pub max_dead_lettered_fraction: f64,
     /// A version whose runs on the same inputs differ (`--runs N`).
     pub nondeterministic: RuleLevel,
+    /// A breaking schema change shipped with a logic change to the columns
+    /// both versions share (`run` and `check`).
+    pub schema_migration: RuleLevel,
     /// The verdict at or above which the gate fails.
     pub fail_on: FailOn,
 }
@@ -86,6 +89,7 @@ impl Default for Policy {
             dead_lettered_rows: RuleLevel::Review,
             max_dead_lettered_fraction: 0.01,
             nondeterministic: RuleLevel::Block,
+            schema_migration: RuleLevel::Block,
             fail_on: FailOn::Block,
         }
     }
@@ -95,13 +99,14 @@ impl Policy {
     /// Every rule with the level it fires at, in the order they are judged.
     /// The threshold rules always block; `max_added_fraction` is ignored
     /// when unset.
-    pub fn rules(&self) -> [(&'static str, RuleLevel); 15] {
+    pub fn rules(&self) -> [(&'static str, RuleLevel); 16] {
         let added = if self.max_added_fraction.is_some() {
             RuleLevel::Block
         } else {
             RuleLevel::Ignore
         };
         [
+            ("schema_migration", self.schema_migration),
             ("schema_breaking", self.schema_breaking),
             ("schema_compatible", self.schema_compatible),
             ("duplicate_keys_v1", self.duplicate_keys_v1),
@@ -146,12 +151,17 @@ impl Policy {
 
 /// The policy as a checklist: each rule, its level, and whether one of the
 /// reasons came from it.
-/// `nondeterministic` is listed only when the determinism check ran.
-pub fn checks(policy: &Policy, reasons: &[Reason], determinism_checked: bool) -> Vec<RuleCheck> {
+/// Only rules that were `evaluated` are listed (`nondeterministic` needs
+/// `--runs`, `schema_migration` needs SQL).
+pub fn checks(
+    policy: &Policy,
+    reasons: &[Reason],
+    evaluated: &dyn Fn(&str) -> bool,
+) -> Vec<RuleCheck> {
     policy
         .rules()
         .into_iter()
-        .filter(|(rule, _)| determinism_checked || *rule != "nondeterministic")
+        .filter(|(rule, _)| evaluated(rule))
         .map(|(rule, level)| {
             let fired = reasons
                 .iter()
@@ -177,6 +187,7 @@ pub fn judge(
     rows: &RowCounts,
     inputs: &[InputInfo],
     determinism: Option<&Determinism>,
+    logic_changed: Option<bool>,
     policy: &Policy,
 ) -> (Verdict, Vec<Reason>) {
     let mut reasons = Vec::new();
@@ -215,6 +226,19 @@ pub fn judge(
             ),
             json!(drift.rows),
             json!(0),
+        );
+    }
+
+    if schema.breaking && logic_changed == Some(true) {
+        fire(
+            "schema_migration",
+            policy.schema_migration,
+            "a breaking schema change ships together with a logic change to the columns v1 and v2 share; \
+             ship it in steps: add the new column(s) beside the old ones with the logic unchanged, \
+             move readers over, then drop or change the old column(s) in a later release"
+                .to_string(),
+            json!(true),
+            json!(false),
         );
     }
 
@@ -495,6 +519,7 @@ mod tests {
             &keyed(100, 100, 0, 0, 0),
             &[],
             None,
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Promote);
@@ -524,8 +549,10 @@ mod tests {
             schema_compatible: RuleLevel::Review,
             ..Policy::default()
         };
-        let (_, reasons) = judge(&schema, &rows, &[input(10, 5)], None, &policy);
-        let checks = checks(&policy, &reasons, false);
+        let (_, reasons) = judge(&schema, &rows, &[input(10, 5)], None, None, &policy);
+        let checks = checks(&policy, &reasons, &|r| {
+            r != "nondeterministic" && r != "schema_migration"
+        });
         assert_eq!(checks.len(), 14);
         for reason in &reasons {
             let check = checks.iter().find(|c| c.rule == reason.rule);
@@ -563,6 +590,7 @@ mod tests {
                 &same,
                 inputs,
                 None,
+                None,
                 &Policy::default(),
             )
         };
@@ -591,6 +619,7 @@ mod tests {
             &keyed(1000, 1000, 0, 0, 10),
             &[],
             None,
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Review);
@@ -604,6 +633,7 @@ mod tests {
             &keyed(1000, 995, 6, 1, 5),
             &[],
             None,
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Block);
@@ -616,6 +646,7 @@ mod tests {
             &keyed(1000, 995, 5, 0, 5),
             &[],
             None,
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Review);
@@ -626,14 +657,28 @@ mod tests {
         let mut rows = keyed(10, 11, 0, 0, 0);
         rows.duplicate_keys_v2 = Some(1);
         rows.duplicate_rows_v2 = Some(1);
-        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], None, &Policy::default());
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &rows,
+            &[],
+            None,
+            None,
+            &Policy::default(),
+        );
         assert_eq!(
             (v, r[0].rule.as_str()),
             (Verdict::Block, "duplicate_keys_v2")
         );
         let mut rows = keyed(10, 10, 0, 0, 0);
         rows.null_keys_v2 = Some(2);
-        let (v, r) = judge(&SchemaDiff::default(), &rows, &[], None, &Policy::default());
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &rows,
+            &[],
+            None,
+            None,
+            &Policy::default(),
+        );
         assert_eq!((v, r[0].rule.as_str()), (Verdict::Block, "null_keys_v2"));
     }
 
@@ -643,6 +688,7 @@ mod tests {
             &SchemaDiff::default(),
             &keyed(10, 0, 10, 0, 0),
             &[],
+            None,
             None,
             &Policy::default(),
         );
@@ -661,6 +707,7 @@ mod tests {
             &keyed(10, 10, 0, 0, 0),
             &[],
             None,
+            None,
             &Policy::default(),
         );
         assert_eq!(v, Verdict::Block);
@@ -668,7 +715,7 @@ mod tests {
             schema_breaking: RuleLevel::Review,
             ..Policy::default()
         };
-        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], None, &lenient);
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], None, None, &lenient);
         assert_eq!(v, Verdict::Review);
     }
 

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
 /// Where workflow commands go when GitHub Actions mode is on.
 fn github_mode(command: &Command) -> Option<CommandStream> {
     let out = match command {
-        Command::Run(a) => &a.output,
+        Command::Run(a) | Command::Check(a) => &a.output,
         Command::Diff(a) => &a.output,
         Command::Report(_) => return None,
     };

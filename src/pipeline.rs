@@ -61,6 +61,9 @@ pub struct Job {
     pub load: LoadOptions,
     /// Runs of each version for the determinism check (`--runs`; 1 = off).
     pub runs: u32,
+    /// Plan v1 and v2 only, reading no data beyond input schemas
+    /// (`diffgate check`).
+    pub plan_only: bool,
 }
 
 /// What to do with input records that cannot be loaded.
@@ -122,6 +125,7 @@ pub enum Stage {
     Load,
     RunV1,
     RunV2,
+    Plan,
     Determinism,
     Compare,
 }
@@ -132,6 +136,7 @@ impl Stage {
             Stage::Load => "load inputs",
             Stage::RunV1 => "run v1",
             Stage::RunV2 => "run v2",
+            Stage::Plan => "plan v1 and v2",
             Stage::Determinism => "re-run v1 and v2 (determinism check)",
             Stage::Compare => "align and compare",
         }
@@ -184,6 +189,17 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let mut inputs = Vec::new();
     let (command, v1_label, v2_label, sources): (_, _, _, Vec<&InputSource>) = match &job.source {
         Source::Run {
+            v1,
+            v2,
+            inputs: sources,
+            ..
+        } if job.plan_only => (
+            "check",
+            v1.label.clone(),
+            v2.label.clone(),
+            sources.iter().collect(),
+        ),
+        Source::Run {
             inputs: sources,
             v1,
             v2,
@@ -202,7 +218,7 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         } => ("diff", v1_label.clone(), v2_label.clone(), vec![v1, v2]),
     };
     for source in sources {
-        let loaded = load::register(&ctx, source, scratch.path(), &mut dead).await?;
+        let loaded = load::register(&ctx, source, scratch.path(), &mut dead, job.plan_only).await?;
         inputs.push(InputInfo {
             name: source.label.clone(),
             path: source.path.display().to_string(),
@@ -220,9 +236,23 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     }
     timings.load_ms = t.elapsed().as_millis() as u64;
 
-    // Stage 2: run v1 and v2 (run only).
+    // Stage 2: run v1 and v2 (run only), or plan them (check).
     let mut sql = None;
-    if let Source::Run { v1, v2, .. } = &job.source {
+    let mut planned = None;
+    if let Source::Run { v1, v2, .. } = &job.source
+        && job.plan_only
+    {
+        observer.stage(Stage::Plan);
+        let (v1_sql, df1) = transform::plan(&ctx, v1).await?;
+        let (v2_sql, df2) = transform::plan(&ctx, v2).await?;
+        sql = Some(SqlSources {
+            v1_path: v1.path.display().to_string(),
+            v2_path: v2.path.display().to_string(),
+            v1: v1_sql,
+            v2: v2_sql,
+        });
+        planned = Some((df1, df2));
+    } else if let Source::Run { v1, v2, .. } = &job.source {
         observer.stage(Stage::RunV1);
         let t = Instant::now();
         let v1_sql = run_transform(&ctx, v1, scratch.path(), job.limits.transform).await?;
@@ -288,12 +318,40 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
                 .map_err(|e| Error::Usage(format!("{}: {}", v.as_str(), engine_message(&e))))
         }
     };
-    let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
+    let (s1, s2) = match &planned {
+        Some((df1, df2)) => (
+            df1.schema().as_arrow().clone(),
+            df2.schema().as_arrow().clone(),
+        ),
+        None => (schema_of(Version::V1).await?, schema_of(Version::V2).await?),
+    };
     let tolerated: Vec<String> = job.compare.tolerance.columns.keys().cloned().collect();
-    let alignment = align::align(&s1, &s2, &job.key, &job.ignore_columns, &tolerated)?;
+    let mut alignment = align::align(&s1, &s2, &job.key, &job.ignore_columns, &tolerated)?;
+    // Whether the shared columns are computed differently (for the
+    // schema-migration rule): planning is cheap, so always known for SQL.
+    if let Source::Run { v1, v2, .. } = &job.source {
+        let shared: Vec<String> = s1
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| s2.field_with_name(n).is_ok())
+            .collect();
+        let (df1, df2) = match planned.take() {
+            Some(p) => p,
+            None => (
+                transform::plan(&ctx, v1).await?.1,
+                transform::plan(&ctx, v2).await?.1,
+            ),
+        };
+        alignment.schema.logic_changed = Some(!transform::same_logic(&ctx, &df1, &df2, &shared)?);
+    }
 
-    // Stage 4: compare.
-    let comparison = compare::compare(&ctx, &alignment, &job.compare).await?;
+    // Stage 4: compare (not when planning only).
+    let comparison = if job.plan_only {
+        compare::Comparison::default()
+    } else {
+        compare::compare(&ctx, &alignment, &job.compare).await?
+    };
     timings.compare_ms = t.elapsed().as_millis() as u64;
 
     // Stage 5: judge.
@@ -302,9 +360,15 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         &comparison.rows,
         &inputs,
         determinism.as_ref(),
+        alignment.schema.logic_changed,
         &job.policy,
     );
-    let rules = judge::checks(&job.policy, &reasons, determinism.is_some());
+    let rules = judge::checks(&job.policy, &reasons, &|rule| match rule {
+        "nondeterministic" => determinism.is_some(),
+        "schema_migration" => alignment.schema.logic_changed.is_some(),
+        // Row rules mean nothing when no rows were compared.
+        _ => !job.plan_only || rule.starts_with("schema_"),
+    });
     // The run succeeded: move the dead-letter file (if any) into place.
     let dead_letter = dead.finish()?.map(|p| p.display().to_string());
     timings.total_ms = started.elapsed().as_millis() as u64;
@@ -359,7 +423,9 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         rows: comparison.rows,
         columns: comparison.columns,
         samples: comparison.samples,
-        expected_verdict: job.expected_verdict,
+        // A scenario's expected verdict is about the data; a plan-only
+        // check does not see it.
+        expected_verdict: job.expected_verdict.filter(|_| !job.plan_only),
         timings,
     })
 }

@@ -182,6 +182,13 @@ pub struct Drift {
     pub columns: Vec<String>,
 }
 
+impl DiffReport {
+    /// A `check` report: planned only, no rows were compared.
+    pub fn plan_only(&self) -> bool {
+        self.comparison.command == "check"
+    }
+}
+
 /// The canary subset a run saw (`[subset]`, or `[env.NAME]` with `--env`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SubsetInfo {
@@ -328,6 +335,11 @@ pub struct SchemaDiff {
     #[serde(default)]
     pub reordered: Vec<String>,
     pub breaking: bool,
+    /// Whether the SQL computes the columns both versions share
+    /// differently (their optimized plans differ); known for `run` and
+    /// `check`, absent for `diff`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logic_changed: Option<bool>,
 }
 
 impl SchemaDiff {

@@ -13,7 +13,7 @@ use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SQLOptions, SessionContext};
+use datafusion::prelude::{DataFrame, SQLOptions, SessionContext};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
@@ -149,14 +149,9 @@ pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) ->
     run_into(ctx, transform, &dir, transform.version.table_name()).await
 }
 
-/// Run `transform`, write its output as Arrow IPC files into `dir`, and
-/// register that as table `table`. Returns the SQL text that was run.
-pub async fn run_into(
-    ctx: &SessionContext,
-    transform: &Transform,
-    dir: &Path,
-    table: &str,
-) -> Result<String> {
+/// Read and plan `transform` without running it: its SQL text and the
+/// planned query. Only input schemas are consulted.
+pub async fn plan(ctx: &SessionContext, transform: &Transform) -> Result<(String, DataFrame)> {
     let sql = transform.read_sql()?;
     if sql.trim().is_empty() {
         return Err(transform.error("the file holds no SQL"));
@@ -179,6 +174,45 @@ pub async fn run_into(
     if df.schema().fields().is_empty() {
         return Err(transform.error("the query returns no columns"));
     }
+    Ok((sql, df))
+}
+
+/// Whether v1 and v2 compute `columns` (present in both) the same way: the
+/// optimized plans of both queries, narrowed to those columns, are equal.
+/// Conservative: SQL that is equal but written differently (other aliases,
+/// another join order) counts as a change.
+pub fn same_logic(
+    ctx: &SessionContext,
+    v1: &DataFrame,
+    v2: &DataFrame,
+    columns: &[String],
+) -> Result<bool> {
+    if columns.is_empty() {
+        return Ok(false);
+    }
+    let narrowed = |df: &DataFrame| -> Result<String> {
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let plan = df
+            .clone()
+            .select_columns(&names)
+            .and_then(|df| ctx.state().optimize(df.logical_plan()))
+            .map_err(|e| {
+                Error::Internal(format!("cannot compare plans: {}", engine_message(&e)))
+            })?;
+        Ok(plan.display_indent().to_string())
+    };
+    Ok(narrowed(v1)? == narrowed(v2)?)
+}
+
+/// Run `transform`, write its output as Arrow IPC files into `dir`, and
+/// register that as table `table`. Returns the SQL text that was run.
+pub async fn run_into(
+    ctx: &SessionContext,
+    transform: &Transform,
+    dir: &Path,
+    table: &str,
+) -> Result<String> {
+    let (sql, df) = plan(ctx, transform).await?;
     let streams = df
         .execute_stream_partitioned()
         .await

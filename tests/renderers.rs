@@ -290,7 +290,9 @@ fn hostile_values_are_inert_in_html() {
 #[test]
 fn hostile_values_are_inert_in_junit_and_the_xml_is_well_formed() {
     let dir = tempfile::tempdir().unwrap();
-    let xml = render(&hostile_report(dir.path()), "junit");
+    let path = hostile_report(dir.path());
+    let report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let xml = render(&path, "junit");
     let mut reader = quick_xml::Reader::from_str(&xml);
     let (mut cases, mut failures) = (0, 0);
     loop {
@@ -307,7 +309,9 @@ fn hostile_values_are_inert_in_junit_and_the_xml_is_well_formed() {
             Err(e) => panic!("not well-formed XML: {e}\n{xml}"),
         }
     }
-    assert_eq!(cases, 14, "one test case per rule");
+    let rules = report["rules"].as_array().unwrap().len();
+    assert!(rules >= 14);
+    assert_eq!(cases, rules, "one test case per rule checked");
     assert!(failures >= 1, "the blocked rule fails");
     assert!(!xml.contains("<img") && !xml.contains('\u{1b}'));
 }

@@ -54,7 +54,7 @@ pub struct CompareOptions {
 }
 
 /// What the compare stage found; the judge and the report are built from it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Comparison {
     pub rows: RowCounts,
     pub columns: Vec<ColumnStats>,

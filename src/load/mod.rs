@@ -165,11 +165,16 @@ pub fn validate_table_name(name: &str) -> std::result::Result<(), String> {
 /// any converted copies (JSON arrays are rewritten as NDJSON there, and
 /// screened text inputs are copied without their bad records); bad records
 /// go to `dead`.
+///
+/// With `schema_only` (`diffgate check`), only what schema inference needs
+/// is read (Parquet footers, the first CSV/JSON records): no screening, no
+/// subset, no counts.
 pub async fn register(
     ctx: &SessionContext,
     source: &InputSource,
     scratch: &Path,
     dead: &mut DeadLetter,
+    schema_only: bool,
 ) -> Result<Loaded> {
     let path = &source.path;
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
@@ -224,6 +229,7 @@ pub async fn register(
         has_header: source.has_header.unwrap_or(true),
     };
     let screened: Option<Screened> = match format {
+        _ if schema_only => None,
         Format::Csv => Some(records::screen_csv(
             source,
             &files,
@@ -303,7 +309,7 @@ pub async fn register(
     {
         check_csv_shape(source, fields, screened.rows_read)?;
     }
-    let subset = if source.filter.is_empty() {
+    let subset = if source.filter.is_empty() || schema_only {
         None
     } else {
         Some(subset::apply(ctx, source).await?)

@@ -177,7 +177,11 @@ pub fn render(r: &DiffReport) -> String {
     }
     o.push_str("</header>\n<main>\n<h2>Reasons</h2>\n");
     if r.reasons.is_empty() {
-        o.push_str("<p>None: the schema is compatible and nothing differs beyond tolerance.</p>\n");
+        o.push_str(if r.plan_only() {
+            "<p>None: the output schema is compatible.</p>\n"
+        } else {
+            "<p>None: the schema is compatible and nothing differs beyond tolerance.</p>\n"
+        });
     } else {
         o.push_str("<ul class=\"reasons\">\n");
         for reason in &r.reasons {
@@ -202,9 +206,13 @@ pub fn render(r: &DiffReport) -> String {
     subset(&mut o, r);
     bad_records(&mut o, r);
     schema(&mut o, r);
-    rows(&mut o, r);
-    columns(&mut o, r);
-    samples(&mut o, r);
+    if r.plan_only() {
+        let _ = writeln!(o, "<h2>Rows</h2>\n<p>{}.</p>", esc(text::PLAN_ONLY));
+    } else {
+        rows(&mut o, r);
+        columns(&mut o, r);
+        samples(&mut o, r);
+    }
     sql_diff(&mut o, r);
 
     if let Some(cmd) = &c.reproduce {

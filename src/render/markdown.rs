@@ -38,10 +38,15 @@ pub fn render(r: &DiffReport) -> String {
     determinism(&mut md, r);
     subset(&mut md, r);
     bad_records(&mut md, r);
-    rows(&mut md, r);
-    schema(&mut md, r);
-    columns(&mut md, r);
-    samples(&mut md, r);
+    if r.plan_only() {
+        md.must(&format!("### Rows\n\n{}.\n\n", text::PLAN_ONLY));
+        schema(&mut md, r);
+    } else {
+        rows(&mut md, r);
+        schema(&mut md, r);
+        columns(&mut md, r);
+        samples(&mut md, r);
+    }
     sql_diff(&mut md, r);
     reproduce(&mut md, r);
     md.finish()
@@ -250,7 +255,11 @@ fn header(md: &mut Doc, r: &DiffReport) {
 fn reasons(md: &mut Doc, r: &DiffReport) {
     md.must("### Reasons\n\n");
     if r.reasons.is_empty() {
-        md.must("None: the schema is compatible and nothing differs beyond tolerance.\n\n");
+        md.must(if r.plan_only() {
+            "None: the output schema is compatible.\n\n"
+        } else {
+            "None: the schema is compatible and nothing differs beyond tolerance.\n\n"
+        });
         return;
     }
     let lines: Vec<String> = r

@@ -82,7 +82,11 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
 
     let _ = writeln!(o, "\n{}", p.bold("Reasons"));
     if r.reasons.is_empty() {
-        o.push_str("  none: schema compatible and nothing differs beyond tolerance\n");
+        o.push_str(if r.plan_only() {
+            "  none: the output schema is compatible\n"
+        } else {
+            "  none: schema compatible and nothing differs beyond tolerance\n"
+        });
     }
     for reason in &r.reasons {
         let level = match reason.level {
@@ -177,6 +181,10 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
     }
 
     let _ = writeln!(o, "\n{}", p.bold("Rows"));
+    if r.plan_only() {
+        let _ = writeln!(o, "  {}", text::PLAN_ONLY);
+        return o;
+    }
     let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "", "v1", "v2");
     for (label, a, b) in text::row_pairs(r) {
         let _ = writeln!(o, "  {label:<22}{a:>12}{b:>12}");

@@ -156,6 +156,10 @@ pub fn dead_letter_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> St
     }
 }
 
+/// Shown instead of rows, columns and samples in a `check` report.
+pub const PLAN_ONLY: &str =
+    "not compared: `check` plans v1 and v2 from the input schemas without reading data";
+
 /// The sentence saying what the determinism check (`--runs`) found.
 pub fn determinism_sentence(r: &DiffReport) -> Option<String> {
     let d = r.determinism.as_ref()?;
