@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::git;
 use crate::judge::{FailOn, Policy};
 use crate::load::InputSource;
-use crate::pipeline::{Job, Source};
+use crate::models::{self, FolderAt};
+use crate::pipeline::{Job, ModelRun, Source};
 use crate::render::Format;
 use crate::report::{GitRef, GitRefs};
 use crate::transform::{Origin, Transform, Version};
@@ -309,6 +310,13 @@ fn run_job(args: &RunArgs) -> Result<Job> {
     let s = &loaded.scenario;
     let (inputs, subset) = loaded.inputs(args.env.as_deref(), args.as_of.as_deref())?;
     let (v1, v2, git) = transforms(&loaded, args)?;
+    let models = model_run(&loaded, &v1, &v2)?;
+    if models.is_some() && args.runs.is_some() {
+        return Err(Error::Usage(
+            "--runs: the determinism check runs single-file transforms; this one is a model folder"
+                .into(),
+        ));
+    }
     let mut tolerance = Tolerance {
         default: Tol {
             abs: s.compare.abs_tol,
@@ -341,6 +349,7 @@ fn run_job(args: &RunArgs) -> Result<Job> {
         v2,
         git,
         subset,
+        models,
     };
     let mut job = base.with_flags(source, &args.shared)?;
     job.runs = args.runs.or(s.transform.runs).unwrap_or(1);
@@ -412,6 +421,69 @@ fn transforms(
             "transform: give both `v1` and `v2`, or `path` with --base REF",
         )),
     }
+}
+
+/// When the transform is a folder of models (in the working tree or at a
+/// git ref), both versions' models.
+fn model_run(
+    loaded: &config::LoadedScenario,
+    v1: &Transform,
+    v2: &Transform,
+) -> Result<Option<Box<ModelRun>>> {
+    let is_dir = |t: &Transform| match &t.origin {
+        Origin::Git { repo, commit, rel } => repo.is_dir(commit, rel),
+        _ => t.path.is_dir(),
+    };
+    match (is_dir(v1), is_dir(v2)) {
+        (false, false) => return Ok(None),
+        (true, true) => {}
+        (v1_dir, _) => {
+            let kind = |dir: bool| if dir { "a model folder" } else { "a SQL file" };
+            return Err(Error::config(
+                &loaded.config_path,
+                format!(
+                    "transform: v1 ({}) is {} but v2 ({}) is {}; both must be SQL files or both model folders",
+                    v1.label,
+                    kind(v1_dir),
+                    v2.label,
+                    kind(!v1_dir)
+                ),
+            ));
+        }
+    }
+    let inputs: Vec<String> = loaded.scenario.inputs.keys().cloned().collect();
+    let read = |t: &Transform| match &t.origin {
+        Origin::Git { repo, commit, .. } => {
+            models::read(&t.path, FolderAt::Git { repo, commit }, &inputs)
+        }
+        _ => models::read(&t.path, FolderAt::WorkingTree, &inputs),
+    };
+    let s = &loaded.scenario;
+    let (m1, m2) = (read(v1)?, read(v2)?);
+    // A typo in [models.NAME] would silently fall back to the default key.
+    for name in s.models.keys() {
+        if !m1.models.contains_key(name) && !m2.models.contains_key(name) {
+            let hint = crate::error::did_you_mean(name, m2.models.keys().map(String::as_str))
+                .map(|h| format!(" (did you mean `{h}`?)"))
+                .unwrap_or_default();
+            return Err(Error::config(
+                &loaded.config_path,
+                format!("[models.{name}]: no model `{name}` in the folder{hint}"),
+            ));
+        }
+    }
+    Ok(Some(Box::new(ModelRun {
+        dir: v2.path.clone(),
+        v1: m1,
+        v2: m2,
+        targets: s.transform.targets.clone(),
+        keys: s
+            .models
+            .iter()
+            .map(|(n, spec)| (n.clone(), spec.key.columns()))
+            .filter(|(_, k)| !k.is_empty())
+            .collect(),
+    })))
 }
 
 fn diff_job(args: &DiffArgs) -> Result<Job> {

@@ -36,6 +36,9 @@ pub struct Scenario {
     /// Named subsets (`[env.dev]`, `[env.staging]`), chosen with `--env`.
     #[serde(default)]
     pub env: BTreeMap<String, SubsetSpec>,
+    /// Per-model settings for a model folder.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelSpec>,
 }
 
 /// Which rows of the inputs a run sees: a key-hash sample and per-input
@@ -94,6 +97,19 @@ pub struct TransformSpec {
     pub path: Option<String>,
     /// Determinism check: runs of each version (2 or more; `--runs`).
     pub runs: Option<u32>,
+    /// For a folder of models: the models to compare (default: those whose
+    /// SQL changed and everything downstream of them).
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+/// Settings of one model of a model folder (`[models.NAME]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The model's key (default: `[compare] key` when the model has it).
+    #[serde(default)]
+    pub key: KeySpec,
 }
 
 #[derive(Debug, Clone, Deserialize)]

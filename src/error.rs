@@ -59,6 +59,10 @@ pub enum Error {
         v2_type: String,
     },
 
+    /// A model folder cannot be read, ordered or selected from.
+    #[error("models {path}: {message}")]
+    Models { path: PathBuf, message: String },
+
     /// Reading transforms from git (`--base`, `--head`) failed.
     #[error("{}{message}", reference.as_ref().map(|r| format!("git ref `{r}`: ")).unwrap_or_else(|| "git: ".into()))]
     Git {
@@ -88,7 +92,9 @@ impl Error {
     pub fn position(&self) -> Option<(&std::path::Path, Option<(u64, u64)>)> {
         match self {
             Error::Transform { path, location, .. } => Some((path, *location)),
-            Error::Config { path, .. } | Error::Input { path, .. } => Some((path, None)),
+            Error::Config { path, .. } | Error::Input { path, .. } | Error::Models { path, .. } => {
+                Some((path, None))
+            }
             Error::Io { path, .. } if path.components().count() > 0 && path.is_file() => {
                 Some((path, None))
             }

@@ -150,7 +150,8 @@ impl Repo {
             .is_ok_and(|k| k.trim() == "tree")
     }
 
-    /// Names of the files directly in directory `rel` at `commit`.
+    /// Paths (relative to `rel`) of the files under directory `rel` at
+    /// `commit`, subdirectories included.
     pub fn list(&self, commit: &Commit, rel: &str) -> Result<Vec<String>> {
         if !self.is_dir(commit, rel) {
             return Err(git_error(
@@ -161,7 +162,7 @@ impl Repo {
         let object = format!("{}:{rel}", commit.id);
         let out = run_git(
             &self.root,
-            &["ls-tree", "--name-only", "--end-of-options", &object],
+            &["ls-tree", "-r", "--name-only", "--end-of-options", &object],
         )
         .map_err(|m| git_error(Some(&commit.reference), format!("{rel}: {m}")))?;
         Ok(out.lines().map(str::to_string).collect())

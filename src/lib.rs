@@ -6,8 +6,8 @@
 //!
 //! | stage | module | owns |
 //! |---|---|---|
-//! | load | [`load`] | registering inputs as tables, format detection |
-//! | run v1/v2 | [`transform`] | planning and materialising each version's SQL |
+//! | load | [`load`] | registering inputs as tables, format detection, bad records, canary subsets |
+//! | run v1/v2 | [`transform`], [`git`], [`models`], [`determinism`] | planning and materialising each version's SQL (a file or a model folder, from the working tree or a git ref); re-runs for the determinism check |
 //! | align | [`align`] | schema diff, key resolution, comparison types |
 //! | compare | [`compare`] | streaming row/column comparison, samples |
 //! | judge | [`judge`] | policy rules → verdict and reasons |
@@ -27,6 +27,7 @@ pub mod error;
 pub mod git;
 pub mod judge;
 pub mod load;
+pub mod models;
 pub mod pipeline;
 pub mod render;
 pub mod report;

@@ -97,6 +97,16 @@ pub struct DiffReport {
     /// The determinism check (`--runs N`), when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub determinism: Option<Determinism>,
+    /// A model-folder run: one entry per compared model, each with its own
+    /// verdict (the run's verdict is the worst). The top-level `schema`,
+    /// `rows`, `columns` and `samples` are then empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelReport>,
+    /// Models only in v2 / only in v1 of a model-folder run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models_added: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models_removed: Vec<String>,
     pub schema: SchemaDiff,
     pub rows: RowCounts,
     pub columns: Vec<ColumnStats>,
@@ -155,6 +165,47 @@ pub struct GitRef {
     /// HEAD is `commit`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub working_tree: bool,
+}
+
+/// One compared model of a model-folder run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelReport {
+    /// The model (its file name without `.sql`).
+    pub name: String,
+    /// Why it was compared: `changed` (its SQL differs), `downstream` (it
+    /// reads a changed model) or `target` (named in the config).
+    pub why: String,
+    pub verdict: Verdict,
+    pub reasons: Vec<Reason>,
+    pub mode: Mode,
+    pub key: Vec<String>,
+    /// The model's SQL in both versions (dbt references resolved).
+    pub sql: SqlSources,
+    pub schema: SchemaDiff,
+    pub rows: RowCounts,
+    pub columns: Vec<ColumnStats>,
+    pub samples: Samples,
+}
+
+impl DiffReport {
+    /// The report of one model, shaped as a single-transform report (the
+    /// run's context with the model's findings), for the renderers.
+    pub fn model_view(&self, m: &ModelReport) -> DiffReport {
+        let mut v = self.clone();
+        v.models.clear();
+        v.models_added.clear();
+        v.models_removed.clear();
+        v.verdict = m.verdict;
+        v.reasons = m.reasons.clone();
+        v.comparison.mode = m.mode;
+        v.comparison.key = m.key.clone();
+        v.comparison.sql = Some(m.sql.clone());
+        v.schema = m.schema.clone();
+        v.rows = m.rows.clone();
+        v.columns = m.columns.clone();
+        v.samples = m.samples.clone();
+        v
+    }
 }
 
 /// What running each version several times on the same inputs found.

@@ -61,6 +61,8 @@ pub struct Transform {
 #[derive(Debug, Clone)]
 pub enum Origin {
     WorkingTree,
+    /// SQL already read (a model of a folder, dbt references resolved).
+    Inline(String),
     /// File `rel` (a path inside `repo`) at `commit`.
     Git {
         repo: Repo,
@@ -90,13 +92,14 @@ impl Transform {
                 })
             }
             Origin::Git { repo, commit, rel } => repo.read(commit, rel),
+            Origin::Inline(sql) => Ok(sql.clone()),
         }
     }
 
     /// The path errors name: for git, the path at its ref.
     fn shown_path(&self) -> PathBuf {
         match &self.origin {
-            Origin::WorkingTree => self.path.clone(),
+            Origin::WorkingTree | Origin::Inline(_) => self.path.clone(),
             Origin::Git { commit, .. } => {
                 PathBuf::from(format!("{}@{}", self.path.display(), commit.reference))
             }

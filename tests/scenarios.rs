@@ -123,6 +123,8 @@ fn reports_are_identical_across_runs_and_thread_counts() {
         "join_fanout",
         "filter_bug",
         "bad_records",
+        "canary_subset",
+        "dbt_models",
     ] {
         let rel = format!("scenarios/{n}");
         let one = run(&rel, &["--format", "json", "--threads", "1"]);

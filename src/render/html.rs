@@ -205,15 +205,48 @@ pub fn render(r: &DiffReport) -> String {
     }
     subset(&mut o, r);
     bad_records(&mut o, r);
-    schema(&mut o, r);
-    if r.plan_only() {
-        let _ = writeln!(o, "<h2>Rows</h2>\n<p>{}.</p>", esc(text::PLAN_ONLY));
+    if r.models.is_empty() {
+        body(&mut o, r);
     } else {
-        rows(&mut o, r);
-        columns(&mut o, r);
-        samples(&mut o, r);
+        let _ = writeln!(
+            o,
+            "<h2>Models</h2>\n<table id=\"models\">\n<thead><tr><th>model</th><th>verdict</th>\
+             <th>compared because</th></tr></thead>\n<tbody>"
+        );
+        for m in &r.models {
+            let v = m.verdict.as_str();
+            let _ = writeln!(
+                o,
+                "<tr><td><a href=\"#model-{i}\"><code>{}</code></a></td>\
+                 <td><span class=\"lvl {v}\">{v}</span></td><td>{}</td></tr>",
+                name(&m.name),
+                esc(&m.why),
+                i = r.models.iter().position(|x| x.name == m.name).unwrap_or(0),
+            );
+        }
+        o.push_str("</tbody>\n</table>\n");
+        for (what, list) in [("Added", &r.models_added), ("Removed", &r.models_removed)] {
+            if !list.is_empty() {
+                let names: Vec<String> = list
+                    .iter()
+                    .map(|n| format!("<code>{}</code>", name(n)))
+                    .collect();
+                let _ = writeln!(o, "<p>{what} models: {}</p>", names.join(", "));
+            }
+        }
+        for (i, m) in r.models.iter().enumerate() {
+            let v = m.verdict.as_str();
+            let _ = writeln!(
+                o,
+                "<section class=\"model\" id=\"model-{i}\">\n<h2>Model <code>{}</code>: \
+                 <span class=\"verdict {v}\">{}</span></h2>",
+                name(&m.name),
+                v.to_uppercase()
+            );
+            body(&mut o, &r.model_view(m));
+            o.push_str("</section>\n");
+        }
     }
-    sql_diff(&mut o, r);
 
     if let Some(cmd) = &c.reproduce {
         let _ = writeln!(
@@ -237,6 +270,19 @@ pub fn render(r: &DiffReport) -> String {
     );
     let _ = writeln!(o, "<script>{SCRIPT}</script>\n</body>\n</html>");
     o
+}
+
+/// Schema, rows, columns, samples and SQL diff of one comparison.
+fn body(o: &mut String, r: &DiffReport) {
+    schema(o, r);
+    if r.plan_only() {
+        let _ = writeln!(o, "<h2>Rows</h2>\n<p>{}.</p>", esc(text::PLAN_ONLY));
+    } else {
+        rows(o, r);
+        columns(o, r);
+        samples(o, r);
+    }
+    sql_diff(o, r);
 }
 
 fn subset(o: &mut String, r: &DiffReport) {

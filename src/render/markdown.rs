@@ -38,18 +38,58 @@ pub fn render(r: &DiffReport) -> String {
     determinism(&mut md, r);
     subset(&mut md, r);
     bad_records(&mut md, r);
-    if r.plan_only() {
-        md.must(&format!("### Rows\n\n{}.\n\n", text::PLAN_ONLY));
-        schema(&mut md, r);
+    if r.models.is_empty() {
+        body(&mut md, r);
     } else {
-        rows(&mut md, r);
-        schema(&mut md, r);
-        columns(&mut md, r);
-        samples(&mut md, r);
+        models(&mut md, r);
     }
-    sql_diff(&mut md, r);
     reproduce(&mut md, r);
     md.finish()
+}
+
+/// Schema, rows, columns, samples and SQL diff of one comparison.
+fn body(md: &mut Doc, r: &DiffReport) {
+    if r.plan_only() {
+        md.must(&format!("### Rows\n\n{}.\n\n", text::PLAN_ONLY));
+        schema(md, r);
+    } else {
+        rows(md, r);
+        schema(md, r);
+        columns(md, r);
+        samples(md, r);
+    }
+    sql_diff(md, r);
+}
+
+/// A model-folder run: the list of compared models, then each one.
+fn models(md: &mut Doc, r: &DiffReport) {
+    let mut t =
+        String::from("### Models\n\n| model | verdict | compared because |\n|---|---|---|\n");
+    for m in &r.models {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} |",
+            name(&m.name),
+            m.verdict,
+            escape(&m.why)
+        );
+    }
+    for (what, list) in [("Added", &r.models_added), ("Removed", &r.models_removed)] {
+        if !list.is_empty() {
+            let names: Vec<String> = list.iter().map(|n| name(n)).collect();
+            let _ = write!(t, "\n{what} models: {}\n", names.join(", "));
+        }
+    }
+    t.push('\n');
+    md.must(&t);
+    for m in &r.models {
+        md.must(&format!(
+            "---\n\n## Model {}: **{}**\n\n",
+            name(&m.name),
+            m.verdict.as_str().to_uppercase()
+        ));
+        body(md, &r.model_view(m));
+    }
 }
 
 /// The document under construction, with its character budget.

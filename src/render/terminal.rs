@@ -47,6 +47,55 @@ impl Paint {
 pub fn render(r: &DiffReport, opts: Options) -> String {
     let p = Paint(opts.color);
     let mut o = String::new();
+    head(&mut o, r, &p);
+    if r.models.is_empty() {
+        body(&mut o, r, &p, opts);
+    } else {
+        models(&mut o, r, &p, opts);
+    }
+    o
+}
+
+/// One section per compared model, each as a single-transform report.
+fn models(o: &mut String, r: &DiffReport, p: &Paint, opts: Options) {
+    let _ = writeln!(
+        o,
+        "\n{}",
+        p.bold(&format!("Models ({} compared)", r.models.len()))
+    );
+    for m in &r.models {
+        let _ = writeln!(
+            o,
+            "  {}  {} ({})",
+            p.verdict(m.verdict),
+            inert(&m.name),
+            inert(&m.why)
+        );
+    }
+    for (what, list) in [("added", &r.models_added), ("removed", &r.models_removed)] {
+        if !list.is_empty() {
+            let names: Vec<String> = list.iter().map(|n| inert(n)).collect();
+            let _ = writeln!(o, "  {what}: {}", names.join(", "));
+        }
+    }
+    for m in &r.models {
+        let view = r.model_view(m);
+        let _ = writeln!(
+            o,
+            "\n{} {}  {}",
+            p.bold("━━ model"),
+            p.bold(&inert(&m.name)),
+            p.verdict(m.verdict)
+        );
+        for reason in &m.reasons {
+            let _ = writeln!(o, "  {}: {}", inert(&reason.rule), inert(&reason.message));
+        }
+        body(o, &view, p, opts);
+    }
+}
+
+/// Verdict, reasons and what the run as a whole found.
+fn head(o: &mut String, r: &DiffReport, p: &Paint) {
     let c = &r.comparison;
     let key = if c.key.is_empty() {
         "no key (whole rows)".to_string()
@@ -127,7 +176,11 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
             let _ = writeln!(o, "  {}: {dead} of {read} ({rate})", inert(name));
         }
     }
+}
 
+/// Schema, rows, columns and samples of one comparison.
+fn body(o: &mut String, r: &DiffReport, p: &Paint, opts: Options) {
+    let c = &r.comparison;
     let _ = writeln!(o, "\n{}", p.bold("Schema"));
     let s = &r.schema;
     if s.is_empty() {
@@ -183,7 +236,7 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
     let _ = writeln!(o, "\n{}", p.bold("Rows"));
     if r.plan_only() {
         let _ = writeln!(o, "  {}", text::PLAN_ONLY);
-        return o;
+        return;
     }
     let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "", "v1", "v2");
     for (label, a, b) in text::row_pairs(r) {
@@ -263,7 +316,6 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
             }
         }
     }
-    o
 }
 
 fn sample_line(s: &RowSample) -> String {

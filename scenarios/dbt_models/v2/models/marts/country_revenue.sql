@@ -1,0 +1,3 @@
+select country, sum(revenue) as revenue, sum(orders) as orders
+from {{ ref('customer_revenue') }}
+group by country

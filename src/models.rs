@@ -1,0 +1,536 @@
+//! Model folders: a transform that is a directory of `*.sql` models, each
+//! one query named after its file, reading inputs or other models (a DAG).
+//!
+//! This module owns what is known before anything runs: reading a folder
+//! (from the working tree or from git), resolving dbt-style
+//! `{{ ref('model') }}` and `{{ source('src', 'table') }}` to plain names
+//! (padded to the same width, so SQL error positions stay exact), finding
+//! each model's references with DataFusion's own SQL parser, ordering the
+//! models (a cycle is an error naming it), and choosing which models to
+//! compare: the targets, or every model whose SQL differs between v1 and v2
+//! plus everything downstream of one. Running them is the pipeline's job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::resolve::resolve_table_references;
+
+use crate::error::{Error, Result};
+use crate::git::{Commit, Repo};
+
+/// One model of one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// The file (in the working tree, or where it would be for git).
+    pub path: PathBuf,
+    /// SQL with dbt references resolved to names (what runs).
+    pub sql: String,
+    /// SQL as written (what reports show).
+    pub raw: String,
+    /// Models this one reads (inputs are not listed).
+    pub upstream: BTreeSet<String>,
+}
+
+/// The models of one version, by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelSet {
+    pub models: BTreeMap<String, Model>,
+}
+
+/// Where a folder is read from.
+pub enum FolderAt<'a> {
+    WorkingTree,
+    Git { repo: &'a Repo, commit: &'a Commit },
+}
+
+fn error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Models {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Read the model folder `dir` of one version. `inputs` are the declared
+/// input names (what `source()` may name and what a model may not be
+/// called).
+pub fn read(dir: &Path, at: FolderAt<'_>, inputs: &[String]) -> Result<ModelSet> {
+    let mut files: Vec<(String, PathBuf, String)> = Vec::new();
+    match at {
+        FolderAt::WorkingTree => {
+            let mut stack = vec![dir.to_path_buf()];
+            while let Some(d) = stack.pop() {
+                let entries = std::fs::read_dir(&d).map_err(|e| error(&d, e.to_string()))?;
+                for entry in entries {
+                    let entry = entry.map_err(|e| error(&d, e.to_string()))?;
+                    let p = entry.path();
+                    let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                    if hidden {
+                        continue;
+                    }
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|e| e == "sql") {
+                        let sql =
+                            std::fs::read_to_string(&p).map_err(|e| error(&p, e.to_string()))?;
+                        let name = stem(&p);
+                        files.push((name, p, sql));
+                    }
+                }
+            }
+        }
+        FolderAt::Git { repo, commit } => {
+            let rel = repo.relative(dir)?;
+            for file in repo.list(commit, &rel)? {
+                if !file.ends_with(".sql") || file.split('/').any(|part| part.starts_with('.')) {
+                    continue;
+                }
+                let sql = repo.read(commit, &format!("{rel}/{file}"))?;
+                let p = dir.join(&file);
+                files.push((stem(&p), p, sql));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    if files.is_empty() {
+        return Err(error(dir, "the model folder holds no .sql files"));
+    }
+    let mut set = ModelSet::default();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (name, path, _) in &files {
+        crate::load::validate_table_name(name)
+            .map_err(|m| error(path, format!("model name `{name}`: {m}")))?;
+        if inputs.contains(name) {
+            return Err(error(
+                path,
+                format!("model `{name}` has the name of an input; rename one of them"),
+            ));
+        }
+        if let Some(other) = seen.insert(name.clone(), path.clone()) {
+            return Err(error(
+                path,
+                format!(
+                    "model `{name}` is defined twice (also in {})",
+                    other.display()
+                ),
+            ));
+        }
+    }
+    let names: BTreeSet<String> = seen.keys().cloned().collect();
+    for (name, path, raw) in files {
+        let sql = resolve_jinja(&raw, &names, inputs).map_err(|m| error(&path, m))?;
+        let upstream = references(&sql)
+            .into_iter()
+            .filter(|r| names.contains(r) && *r != name)
+            .collect();
+        set.models.insert(
+            name,
+            Model {
+                path,
+                sql,
+                raw,
+                upstream,
+            },
+        );
+    }
+    Ok(set)
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Table names a query reads (CTE names excluded). SQL that does not parse
+/// reads nothing here; the planner reports it later with its position.
+fn references(sql: &str) -> Vec<String> {
+    let Ok(statements) = DFParser::parse_sql(sql) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for st in &statements {
+        if let Ok((tables, _ctes)) = resolve_table_references(st, true) {
+            out.extend(tables.iter().map(|t| t.table().to_string()));
+        }
+    }
+    out
+}
+
+/// Replace `{{ ref('m') }}` by `m` and `{{ source('s', 't') }}` by `t`,
+/// each padded with spaces to the width of what it replaces. Any other
+/// Jinja is an error naming its line and column.
+pub fn resolve_jinja(
+    sql: &str,
+    models: &BTreeSet<String>,
+    inputs: &[String],
+) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    let mut offset = 0;
+    loop {
+        let next = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|open| rest.find(open).map(|i| (i, *open)))
+            .min();
+        let Some((i, open)) = next else {
+            out.push_str(rest);
+            return Ok(out);
+        };
+        let at = position(sql, offset + i);
+        if open != "{{" {
+            return Err(format!(
+                "{at}: Jinja `{open}` is not supported; only {{{{ ref('model') }}}} and {{{{ source('src', 'table') }}}} are"
+            ));
+        }
+        let Some(end) = rest[i..].find("}}") else {
+            return Err(format!("{at}: `{{{{` is never closed"));
+        };
+        let inner = rest[i + 2..i + end].trim();
+        let whole = &rest[i..i + end + 2];
+        let name = resolve_call(inner, models, inputs).map_err(|m| format!("{at}: {m}"))?;
+        out.push_str(&rest[..i]);
+        out.push_str(&name);
+        let width = whole.chars().count();
+        out.extend(std::iter::repeat_n(
+            ' ',
+            width.saturating_sub(name.chars().count()),
+        ));
+        offset += i + end + 2;
+        rest = &rest[i + end + 2..];
+    }
+}
+
+/// `line L, column C` of byte offset `i` in `text` (both 1-based).
+fn position(text: &str, i: usize) -> String {
+    let before = &text[..i];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}")
+}
+
+fn resolve_call(
+    inner: &str,
+    models: &BTreeSet<String>,
+    inputs: &[String],
+) -> std::result::Result<String, String> {
+    let call = |f: &str| -> Option<Vec<String>> {
+        let args = inner
+            .strip_prefix(f)?
+            .trim_start()
+            .strip_prefix('(')?
+            .strip_suffix(')')?;
+        args.split(',')
+            .map(|a| {
+                let a = a.trim();
+                let unq = a
+                    .strip_prefix('\'')
+                    .and_then(|x| x.strip_suffix('\''))
+                    .or_else(|| a.strip_prefix('"').and_then(|x| x.strip_suffix('"')))?;
+                Some(unq.to_string())
+            })
+            .collect()
+    };
+    if let Some(args) = call("ref") {
+        let [name] = &args[..] else {
+            return Err(format!("ref() takes one model name, got `{inner}`"));
+        };
+        if !models.contains(name) {
+            return Err(format!("ref('{name}'): no model `{name}` in this folder"));
+        }
+        return Ok(name.clone());
+    }
+    if let Some(args) = call("source") {
+        let [_, table] = &args[..] else {
+            return Err(format!(
+                "source() takes a source and a table name, got `{inner}`"
+            ));
+        };
+        if !inputs.contains(table) {
+            return Err(format!(
+                "source(..., '{table}'): no input named `{table}` in diffgate.toml"
+            ));
+        }
+        return Ok(table.clone());
+    }
+    Err(format!(
+        "`{{{{ {inner} }}}}`: only {{{{ ref('model') }}}} and {{{{ source('src', 'table') }}}} are supported"
+    ))
+}
+
+impl ModelSet {
+    /// Model names in dependency order (upstream first; ties by name). A
+    /// cycle is an error naming it.
+    pub fn order(&self, dir: &Path) -> Result<Vec<String>> {
+        let mut done: Vec<String> = Vec::new();
+        let mut placed: BTreeSet<&str> = BTreeSet::new();
+        while done.len() < self.models.len() {
+            let ready: Vec<&String> = self
+                .models
+                .iter()
+                .filter(|(n, m)| {
+                    !placed.contains(n.as_str())
+                        && m.upstream.iter().all(|u| placed.contains(u.as_str()))
+                })
+                .map(|(n, _)| n)
+                .collect();
+            if ready.is_empty() {
+                return Err(error(
+                    dir,
+                    format!(
+                        "the models read each other in a cycle (each reads the next): {}",
+                        self.cycle().join(" → ")
+                    ),
+                ));
+            }
+            for n in ready {
+                placed.insert(n);
+                done.push(n.clone());
+            }
+        }
+        Ok(done)
+    }
+
+    /// One cycle among the models, each reading the next, the first
+    /// repeated last.
+    fn cycle(&self) -> Vec<String> {
+        // Walk upstream from any model still in a cycle until a name repeats.
+        for start in self.models.keys() {
+            let mut path = vec![start.clone()];
+            let mut current = start.clone();
+            while let Some(next) = self.models[&current].upstream.iter().next().cloned() {
+                if let Some(i) = path.iter().position(|p| *p == next) {
+                    let mut c = path[i..].to_vec();
+                    c.push(next);
+                    return c;
+                }
+                path.push(next.clone());
+                current = next;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Every model downstream of `name` (not `name` itself).
+    fn downstream(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut frontier = vec![name.to_string()];
+        while let Some(n) = frontier.pop() {
+            for (m, model) in &self.models {
+                if model.upstream.contains(&n) && out.insert(m.clone()) {
+                    frontier.push(m.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// `name` and every model it reads, directly or not.
+    pub fn with_upstream(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut frontier = vec![name.to_string()];
+        while let Some(n) = frontier.pop() {
+            if out.insert(n.clone())
+                && let Some(m) = self.models.get(&n)
+            {
+                frontier.extend(m.upstream.iter().cloned());
+            }
+        }
+        out
+    }
+}
+
+/// What a model-folder run compares, and what changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Selection {
+    /// Models compared, in v2's dependency order.
+    pub compared: Vec<String>,
+    /// Models whose SQL differs between v1 and v2 (and in both).
+    pub changed: BTreeSet<String>,
+    /// Models only in v2 / only in v1.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// The models to compare: `targets` if given (each must be in both
+/// versions), else every model whose SQL differs plus everything
+/// downstream of one (in either version's graph).
+pub fn select(
+    v1: &ModelSet,
+    v2: &ModelSet,
+    order: &[String],
+    targets: &[String],
+    dir: &Path,
+) -> Result<Selection> {
+    let changed: BTreeSet<String> = v2
+        .models
+        .iter()
+        .filter(|(n, m)| v1.models.get(*n).is_some_and(|old| old.sql != m.sql))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let added: Vec<String> = v2
+        .models
+        .keys()
+        .filter(|n| !v1.models.contains_key(*n))
+        .cloned()
+        .collect();
+    let removed: Vec<String> = v1
+        .models
+        .keys()
+        .filter(|n| !v2.models.contains_key(*n))
+        .cloned()
+        .collect();
+    let wanted: BTreeSet<String> = if targets.is_empty() {
+        let mut w = changed.clone();
+        // A new model changes what reads it, too.
+        for n in changed.iter().chain(&added) {
+            w.extend(v2.downstream(n));
+            w.extend(v1.downstream(n));
+        }
+        w
+    } else {
+        for t in targets {
+            if !v1.models.contains_key(t) || !v2.models.contains_key(t) {
+                let hint = crate::error::did_you_mean(t, v2.models.keys().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Err(error(
+                    dir,
+                    format!("target `{t}` is not a model of both v1 and v2{hint}"),
+                ));
+            }
+        }
+        targets.iter().cloned().collect()
+    };
+    let compared = order
+        .iter()
+        .filter(|n| wanted.contains(*n) && v1.models.contains_key(*n))
+        .cloned()
+        .collect();
+    Ok(Selection {
+        compared,
+        changed,
+        added,
+        removed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(xs: &[&str]) -> BTreeSet<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn dbt_references_resolve_to_names_of_the_same_width() {
+        let sql = "select * from {{ ref('stg_orders') }} o\njoin {{source(\"shop\", \"customers\")}} c on 1=1";
+        let out = resolve_jinja(sql, &names(&["stg_orders"]), &["customers".into()]).unwrap();
+        assert!(out.starts_with("select * from stg_orders "));
+        assert!(out.contains("join customers "));
+        // Every line keeps its length, so error columns stay exact.
+        for (a, b) in sql.lines().zip(out.lines()) {
+            assert_eq!(a.chars().count(), b.chars().count());
+        }
+    }
+
+    #[test]
+    fn other_jinja_and_unknown_references_are_errors_with_a_position() {
+        let models = names(&["a"]);
+        let err = resolve_jinja(
+            "select 1\n  {{ config(materialized='table') }}",
+            &models,
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("line 2, column 3:") && err.contains("config"),
+            "{err}"
+        );
+        let err = resolve_jinja("{% if x %}", &models, &[]).unwrap_err();
+        assert!(err.contains("{%"), "{err}");
+        let err = resolve_jinja("select * from {{ ref('b') }}", &models, &[]).unwrap_err();
+        assert!(err.contains("no model `b`"), "{err}");
+        let err = resolve_jinja("{{ source('s', 'x') }}", &models, &[]).unwrap_err();
+        assert!(err.contains("no input named `x`"), "{err}");
+        assert!(
+            resolve_jinja("{{ ref('a') ", &models, &[])
+                .unwrap_err()
+                .contains("never closed")
+        );
+    }
+
+    fn set(models: &[(&str, &str)]) -> ModelSet {
+        let all: BTreeSet<String> = models.iter().map(|(n, _)| n.to_string()).collect();
+        ModelSet {
+            models: models
+                .iter()
+                .map(|(n, sql)| {
+                    let upstream = references(sql)
+                        .into_iter()
+                        .filter(|r| all.contains(r) && r != n)
+                        .collect();
+                    (
+                        n.to_string(),
+                        Model {
+                            path: PathBuf::from(format!("{n}.sql")),
+                            sql: sql.to_string(),
+                            raw: sql.to_string(),
+                            upstream,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn models_are_ordered_by_their_references_and_ctes_do_not_count() {
+        let s = set(&[
+            ("report", "select * from mart"),
+            (
+                "mart",
+                "with staged as (select 1) select * from stg, staged",
+            ),
+            ("stg", "select * from orders"),
+        ]);
+        assert_eq!(s.order(Path::new(".")).unwrap(), ["stg", "mart", "report"]);
+        assert_eq!(s.models["mart"].upstream, names(&["stg"]));
+    }
+
+    #[test]
+    fn a_cycle_is_named() {
+        let s = set(&[
+            ("a", "select * from b"),
+            ("b", "select * from c"),
+            ("c", "select * from a"),
+            ("d", "select 1"),
+        ]);
+        let err = s.order(Path::new("m")).unwrap_err().to_string();
+        assert!(err.contains("cycle") && err.contains("→"), "{err}");
+        for n in ["a", "b", "c"] {
+            assert!(err.contains(n), "{err}");
+        }
+    }
+
+    #[test]
+    fn changed_models_and_everything_downstream_are_compared() {
+        let v1 = set(&[
+            ("stg", "select * from orders"),
+            ("mart", "select * from stg"),
+            ("other", "select * from orders"),
+            ("report", "select * from mart"),
+        ]);
+        let mut v2 = v1.clone();
+        v2.models.get_mut("stg").unwrap().sql = "select * from orders where x".into();
+        let order = v2.order(Path::new(".")).unwrap();
+        let s = select(&v1, &v2, &order, &[], Path::new(".")).unwrap();
+        assert_eq!(s.compared, ["stg", "mart", "report"]);
+        assert_eq!(s.changed, names(&["stg"]));
+        let s = select(&v1, &v2, &order, &["other".into()], Path::new(".")).unwrap();
+        assert_eq!(s.compared, ["other"]);
+        let err = select(&v1, &v2, &order, &["reprt".into()], Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("did you mean `report`"));
+    }
+}
