@@ -464,14 +464,19 @@ pub fn judge(
         }
     }
 
-    // Block reasons first; within a level, the order the rules were checked.
+    let verdict = order(&mut reasons);
+    (verdict, reasons)
+}
+
+/// Put block reasons first (within a level, the order they were found) and
+/// return the verdict they imply: the worst level, `promote` when none.
+pub fn order(reasons: &mut [Reason]) -> Verdict {
     reasons.sort_by_key(|r| std::cmp::Reverse(r.level));
-    let verdict = reasons
+    reasons
         .iter()
         .map(|r| r.level.verdict())
         .max()
-        .unwrap_or(Verdict::Promote);
-    (verdict, reasons)
+        .unwrap_or(Verdict::Promote)
 }
 
 /// A fraction as a short percentage ("1.5%", "0.012%").

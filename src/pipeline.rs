@@ -833,12 +833,7 @@ fn judge_models(
             });
         }
     }
-    reasons.sort_by_key(|r| std::cmp::Reverse(r.level));
-    let verdict = reasons
-        .iter()
-        .map(|r| r.level.verdict())
-        .max()
-        .unwrap_or(Verdict::Promote);
+    let verdict = judge::order(&mut reasons);
     let rules = judge::checks(&job.policy, &reasons, &|rule| match rule {
         "nondeterministic" => false,
         _ => !job.plan_only || rule.starts_with("schema_"),

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 mod checks;
 mod common;
+use common::input;
 
 fn run(args: &[&str]) -> std::process::Output {
     common::diffgate()
@@ -52,15 +53,6 @@ fn dead_letters(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-fn input<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == name)
-        .unwrap()
 }
 
 /// A clean CSV of `n` rows, as lines (header first).

@@ -3,31 +3,11 @@
 //! of it, as GitHub Actions checks out).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use serde_json::Value;
+use common::git;
 
 mod common;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 const V1_SQL: &str = "SELECT id, amount * 2 AS doubled FROM orders\n";
 const V2_SQL: &str =
@@ -66,16 +46,6 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn report(out: &Output) -> Value {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn stderr(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(2), "exit 2 expected");
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -88,7 +58,7 @@ fn base_reads_v1_from_git_and_the_report_records_both_commits() {
     let (first, second) = repo(d);
 
     // v1 at main, v2 from the working tree (= feature).
-    let r = report(&run(d, &["--base", "main"]));
+    let r = common::ok_json(&run(d, &["--base", "main"]));
     assert_eq!(r["rows"]["changed"], 1, "{r}");
     assert_eq!(r["verdict"], "review");
     assert_eq!(r["comparison"]["git"]["base"]["ref"], "main");
@@ -105,15 +75,15 @@ fn base_reads_v1_from_git_and_the_report_records_both_commits() {
 
     // An uncommitted edit is what v2 reads without --head...
     std::fs::write(d.join("gate/model.sql"), V1_SQL).unwrap();
-    let r = report(&run(d, &["--base", "main"]));
+    let r = common::ok_json(&run(d, &["--base", "main"]));
     assert_eq!(r["verdict"], "promote", "{r}");
     // ...and --head reads the committed v2 instead.
-    let r = report(&run(d, &["--base", "main", "--head", "feature"]));
+    let r = common::ok_json(&run(d, &["--base", "main", "--head", "feature"]));
     assert_eq!(r["rows"]["changed"], 1);
     assert_eq!(r["comparison"]["git"]["head"]["ref"], "feature");
     assert!(r["comparison"]["git"]["head"].get("working_tree").is_none());
     // Refs can be any revision git understands.
-    let r = report(&run(d, &["--base", "HEAD~1", "--head", &second]));
+    let r = common::ok_json(&run(d, &["--base", "HEAD~1", "--head", &second]));
     assert_eq!(r["rows"]["changed"], 1);
 }
 
@@ -207,7 +177,7 @@ fn works_in_a_shallow_clone_once_the_base_is_fetched() {
             "main:refs/remotes/origin/main",
         ],
     );
-    let r = report(&run(&clone, &["--base", "origin/main"]));
+    let r = common::ok_json(&run(&clone, &["--base", "origin/main"]));
     assert_eq!(r["comparison"]["git"]["base"]["commit"], first.as_str());
     assert_eq!(r["rows"]["changed"], 1);
 }

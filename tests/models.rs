@@ -5,7 +5,7 @@
 //! folder.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -246,26 +246,11 @@ fn check_plans_every_model_without_data() {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
 #[test]
 fn base_reads_a_model_folder_from_git() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    git(d, &["init", "-q", "-b", "main"]);
+    common::git(d, &["init", "-q", "-b", "main"]);
     let rows: String = (1..=50).map(|i| format!("{i},{}\n", i % 7)).collect();
     std::fs::write(d.join("t.csv"), format!("id,g\n{rows}")).unwrap();
     std::fs::write(
@@ -280,8 +265,8 @@ fn base_reads_a_model_folder_from_git() {
         "select id, g * 10 as v from {{ ref('stg') }}",
     )
     .unwrap();
-    git(d, &["add", "."]);
-    git(d, &["commit", "-q", "-m", "one"]);
+    common::git(d, &["add", "."]);
+    common::git(d, &["commit", "-q", "-m", "one"]);
     std::fs::write(
         d.join("models/staging/stg.sql"),
         "select id, g + 1 as g from t",

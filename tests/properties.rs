@@ -84,13 +84,7 @@ fn diffgate(v1: &[Row], v2: &[Row], extra: &[&str]) -> Value {
         .args(extra)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::ok_json(&out)
 }
 
 /// Keyed reference counts, following the documented semantics.

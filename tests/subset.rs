@@ -9,6 +9,7 @@ use diffgate::load::subset::Sample;
 use serde_json::Value;
 
 mod common;
+use common::input;
 
 fn run(extra: &[&str]) -> Value {
     let out = common::diffgate()
@@ -16,13 +17,7 @@ fn run(extra: &[&str]) -> Value {
         .args(extra)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::ok_json(&out)
 }
 
 /// Rows of a CSV as maps from header to text.
@@ -39,15 +34,6 @@ fn csv(path: &str) -> Vec<std::collections::HashMap<String, String>> {
                 .collect()
         })
         .collect()
-}
-
-fn input<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == name)
-        .unwrap()
 }
 
 #[test]

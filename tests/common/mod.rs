@@ -51,3 +51,46 @@ pub fn snapshot_stable(scenario: &str) -> bool {
     let name = scenario.trim_start_matches("scenarios/");
     !ORDER_DEPENDENT.contains(&name)
 }
+
+/// The JSON report a successful run printed (exit 0, or the stderr shown).
+pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is a JSON report")
+}
+
+/// The report's entry for input `name`.
+pub fn input<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no input {name}"))
+}
+
+/// `git -C dir args...` with a fixed identity and no system config; its
+/// trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
