@@ -211,6 +211,16 @@ pub struct SharedArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Memory the query engine may use (e.g. `512M`, `2G`; binary units).
+    /// Beyond it joins, sorts and aggregates spill to disk; a run that still
+    /// does not fit stops with exit 2 naming the biggest consumers.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory_limit: Option<usize>,
+
+    /// Directory for spill files (default: the system temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<std::path::PathBuf>,
+
     /// Stop the whole run after this long (e.g. `90s`, `10m`): exit 2.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
@@ -241,6 +251,18 @@ fn parse_runs(s: &str) -> std::result::Result<u32, String> {
 }
 
 /// `90s`, `10m`, `1h 30m`, `500ms`; never zero.
+fn parse_memory(s: &str) -> std::result::Result<usize, String> {
+    let bytes = parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| format!("{e} (examples: 512M, 2G, 1.5GiB)"))?;
+    // Below a few megabytes no operator can make progress.
+    if bytes < 16 << 20 {
+        return Err("must be at least 16M".into());
+    }
+    usize::try_from(bytes).map_err(|_| "too large for this machine".into())
+}
+
 fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
     let d =
         humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)"))?;
@@ -554,6 +576,14 @@ impl JobBase {
         if let Some(0) = f.threads {
             return Err(usage("--threads must be at least 1".into()));
         }
+        if let Some(dir) = &f.spill_dir
+            && !dir.is_dir()
+        {
+            return Err(usage(format!(
+                "--spill-dir {}: not an existing directory",
+                dir.display()
+            )));
+        }
         if let Some(k) = self
             .key
             .iter()
@@ -574,7 +604,11 @@ impl JobBase {
                 sample_size: self.sample_size,
             },
             policy,
-            engine: EngineOptions { threads: f.threads },
+            engine: EngineOptions {
+                threads: f.threads,
+                memory_limit: f.memory_limit,
+                spill_dir: f.spill_dir.clone(),
+            },
             description: self.description,
             expected_verdict: self.expected_verdict,
             reproduce: None,
@@ -605,6 +639,8 @@ pub fn reproduce<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         "--github",
         "--color",
         "--threads",
+        "--memory-limit",
+        "--spill-dir",
         "--dead-letter",
     ];
     const ALONE: &[&str] = &["--verbose", "-v"];

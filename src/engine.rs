@@ -1,9 +1,14 @@
 //! Session wiring: one DataFusion session (and one runtime) shared by every
 //! stage, so v1 and v2 run on the same registered inputs under the same
-//! limits. Later limits (memory pool, spill directory) are configured here.
+//! limits: worker threads, an optional memory limit (a fair spill pool that
+//! names its biggest consumers when it runs out) and where spill files go.
 
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -14,6 +19,11 @@ use crate::error::{EngineContext, Result};
 pub struct EngineOptions {
     /// Worker threads and target partitions; `None` = available cores.
     pub threads: Option<usize>,
+    /// Bytes the query engine may hold at once; beyond it operators spill
+    /// to disk. `None` = unbounded.
+    pub memory_limit: Option<usize>,
+    /// Directory for spill files; `None` = the system temporary directory.
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl EngineOptions {
@@ -24,18 +34,71 @@ impl EngineOptions {
     }
 }
 
+/// Consumers named when the memory limit is exceeded.
+const TOP_CONSUMERS: usize = 5;
+
+/// Spill files merged at once; more are merged in several levels, so a
+/// large spill never needs one buffer per file in memory.
+const MERGE_FAN_IN: usize = 16;
+
 /// Build the session every stage runs in.
 pub fn session(options: &EngineOptions) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_target_partitions(options.threads())
         .with_information_schema(false);
+    let o = config.options_mut();
     // Keep SQL source spans so planning errors can point at line:column.
-    config.options_mut().sql_parser.collect_spans = true;
-    let runtime = RuntimeEnvBuilder::new()
+    o.sql_parser.collect_spans = true;
+    // Evaluate filters inside the Parquet reader: the comparison's second
+    // pass then decodes wide columns only for the keys it asked for.
+    o.execution.parquet.pushdown_filters = true;
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        // A hash join cannot spill; a sort-merge join (over spilling sorts
+        // with a multi-level merge) can.
+        o.optimizer.prefer_hash_join = false;
+        let pool = FairSpillPool::new(limit);
+        let top = NonZeroUsize::new(TOP_CONSUMERS).expect("non-zero");
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
+    }
+    let mut disk = DiskManagerBuilder::default().with_max_spill_merge_fan_in(MERGE_FAN_IN);
+    if let Some(dir) = &options.spill_dir {
+        disk = disk.with_mode(DiskManagerMode::Directories(vec![dir.clone()]));
+    }
+    runtime = runtime.with_disk_manager_builder(disk);
+    let runtime = runtime
         .build_arc()
         .context(|| "cannot start the query engine".to_string())?;
-    Ok(SessionContext::new_with_config_rt(
-        config,
-        Arc::clone(&runtime),
-    ))
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// While alive, joins planned in `ctx` are hash joins whatever the memory
+/// limit; dropping it restores the session's choice. For joins whose build
+/// side is known to be small (a key list), where a sort-merge join would
+/// sort the large side for nothing.
+pub struct HashJoins<'a> {
+    ctx: &'a SessionContext,
+    before: bool,
+}
+
+impl<'a> HashJoins<'a> {
+    pub fn new(ctx: &'a SessionContext) -> Self {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let o = &mut state.config_mut().options_mut().optimizer;
+        let before = std::mem::replace(&mut o.prefer_hash_join, true);
+        HashJoins { ctx, before }
+    }
+}
+
+impl Drop for HashJoins<'_> {
+    fn drop(&mut self) {
+        let state = self.ctx.state_ref();
+        state
+            .write()
+            .config_mut()
+            .options_mut()
+            .optimizer
+            .prefer_hash_join = self.before;
+    }
 }

@@ -78,7 +78,7 @@ pub enum Error {
         limit: String,
     },
 
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", engine_message(source))]
     Engine {
         context: String,
         #[source]
@@ -149,6 +149,9 @@ pub fn engine_message(e: &DataFusionError) -> String {
                 Err(_) => format!("syntax error: {inner}"),
             };
         }
+    }
+    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+        msg = format!("out of memory under --memory-limit: {msg}; raise the limit");
     }
     // One line: messages go to stderr, CI annotations and reports.
     if msg.contains('\n') {

@@ -17,16 +17,17 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, UInt64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::JoinType;
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{first_value, sum};
-use datafusion::logical_expr::{Expr, col, ident, lit, when};
+use datafusion::functions_aggregate::expr_fn::{bit_xor, first_value, sum};
+use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext};
 use serde_json::{Map, Value};
 
 use super::cells::{self, compare_column};
+use super::row_hash;
 use super::sample::SmallestK;
 use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions};
 use crate::align::{Alignment, Pair};
@@ -47,12 +48,83 @@ pub(super) async fn compare(
     alignment: &Alignment,
     options: &CompareOptions,
 ) -> Result<Comparison> {
-    let (s1, s2) = tokio::try_join!(
-        key_stats(ctx, Version::V1, &alignment.key),
-        key_stats(ctx, Version::V2, &alignment.key)
-    )?;
-    let a = side(ctx, Version::V1, alignment, s1.duplicate_keys > 0).await?;
-    let b = side(ctx, Version::V2, alignment, s2.duplicate_keys > 0).await?;
+    let hash_first = alignment
+        .columns
+        .iter()
+        .all(|c| row_hash::hashable(&c.common));
+    if !hash_first {
+        let (s1, s2) = tokio::try_join!(
+            key_stats(ctx, Version::V1, &alignment.key),
+            key_stats(ctx, Version::V2, &alignment.key)
+        )?;
+        let acc = detail(ctx, alignment, options, (s1, s2), None).await?;
+        let counts = Counts {
+            s1,
+            s2,
+            matched: acc.matched,
+            matched_dup: acc.matched_dup,
+            only_v1: acc.only_v1,
+            only_v2: acc.only_v2,
+        };
+        return Ok(acc.finish(alignment, counts));
+    }
+    let census = census(ctx, alignment, options.sample_size).await?;
+    let counts = census.counts;
+    let detail_rows: usize = census.keys.iter().map(RecordBatch::num_rows).sum();
+    let acc = if detail_rows == 0 {
+        Acc::new(&Shared {
+            alignment: alignment.clone(),
+            options: options.clone(),
+        })?
+    } else {
+        // When most matched rows differ anyway, restricting the second read
+        // to their keys costs more than it saves.
+        let restrict = (detail_rows as u64) < counts.matched / 4 + 1024;
+        // The key list is small: hash joins with it as the build side,
+        // even under a memory limit (which otherwise asks for sort-merge).
+        let _hash_joins = restrict.then(|| crate::engine::HashJoins::new(ctx));
+        let keys = if restrict {
+            Some(
+                ctx.read_batches(census.keys)
+                    .context(|| "cannot plan the detailed comparison".into())?,
+            )
+        } else {
+            None
+        };
+        detail(ctx, alignment, options, (counts.s1, counts.s2), keys).await?
+    };
+    Ok(acc.finish(alignment, counts))
+}
+
+/// Row and key counts of a keyed comparison.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    s1: KeyStats,
+    s2: KeyStats,
+    matched: u64,
+    matched_dup: u64,
+    only_v1: u64,
+    only_v2: u64,
+}
+
+/// Full outer join of the two sides (restricted to `keys` when given),
+/// compared cell by cell and sampled.
+async fn detail(
+    ctx: &SessionContext,
+    alignment: &Alignment,
+    options: &CompareOptions,
+    (s1, s2): (KeyStats, KeyStats),
+    keys: Option<DataFrame>,
+) -> Result<Acc> {
+    let a = side(
+        ctx,
+        Version::V1,
+        alignment,
+        s1.duplicate_keys > 0,
+        keys.clone(),
+    )
+    .await?;
+    let b = side(ctx, Version::V2, alignment, s2.duplicate_keys > 0, keys).await?;
     let nk = alignment.key.len();
     let a_keys: Vec<String> = (0..nk).map(|i| name(Version::V1, 'k', i)).collect();
     let b_keys: Vec<String> = (0..nk).map(|i| name(Version::V2, 'k', i)).collect();
@@ -88,7 +160,213 @@ pub(super) async fn compare(
     for acc in accs {
         total.merge(acc);
     }
-    Ok(total.finish(alignment, s1, s2))
+    Ok(total)
+}
+
+/// What the first, narrow pass over both sides found.
+struct Census {
+    counts: Counts,
+    /// Keys to read again in full (columns `__c_k{i}`): matched keys, unique
+    /// on both sides, whose row hashes differ, plus the keys of the only-v1
+    /// and only-v2 samples.
+    keys: Vec<RecordBatch>,
+}
+
+/// Internal name of key column `i` in the census and in the key list.
+fn census_key(i: usize) -> String {
+    format!("__c_k{i}")
+}
+
+/// Pass one: each side reduced to its key and a hash of its compared
+/// columns, both sides grouped by key in one aggregate (rows per key per
+/// side, the hash per side), then folded into counts and the keys worth a
+/// second look. Reads every input once and never carries a wide row.
+async fn census(ctx: &SessionContext, alignment: &Alignment, sample: usize) -> Result<Census> {
+    let what = || "cannot count the keys of v1 and v2".to_string();
+    let nk = alignment.key.len();
+    let mut sides = Vec::new();
+    for v in [Version::V1, Version::V2] {
+        let t = ctx.table(v.table_name()).await.context(what)?;
+        let mut exprs: Vec<Expr> = alignment
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| common_expr(k, v).alias(census_key(i)))
+            .collect();
+        let hash = row_hash::expr(
+            alignment
+                .columns
+                .iter()
+                .map(|c| common_expr(c, v))
+                .collect(),
+        );
+        // One tag per row: 1 for v1, 2^32 for v2, so one sum counts both.
+        let tag: i64 = if v == Version::V1 { 1 } else { 1 << 32 };
+        exprs.push(lit(tag).alias("__tag"));
+        exprs.push(hash.alias("__h"));
+        sides.push(t.select(exprs).context(what)?);
+    }
+    let b = sides.pop().expect("two sides");
+    let a = sides.pop().expect("two sides");
+    // Per key: rows of each side (the tag sum) and the XOR of the row
+    // hashes, which is zero for a key with one row on each side exactly
+    // when the two rows hash alike. No NULLs anywhere: cheap to aggregate.
+    let grouped = a
+        .union(b)
+        .context(what)?
+        .aggregate(
+            (0..nk).map(|i| col(census_key(i))).collect(),
+            vec![
+                sum(col("__tag")).alias("__n"),
+                bit_xor(col("__h")).alias("__x"),
+            ],
+        )
+        .context(what)?;
+    let fields: Vec<SortField> = alignment
+        .key
+        .iter()
+        .map(|k| SortField::new(k.common.clone()))
+        .collect();
+    let accs = fold_partitions(
+        grouped,
+        "key count",
+        move || CensusAcc::new(fields.clone(), sample),
+        move |acc, batch| acc.add(batch, nk),
+    )
+    .await?;
+    let mut accs = accs.into_iter();
+    let mut total = accs.next().expect("at least one partition");
+    for acc in accs {
+        total.merge(acc);
+    }
+    Ok(total.finish())
+}
+
+/// Per-partition fold of the census.
+struct CensusAcc {
+    counts: Counts,
+    keys: Vec<RecordBatch>,
+    converter: RowConverter,
+    first_v1: SmallestK<RecordBatch>,
+    first_v2: SmallestK<RecordBatch>,
+}
+
+impl CensusAcc {
+    fn new(fields: Vec<SortField>, sample: usize) -> Result<Self> {
+        Ok(CensusAcc {
+            counts: Counts::default(),
+            keys: Vec::new(),
+            converter: RowConverter::new(fields)
+                .context(|| "cannot order keys for samples".into())?,
+            first_v1: SmallestK::new(sample),
+            first_v2: SmallestK::new(sample),
+        })
+    }
+
+    fn add(&mut self, batch: &RecordBatch, nk: usize) -> Result<()> {
+        let len = batch.num_rows();
+        let n = batch.column(nk).as_primitive::<Int64Type>();
+        let x = batch.column(nk + 1).as_primitive::<UInt64Type>();
+        let keys = &batch.columns()[..nk];
+        let c = &mut self.counts;
+        let (mut differ, mut only_a, mut only_b) = (Vec::new(), Vec::new(), Vec::new());
+        for r in 0..len {
+            let tags = n.value(r) as u64;
+            let (a, b) = (tags & 0xffff_ffff, tags >> 32);
+            c.s1.rows += a;
+            c.s2.rows += b;
+            if keys.iter().any(|k| k.is_null(r)) {
+                c.s1.null_key_rows += a;
+                c.s2.null_key_rows += b;
+                continue;
+            }
+            if a > 1 {
+                c.s1.duplicate_keys += 1;
+                c.s1.duplicate_rows += a - 1;
+            }
+            if b > 1 {
+                c.s2.duplicate_keys += 1;
+                c.s2.duplicate_rows += b - 1;
+            }
+            match (a > 0, b > 0) {
+                (true, true) => {
+                    c.matched += 1;
+                    if a > 1 || b > 1 {
+                        c.matched_dup += 1;
+                    } else if x.value(r) != 0 {
+                        differ.push(r as u32);
+                    }
+                }
+                (true, false) => {
+                    c.only_v1 += 1;
+                    only_a.push(r as u32);
+                }
+                (false, true) => {
+                    c.only_v2 += 1;
+                    only_b.push(r as u32);
+                }
+                (false, false) => {}
+            }
+        }
+        if !differ.is_empty() {
+            self.keys.push(take_keys(batch, nk, &differ.into())?);
+        }
+        for (rows, first) in [(only_a, &mut self.first_v1), (only_b, &mut self.first_v2)] {
+            // `accepts(&[])` is false only when samples are off.
+            if rows.is_empty() || !first.accepts(&[]) {
+                continue;
+            }
+            let picked = take_keys(batch, nk, &rows.into())?;
+            let sort = self
+                .converter
+                .convert_columns(picked.columns())
+                .context(|| "cannot order keys for samples".into())?;
+            for (r, key) in sort.iter().enumerate() {
+                if first.accepts(key.as_ref()) {
+                    first.insert(key.as_ref().to_vec(), picked.slice(r, 1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, o: CensusAcc) {
+        let (c, d) = (&mut self.counts, o.counts);
+        for (x, y) in [(&mut c.s1, d.s1), (&mut c.s2, d.s2)] {
+            x.rows += y.rows;
+            x.null_key_rows += y.null_key_rows;
+            x.duplicate_keys += y.duplicate_keys;
+            x.duplicate_rows += y.duplicate_rows;
+        }
+        c.matched += d.matched;
+        c.matched_dup += d.matched_dup;
+        c.only_v1 += d.only_v1;
+        c.only_v2 += d.only_v2;
+        self.keys.extend(o.keys);
+        self.first_v1.merge(o.first_v1);
+        self.first_v2.merge(o.first_v2);
+    }
+
+    fn finish(self) -> Census {
+        let mut keys = self.keys;
+        keys.extend(self.first_v1.into_sorted());
+        keys.extend(self.first_v2.into_sorted());
+        Census {
+            counts: self.counts,
+            keys,
+        }
+    }
+}
+
+/// The key columns of `batch` at `rows`.
+fn take_keys(batch: &RecordBatch, nk: usize, rows: &UInt32Array) -> Result<RecordBatch> {
+    let cols = batch.columns()[..nk]
+        .iter()
+        .map(|c| take(c.as_ref(), rows, None))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .context(|| "cannot collect keys".into())?;
+    let schema = Arc::new(Schema::new(batch.schema().fields()[..nk].to_vec()));
+    RecordBatch::try_new(schema, cols).context(|| "cannot collect keys".into())
 }
 
 /// Internal column name for side `v`, role `r` (k = key, c = compared), index `i`.
@@ -146,9 +424,23 @@ async fn side(
     v: Version,
     alignment: &Alignment,
     group: bool,
+    keys: Option<DataFrame>,
 ) -> Result<DataFrame> {
     let what = || format!("cannot plan the {} side of the comparison", v.as_str());
-    let t = ctx.table(v.table_name()).await.context(what)?;
+    let mut t = ctx.table(v.table_name()).await.context(what)?;
+    let restricted = keys.is_some();
+    if let Some(keys) = keys {
+        // A semi join with the (small) key list as its build side; its
+        // dynamic filter reaches the scan, so Parquet decodes the wide
+        // columns only for rows whose key is in the list.
+        let on: Vec<Expr> = alignment
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| common_expr(k, v).eq(col(census_key(i))))
+            .collect();
+        t = keys.join_on(t, JoinType::RightSemi, on).context(what)?;
+    }
     let not_null = alignment
         .key
         .iter()
@@ -160,7 +452,17 @@ async fn side(
         exprs.push(common_expr(k, v).alias(name(v, 'k', i)));
     }
     for (j, c) in alignment.columns.iter().enumerate() {
-        exprs.push(common_expr(c, v).alias(name(v, 'c', j)));
+        let mut e = common_expr(c, v);
+        if restricted {
+            // Few rows of a view array still pin (and are charged for) the
+            // whole decoded page; copy them out before the join holds them.
+            match c.common {
+                DataType::Utf8View => e = cast(e, DataType::Utf8),
+                DataType::BinaryView => e = cast(e, DataType::Binary),
+                _ => {}
+            }
+        }
+        exprs.push(e.alias(name(v, 'c', j)));
     }
     let df = t
         .filter(not_null)
@@ -480,47 +782,52 @@ impl Acc {
         self.s_only_v2.merge(o.s_only_v2);
     }
 
-    fn finish(self, alignment: &Alignment, s1: KeyStats, s2: KeyStats) -> Comparison {
-        let compared = self.matched - self.matched_dup;
+    fn finish(self, alignment: &Alignment, counts: Counts) -> Comparison {
+        let Counts {
+            s1,
+            s2,
+            matched,
+            matched_dup,
+            only_v1,
+            only_v2,
+        } = counts;
+        let compared = matched - matched_dup;
         let columns = alignment
             .columns
             .iter()
             .zip(self.cols)
-            .map(|(p, c)| ColumnStats {
-                name: p.name.clone(),
-                v1_type: p.v1_type.to_string(),
-                v2_type: p.v2_type.to_string(),
-                compared,
-                mismatches: c.mismatches,
-                mismatch_rate: if compared == 0 {
-                    0.0
-                } else {
-                    c.mismatches as f64 / compared as f64
-                },
-                max_abs_diff: if cells::is_numeric(&p.common) {
-                    c.max_abs
-                } else {
-                    None
-                },
-                max_rel_diff: if cells::is_numeric(&p.common) {
-                    c.max_rel
-                } else {
-                    None
-                },
-                value_to_null: c.value_to_null,
-                null_to_value: c.null_to_value,
+            .map(|(p, c)| {
+                let numeric = cells::is_numeric(&p.common);
+                ColumnStats {
+                    name: p.name.clone(),
+                    v1_type: p.v1_type.to_string(),
+                    v2_type: p.v2_type.to_string(),
+                    compared,
+                    mismatches: c.mismatches,
+                    mismatch_rate: if compared == 0 {
+                        0.0
+                    } else {
+                        c.mismatches as f64 / compared as f64
+                    },
+                    // Rows not compared cell by cell had identical values: a
+                    // zero difference whenever any row was compared.
+                    max_abs_diff: (numeric && compared > 0).then(|| c.max_abs.unwrap_or(0.0)),
+                    max_rel_diff: (numeric && compared > 0).then(|| c.max_rel.unwrap_or(0.0)),
+                    value_to_null: c.value_to_null,
+                    null_to_value: c.null_to_value,
+                }
             })
             .collect();
         Comparison {
             rows: RowCounts {
                 v1: s1.rows,
                 v2: s2.rows,
-                matched: Some(self.matched),
-                only_v1: self.only_v1,
-                only_v2: self.only_v2,
+                matched: Some(matched),
+                only_v1,
+                only_v2,
                 changed: Some(self.changed),
                 unchanged: Some(compared - self.changed),
-                matched_duplicate_keys: Some(self.matched_dup),
+                matched_duplicate_keys: Some(matched_dup),
                 duplicate_keys_v1: Some(s1.duplicate_keys),
                 duplicate_keys_v2: Some(s2.duplicate_keys),
                 duplicate_rows_v1: Some(s1.duplicate_rows),

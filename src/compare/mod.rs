@@ -12,6 +12,7 @@
 pub mod cells;
 mod keyed;
 mod keyless;
+mod row_hash;
 pub mod sample;
 
 use std::collections::BTreeMap;

@@ -41,7 +41,11 @@ pub fn load_typed(bytes: &[u8], ext: &str, types: &[(&str, &str)]) -> Option<Loa
         .build()
         .unwrap();
     runtime.block_on(async {
-        let ctx = engine::session(&EngineOptions { threads: Some(2) }).unwrap();
+        let ctx = engine::session(&EngineOptions {
+            threads: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
         let scratch = tempfile::tempdir().unwrap();
         let mut source = InputSource::new("t", &file);
         source.types = types
