@@ -6,8 +6,10 @@
 //! `target/bench-data/`), runs the release `diffgate diff` on them, checks
 //! its counts against the generator's own, and prints wall time, rows per
 //! second, nanoseconds per row and peak RSS per size: the scaling curve.
-//! Then the largest size once more under `--memory-limit` (default 512M),
-//! and the start-up time of `diffgate --version`.
+//! Then, at the largest size: the diff once more under `--memory-limit`
+//! (default 512M); `diffgate run` with transforms that select the pair as
+//! it is (what running and materialising adds); re-rendering its report in
+//! each format; and the start-up time of `diffgate --version`.
 //!
 //! A benchmark, not a test: it prints figures and fails only when
 //! diffgate's counts are wrong or it exits with an error.
@@ -65,6 +67,7 @@ fn main() {
         "rows/side", "wall s", "rows/s/side", "ns/row", "RSS MiB"
     );
     let mut last = None;
+    let mut last_wall = Duration::ZERO;
     for &n in &sizes {
         let dir = data.join(format!("{}-v{GENERATOR_VERSION}", label(n)));
         let truth = generate(&dir, n);
@@ -87,13 +90,15 @@ fn main() {
             rss >> 20,
         );
         last = Some((n, dir, truth));
+        last_wall = wall;
     }
-    if let Some((n, dir, truth)) = last {
+    if let Some((n, dir, truth)) = &last {
+        let (n, dir, truth) = (*n, dir.as_path(), truth);
         let spill = tempfile::tempdir().expect("a spill directory");
         let spill_arg = spill.path().to_string_lossy().to_string();
         let (wall, peak, report) = diff(
             &bin,
-            &dir,
+            dir,
             &["--memory-limit", &limit, "--spill-dir", &spill_arg],
         );
         println!(
@@ -103,8 +108,12 @@ fn main() {
             n as f64 / wall.as_secs_f64(),
             wall.as_nanos() as f64 / n as f64,
             peak >> 20,
-            check(&report, &truth),
+            check(&report, truth),
         );
+        run_overhead(&bin, dir, n, truth, repeats, last_wall);
+        // A report with samples, from a diff without a limit.
+        diff(&bin, dir, &[]);
+        render(&bin, dir);
     }
     let mut starts: Vec<Duration> = (0..21)
         .map(|_| {
@@ -145,22 +154,29 @@ fn median(v: &mut [Duration]) -> Duration {
 /// Run `diffgate diff` on the pair in `dir`: wall time, peak RSS in bytes
 /// (from wait4), and the JSON report.
 fn diff(bin: &Path, dir: &Path, extra: &[&str]) -> (Duration, u64, serde_json::Value) {
+    let mut args = vec!["diff", "v1.parquet", "v2.parquet", "--key", "id"];
+    args.extend([
+        "--abs-tol",
+        "1e-6",
+        "--fail-on",
+        "never",
+        "--format",
+        "json",
+    ]);
+    args.extend(extra);
+    diffgate(bin, dir, &args)
+}
+
+/// Run diffgate with `args` in `dir`, its stdout (a JSON report) to
+/// `report.json` there: wall time, peak RSS in bytes (from wait4), and the
+/// report.
+fn diffgate(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, u64, serde_json::Value) {
     let out = dir.join("report.json");
     let t = Instant::now();
     // Reaped by wait4 below, which also reports the peak RSS.
     #[allow(clippy::zombie_processes)]
     let child = Command::new(bin)
-        .args([
-            "diff",
-            "v1.parquet",
-            "v2.parquet",
-            "--key",
-            "id",
-            "--abs-tol",
-            "1e-6",
-        ])
-        .args(["--fail-on", "never", "--format", "json"])
-        .args(extra)
+        .args(args)
         .current_dir(dir)
         .stdout(File::create(&out).expect("report file"))
         .spawn()
@@ -170,6 +186,121 @@ fn diff(bin: &Path, dir: &Path, extra: &[&str]) -> (Duration, u64, serde_json::V
     assert!(status == 0, "diffgate exited with status {status}");
     let report = serde_json::from_reader(File::open(&out).expect("report")).expect("JSON report");
     (wall, peak, report)
+}
+
+/// `run` on a scenario whose v1 and v2 transforms select the pair as it
+/// is: what running and materialising transforms adds to the diff. Prints
+/// the run's own stage timings beside the `diff` figure.
+fn run_overhead(
+    bin: &Path,
+    dir: &Path,
+    n: u64,
+    truth: &Truth,
+    repeats: usize,
+    diff_wall: Duration,
+) {
+    let scenario = dir.join("scenario");
+    std::fs::create_dir_all(&scenario).expect("scenario directory");
+    std::fs::write(
+        scenario.join("diffgate.toml"),
+        "[inputs]\na = \"../v1.parquet\"\nb = \"../v2.parquet\"\n\n\
+         [transform]\nv1 = \"v1.sql\"\nv2 = \"v2.sql\"\n\n\
+         [compare]\nkey = \"id\"\nabs_tol = 1e-6\n",
+    )
+    .expect("scenario config");
+    std::fs::write(scenario.join("v1.sql"), "SELECT * FROM a\n").expect("v1.sql");
+    std::fs::write(scenario.join("v2.sql"), "SELECT * FROM b\n").expect("v2.sql");
+    let args = ["run", ".", "--fail-on", "never", "--format", "json"];
+    let mut runs = Vec::new();
+    let mut rss = 0;
+    for _ in 0..repeats {
+        let (wall, peak, report) = diffgate(bin, &scenario, &args);
+        check(&report, truth);
+        let ms = |k: &str| report["timings"][k].as_u64().unwrap_or(0);
+        runs.push((wall, ms("run_v1_ms") + ms("run_v2_ms"), ms("compare_ms")));
+        rss = rss.max(peak);
+    }
+    runs.sort();
+    let (wall, transforms, compare) = runs[runs.len() / 2];
+    let mut alone: Vec<Duration> = (0..repeats).map(|_| transforms_alone(dir)).collect();
+    let alone = median(&mut alone);
+    println!(
+        "run, {}: {:.2} s wall, {rss_mib} MiB RSS (transforms run and materialised {:.2} s, \
+         compare {:.2} s)\n  vs transforms alone {:.2} s + diff of the same files {:.2} s = {:.2} s",
+        label(n),
+        wall.as_secs_f64(),
+        transforms as f64 / 1e3,
+        compare as f64 / 1e3,
+        alone.as_secs_f64(),
+        diff_wall.as_secs_f64(),
+        (alone + diff_wall).as_secs_f64(),
+        rss_mib = rss >> 20,
+    );
+}
+
+/// The two transforms of [`run_overhead`] on their own, in DataFusion:
+/// each query's result streamed to the end and dropped.
+fn transforms_alone(dir: &Path) -> Duration {
+    use datafusion::prelude::{ParquetReadOptions, SessionContext};
+    use futures::StreamExt;
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let t = Instant::now();
+    rt.block_on(async {
+        let ctx = SessionContext::new();
+        for (table, file) in [("a", "v1.parquet"), ("b", "v2.parquet")] {
+            let path = dir.join(file);
+            ctx.register_parquet(
+                table,
+                path.to_str().expect("UTF-8"),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .expect("registers");
+            let df = ctx
+                .sql(&format!("SELECT * FROM {table}"))
+                .await
+                .expect("plans");
+            let mut streams = df.execute_stream_partitioned().await.expect("runs");
+            let drains = streams.drain(..).map(|mut s| {
+                tokio::spawn(async move {
+                    while let Some(batch) = s.next().await {
+                        batch.expect("a batch");
+                    }
+                })
+            });
+            for d in drains.collect::<Vec<_>>() {
+                d.await.expect("drained");
+            }
+        }
+    });
+    t.elapsed()
+}
+
+/// Re-render the report saved in `dir` (a diff with its samples) in each
+/// format: the cost of rendering, process start included.
+fn render(bin: &Path, dir: &Path) {
+    let report = dir.join("report.json");
+    let bytes = std::fs::metadata(&report).map_or(0, |m| m.len());
+    let mut line = format!("render a {} KiB report:", bytes >> 10);
+    for format in ["json", "markdown", "html", "terminal"] {
+        let mut times: Vec<Duration> = (0..11)
+            .map(|_| {
+                let t = Instant::now();
+                let out = Command::new(bin)
+                    .args(["report", "--format", format, "--color", "never"])
+                    .arg(&report)
+                    .output()
+                    .expect("runs");
+                assert!(out.status.success(), "report --format {format} failed");
+                t.elapsed()
+            })
+            .collect();
+        line.push_str(&format!(
+            " {format} {:.1} ms",
+            median(&mut times).as_secs_f64() * 1e3
+        ));
+    }
+    println!("{line} (median of 11, process start included)");
 }
 
 /// Wait for `pid`; its exit status and peak resident set in bytes.

@@ -18,14 +18,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, UInt64Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, ident,
 };
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 use twox_hash::XxHash64;
 
 use crate::align;
@@ -86,8 +83,7 @@ impl Check<'_> {
                 transform::run_into(&ctx, transform, &dir, Version::V2.table_name()),
             )
             .await?;
-            let first_str = first.to_string_lossy();
-            ctx.register_arrow(Version::V1.table_name(), &first_str, arrow_options())
+            transform::register_parts(&ctx, Version::V1.table_name(), first)
                 .await
                 .context(|| format!("cannot read the first run of {}", v.as_str()))?;
             let schema_of = |t: &'static str| {
@@ -152,42 +148,16 @@ async fn reordered(
         df.sort(vec![order.sort(true, false)])
             .context(|| format!("cannot reorder input `{name}`"))?
     };
-    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df
+    let stream = df
         .execute_stream()
         .await
         .context(|| format!("cannot reorder input `{name}`"))?;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let file = dir.join("part-00000.arrow");
-    let io = |source| Error::Io {
-        path: file.clone(),
-        source,
-    };
-    let out = std::io::BufWriter::new(std::fs::File::create(&file).map_err(io)?);
-    let mut writer = FileWriter::try_new(out, &schema)
-        .context(|| format!("cannot write reordered input `{name}`"))?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.context(|| format!("cannot reorder input `{name}`"))?;
-        writer
-            .write(&batch)
-            .context(|| format!("cannot write reordered input `{name}`"))?;
-    }
-    writer
-        .finish()
-        .context(|| format!("cannot write reordered input `{name}`"))?;
-    to.register_arrow(name, &dir.to_string_lossy(), arrow_options())
+    transform::write_parts(vec![stream], dir)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot write reordered input `{name}`: {e}")))?;
+    transform::register_parts(to, name, dir)
         .await
         .context(|| format!("cannot register input `{name}` for a re-run"))
-}
-
-fn arrow_options() -> ArrowReadOptions<'static> {
-    ArrowReadOptions {
-        file_extension: ".arrow",
-        ..Default::default()
-    }
 }
 
 /// `row_hash(c1, c2, ...)`: a seeded xxHash64 of the row's bytes in Arrow's

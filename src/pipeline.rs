@@ -573,7 +573,7 @@ async fn run_models(
         }
         let dir = match shared.get(name) {
             Some(dir) => {
-                ctx.register_arrow(name.as_str(), &dir.to_string_lossy(), arrow_options())
+                transform::register_parts(ctx, name.as_str(), dir)
                     .await
                     .context(|| format!("cannot read model `{name}`"))?;
                 dir.clone()
@@ -593,13 +593,6 @@ async fn run_models(
         outputs.insert(name.clone(), dir);
     }
     Ok(outputs)
-}
-
-fn arrow_options() -> datafusion::datasource::file_format::options::ArrowReadOptions<'static> {
-    datafusion::datasource::file_format::options::ArrowReadOptions {
-        file_extension: ".arrow",
-        ..Default::default()
-    }
 }
 
 /// Models the same in both versions: equal SQL and every model upstream the
@@ -691,7 +684,7 @@ async fn model_stages(
                     .context(|| format!("cannot read model `{name}`"))?
             } else {
                 let dir = &out[name];
-                cctx.register_arrow(v.table_name(), &dir.to_string_lossy(), arrow_options())
+                transform::register_parts(&cctx, v.table_name(), dir)
                     .await
                     .context(|| format!("cannot read model `{name}`"))?;
                 continue;
