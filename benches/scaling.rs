@@ -81,14 +81,7 @@ fn main() {
             rss = rss.max(peak);
         }
         let wall = median(&mut walls);
-        println!(
-            "{:>12} {:>10.2} {:>14.0} {:>10.0} {:>10}  {verdict}",
-            label(n),
-            wall.as_secs_f64(),
-            n as f64 / wall.as_secs_f64(),
-            wall.as_nanos() as f64 / n as f64,
-            rss >> 20,
-        );
+        print_row(n, wall, rss, &verdict);
         last = Some((n, dir, truth));
         last_wall = wall;
     }
@@ -101,14 +94,12 @@ fn main() {
             dir,
             &["--memory-limit", &limit, "--spill-dir", &spill_arg],
         );
-        println!(
-            "{:>12} {:>10.2} {:>14.0} {:>10.0} {:>10}  {}  (--memory-limit {limit})",
-            label(n),
-            wall.as_secs_f64(),
-            n as f64 / wall.as_secs_f64(),
-            wall.as_nanos() as f64 / n as f64,
-            peak >> 20,
-            check(&report, truth),
+        let verdict = check(&report, truth);
+        print_row(
+            n,
+            wall,
+            peak,
+            &format!("{verdict}  (--memory-limit {limit})"),
         );
         run_overhead(&bin, dir, n, truth, repeats, last_wall);
         // A report with samples, from a diff without a limit.
@@ -144,6 +135,18 @@ fn label(n: u64) -> String {
         n if n % 1_000 == 0 => format!("{}k", n / 1_000),
         n => n.to_string(),
     }
+}
+
+/// One line of the scaling table: size, wall, rows/s, ns/row, RSS, counts.
+fn print_row(n: u64, wall: Duration, rss: u64, counts: &str) {
+    println!(
+        "{:>12} {:>10.2} {:>14.0} {:>10.0} {:>10}  {counts}",
+        label(n),
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64(),
+        wall.as_nanos() as f64 / n as f64,
+        rss >> 20,
+    );
 }
 
 fn median(v: &mut [Duration]) -> Duration {

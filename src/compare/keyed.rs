@@ -156,7 +156,7 @@ async fn detail(
     )
     .await?;
     let mut accs = accs.into_iter();
-    let mut total = accs.next().expect("at least one partition");
+    let mut total = accs.next().expect("fold_partitions returns at least one");
     for acc in accs {
         total.merge(acc);
     }
@@ -235,7 +235,7 @@ async fn census(ctx: &SessionContext, alignment: &Alignment, sample: usize) -> R
     )
     .await?;
     let mut accs = accs.into_iter();
-    let mut total = accs.next().expect("at least one partition");
+    let mut total = accs.next().expect("fold_partitions returns at least one");
     for acc in accs {
         total.merge(acc);
     }

@@ -92,7 +92,7 @@ fn common_expr(p: &Pair, v: Version) -> Expr {
 
 /// Execute `df` partition by partition: each partition streams on its own
 /// task into its own accumulator (from `new`), folded batch by batch with
-/// `add`. Returns the accumulators for the caller to merge.
+/// `add`. Returns the accumulators for the caller to merge: at least one.
 async fn fold_partitions<A, F>(
     df: DataFrame,
     what: &'static str,
@@ -119,7 +119,12 @@ where
             Ok::<_, Error>(acc)
         }));
     }
-    let mut accs = Vec::with_capacity(tasks.len());
+    let mut accs = Vec::with_capacity(tasks.len().max(1));
+    if tasks.is_empty() {
+        // A plan without partitions: one empty accumulator, so callers can
+        // always start from the first.
+        accs.push(new()?);
+    }
     for task in tasks {
         let acc = task
             .await
