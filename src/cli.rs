@@ -250,7 +250,7 @@ fn parse_runs(s: &str) -> std::result::Result<u32, String> {
     }
 }
 
-/// `90s`, `10m`, `1h 30m`, `500ms`; never zero.
+/// `512M`, `2G`, `1.5GiB` (binary units); at least 16 MiB.
 fn parse_memory(s: &str) -> std::result::Result<usize, String> {
     let bytes = parse_size::Config::new()
         .with_binary()
@@ -263,6 +263,7 @@ fn parse_memory(s: &str) -> std::result::Result<usize, String> {
     usize::try_from(bytes).map_err(|_| "too large for this machine".into())
 }
 
+/// `90s`, `10m`, `1h 30m`, `500ms`; never zero.
 fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
     let d =
         humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)"))?;

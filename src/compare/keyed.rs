@@ -148,19 +148,14 @@ async fn detail(
         options: options.clone(),
     });
     let for_tasks = Arc::clone(&shared);
-    let accs = fold_partitions(
+    fold_partitions(
         joined,
         "keyed comparison",
         || Acc::new(&shared),
         move |acc, batch| acc.add(batch, &layout, &for_tasks),
+        Acc::merge,
     )
-    .await?;
-    let mut accs = accs.into_iter();
-    let mut total = accs.next().expect("fold_partitions returns at least one");
-    for acc in accs {
-        total.merge(acc);
-    }
-    Ok(total)
+    .await
 }
 
 /// What the first, narrow pass over both sides found.
@@ -227,18 +222,14 @@ async fn census(ctx: &SessionContext, alignment: &Alignment, sample: usize) -> R
         .iter()
         .map(|k| SortField::new(k.common.clone()))
         .collect();
-    let accs = fold_partitions(
+    let total = fold_partitions(
         grouped,
         "key count",
         move || CensusAcc::new(fields.clone(), sample),
         move |acc, batch| acc.add(batch, nk),
+        CensusAcc::merge,
     )
     .await?;
-    let mut accs = accs.into_iter();
-    let mut total = accs.next().expect("fold_partitions returns at least one");
-    for acc in accs {
-        total.merge(acc);
-    }
     Ok(total.finish())
 }
 

@@ -55,35 +55,27 @@ pub(super) async fn compare(
         .context(what)?;
     let types: Vec<DataType> = alignment.columns.iter().map(|c| c.common.clone()).collect();
     let names: Vec<String> = alignment.columns.iter().map(|c| c.name.clone()).collect();
-    let accs = fold_partitions(
+    let acc = fold_partitions(
         diff,
         "keyless comparison",
         || Acc::new(types.clone(), names.clone(), options.sample_size),
         |acc, batch| acc.add(batch),
+        Acc::merge,
     )
     .await?;
-    let (mut only_v1, mut only_v2) = (0u64, 0u64);
-    let mut s1 = SmallestK::new(options.sample_size);
-    let mut s2 = SmallestK::new(options.sample_size);
-    for acc in accs {
-        only_v1 += acc.only_v1;
-        only_v2 += acc.only_v2;
-        s1.merge(acc.s_only_v1);
-        s2.merge(acc.s_only_v2);
-    }
     Ok(Comparison {
         rows: RowCounts {
             v1: rows_v1,
             v2: rows_v2,
-            only_v1,
-            only_v2,
+            only_v1: acc.only_v1,
+            only_v2: acc.only_v2,
             ..Default::default()
         },
         columns: Vec::new(),
         samples: Samples {
             changed: Vec::new(),
-            only_v1: s1.into_sorted(),
-            only_v2: s2.into_sorted(),
+            only_v1: acc.s_only_v1.into_sorted(),
+            only_v2: acc.s_only_v2.into_sorted(),
         },
     })
 }
@@ -139,6 +131,13 @@ struct Acc {
 }
 
 impl Acc {
+    fn merge(&mut self, o: Acc) {
+        self.only_v1 += o.only_v1;
+        self.only_v2 += o.only_v2;
+        self.s_only_v1.merge(o.s_only_v1);
+        self.s_only_v2.merge(o.s_only_v2);
+    }
+
     fn new(types: Vec<DataType>, names: Vec<String>, limit: usize) -> Result<Self> {
         let converter = RowConverter::new(types.into_iter().map(SortField::new).collect())
             .context(|| "cannot order rows for samples".into())?;

@@ -92,13 +92,15 @@ fn common_expr(p: &Pair, v: Version) -> Expr {
 
 /// Execute `df` partition by partition: each partition streams on its own
 /// task into its own accumulator (from `new`), folded batch by batch with
-/// `add`. Returns the accumulators for the caller to merge: at least one.
+/// `add`; the partitions' accumulators are then merged into one with
+/// `merge` (a plan without partitions gives a fresh accumulator).
 async fn fold_partitions<A, F>(
     df: DataFrame,
     what: &'static str,
     new: impl Fn() -> Result<A>,
     add: F,
-) -> Result<Vec<A>>
+    merge: impl Fn(&mut A, A),
+) -> Result<A>
 where
     A: Send + 'static,
     F: Fn(&mut A, &RecordBatch) -> Result<()> + Send + Sync + 'static,
@@ -119,19 +121,14 @@ where
             Ok::<_, Error>(acc)
         }));
     }
-    let mut accs = Vec::with_capacity(tasks.len().max(1));
-    if tasks.is_empty() {
-        // A plan without partitions: one empty accumulator, so callers can
-        // always start from the first.
-        accs.push(new()?);
-    }
+    let mut total = new()?;
     for task in tasks {
         let acc = task
             .await
             .map_err(|e| Error::Internal(format!("{what} task failed: {e}")))??;
-        accs.push(acc);
+        merge(&mut total, acc);
     }
-    Ok(accs)
+    Ok(total)
 }
 
 /// Read a non-negative count from a one-row aggregate result (NULL = 0).

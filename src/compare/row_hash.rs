@@ -7,6 +7,10 @@
 //! NULL gets its own marker, and the columns are folded in order through a
 //! strong 64-bit mixer, so swapped values or a NULL moving between columns
 //! change the hash. Two different rows agree with probability about 2^-64.
+//!
+//! Its values need only agree within one run. The determinism check orders
+//! rows by a different hash (xxHash64 of the row format, in
+//! `determinism.rs`) because that order must be the same on every machine.
 
 use std::sync::Arc;
 
