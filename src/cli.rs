@@ -292,6 +292,8 @@ pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
             }
             let mut job = run_job(args)?;
             job.plan_only = true;
+            // `[transform] runs` is for `run`; `check` runs nothing.
+            job.runs = 1;
             Ok((job, &args.output))
         }
         Command::Diff(args) => Ok((

@@ -194,7 +194,12 @@ impl ScalarUDFImpl for RowHash {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args)?;
+        // Constants (folded from statistics) expand to the batch's length.
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(args.number_rows))
+            .collect::<datafusion::error::Result<Vec<ArrayRef>>>()?;
         let fields = arrays
             .iter()
             .map(|a| SortField::new(a.data_type().clone()))

@@ -205,7 +205,13 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     // Stage 1: load.
     observer.stage(Stage::Load);
     let t = Instant::now();
-    let mut dead = DeadLetter::new(&job.load.dead_letter, job.load.strict);
+    // `check` screens text inputs as `run` does, but keeps no dead letters.
+    let dead_path = if job.plan_only {
+        scratch.path().join("dead-letter.ndjson")
+    } else {
+        job.load.dead_letter.clone()
+    };
+    let mut dead = DeadLetter::new(&dead_path, job.load.strict);
     let mut inputs = Vec::new();
     let (command, v1_label, v2_label, sources): (_, _, _, Vec<&InputSource>) = match &job.source {
         Source::Run {
@@ -268,7 +274,10 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
             model_stages(&ctx, job, m, &names, scratch.path(), observer).await?;
         timings.compare_ms = t.elapsed().as_millis() as u64;
         let (verdict, reasons, rules) = judge_models(job, &models, &selection, &inputs);
-        let dead_letter = dead.finish()?.map(|p| p.display().to_string());
+        let dead_letter = dead
+            .finish()?
+            .filter(|_| !job.plan_only)
+            .map(|p| p.display().to_string());
         timings.total_ms = started.elapsed().as_millis() as u64;
         return Ok(DiffReport {
             schema_version: report::SCHEMA_VERSION,
@@ -426,7 +435,10 @@ async fn stages(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         _ => !job.plan_only || rule.starts_with("schema_"),
     });
     // The run succeeded: move the dead-letter file (if any) into place.
-    let dead_letter = dead.finish()?.map(|p| p.display().to_string());
+    let dead_letter = dead
+        .finish()?
+        .filter(|_| !job.plan_only)
+        .map(|p| p.display().to_string());
     timings.total_ms = started.elapsed().as_millis() as u64;
 
     Ok(DiffReport {

@@ -480,6 +480,12 @@ pub struct ColumnStats {
     /// Largest |v1 - v2| / |v1| over compared numeric pairs with v1 != 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rel_diff: Option<f64>,
+    /// Compared pairs that differ by an infinite or undefined amount (an
+    /// infinity against a finite value or the other infinity, NaN against a
+    /// number). `max_abs_diff` and `max_rel_diff` are over the finite
+    /// differences; reports show the maximum as ∞ when this is not zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub non_finite_diffs: u64,
     /// v1 had a value and v2 NULL.
     pub value_to_null: u64,
     /// v1 NULL and v2 a value.

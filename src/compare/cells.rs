@@ -32,6 +32,10 @@ pub struct ColumnCheck {
     pub max_abs: Option<f64>,
     /// Largest |v1 - v2| / |v1| among those with v1 != 0.
     pub max_rel: Option<f64>,
+    /// Masked pairs that differ by an infinite or undefined amount (an
+    /// infinity against another value, NaN against a number): left out of
+    /// `max_abs` and `max_rel`, which are over finite differences.
+    pub non_finite: u64,
     /// Masked rows where v1 has a value and v2 is NULL.
     pub value_to_null: u64,
     /// Masked rows where v1 is NULL and v2 has a value.
@@ -117,11 +121,12 @@ pub fn compare_column(
         }
         _ => None,
     };
-    if let Some((mismatch, max_abs, max_rel)) = numeric {
+    if let Some((mismatch, max_abs, max_rel, non_finite)) = numeric {
         return Ok(ColumnCheck {
             mismatch,
             max_abs,
             max_rel,
+            non_finite,
             value_to_null,
             null_to_value,
         });
@@ -131,6 +136,7 @@ pub fn compare_column(
         mismatch: &differs & mask,
         max_abs: None,
         max_rel: None,
+        non_finite: 0,
         value_to_null,
         null_to_value,
     })
@@ -147,7 +153,9 @@ fn float_diff(x: f64, y: f64) -> Option<f64> {
     }
 }
 
-type Diff3 = (BooleanBuffer, Option<f64>, Option<f64>);
+/// Mismatches, largest finite absolute and relative differences, and the
+/// count of non-finite differences.
+type Diff4 = (BooleanBuffer, Option<f64>, Option<f64>, u64);
 
 fn numeric_diff<T, A>(
     a: &A,
@@ -156,7 +164,7 @@ fn numeric_diff<T, A>(
     tol: Tol,
     diff: impl Fn(T, T) -> Option<f64>,
     magnitude: impl Fn(T) -> f64,
-) -> Diff3
+) -> Diff4
 where
     T: Copy,
     A: Array + PrimitiveValues<T>,
@@ -164,6 +172,7 @@ where
     let (na, nb): (Option<&NullBuffer>, Option<&NullBuffer>) = (a.nulls(), b.nulls());
     let mut max_abs: Option<f64> = None;
     let mut max_rel: Option<f64> = None;
+    let mut non_finite = 0u64;
     let mismatch = BooleanBuffer::collect_bool(a.len(), |i| {
         if !mask.value(i) {
             return false;
@@ -177,7 +186,10 @@ where
             (true, true) => {
                 let (x, y) = (a.value_at(i), b.value_at(i));
                 match diff(x, y) {
-                    None => true,
+                    None => {
+                        non_finite += 1;
+                        true
+                    }
                     // Equal values (NaN = NaN, inf = inf) never reach the
                     // tolerance formula, where rel * |inf| would be NaN.
                     Some(0.0) => {
@@ -186,7 +198,10 @@ where
                     }
                     // An infinity against a number differs whatever the
                     // tolerance (rel * |inf| would otherwise absorb it).
-                    Some(d) if d.is_infinite() => true,
+                    Some(d) if d.is_infinite() => {
+                        non_finite += 1;
+                        true
+                    }
                     Some(d) => {
                         let m = magnitude(x);
                         max_abs = Some(max_abs.map_or(d, |cur| cur.max(d)));
@@ -206,7 +221,7 @@ where
     if max_abs.is_some() && max_rel.is_none() {
         max_rel = Some(0.0);
     }
-    (mismatch, max_abs, max_rel)
+    (mismatch, max_abs, max_rel, non_finite)
 }
 
 /// Uniform access to primitive values for the numeric kernel.

@@ -4,8 +4,9 @@
 //!    any key column, distinct keys that occur more than once, and the extra
 //!    rows they carry.
 //! 2. Each side is projected to its non-NULL-key rows and the compared columns,
-//!    cast to their common types. A side with duplicated keys is first grouped
-//!    to one row per key (with the row count), so the join never fans out.
+//!    cast to their common types. A side with duplicated keys is first made
+//!    one row per key (with the row count; a duplicated key carries no
+//!    values), so the join never fans out.
 //! 3. A full outer join on the key, streamed per partition: a row with only a
 //!    v1 key is `only_v1`, only a v2 key `only_v2`, both `matched`. Matched
 //!    keys that are unique on both sides are compared cell by cell; matched
@@ -20,8 +21,9 @@ use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, UInt64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::JoinType;
+use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{bit_xor, first_value, sum};
+use datafusion::functions_aggregate::expr_fn::{bit_xor, sum};
 use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext};
 use serde_json::{Map, Value};
@@ -463,15 +465,53 @@ async fn side(
     if !group {
         return Ok(df);
     }
-    let keys = (0..alignment.key.len())
-        .map(|i| col(name(v, 'k', i)))
-        .collect();
-    let mut aggs = vec![count_all().alias(name(v, 'n', 0))];
-    for j in 0..alignment.columns.len() {
-        let c = name(v, 'c', j);
-        aggs.push(first_value(col(&c), vec![]).alias(c));
-    }
-    df.aggregate(keys, aggs).context(what)
+    one_row_per_key(df, v, alignment).context(what)
+}
+
+/// A side whose keys repeat, as one row per key with its row count: rows
+/// of a key that occurs once keep their values; a duplicated key keeps
+/// none (there is no single row to pair, so its values are never compared,
+/// and picking one of its rows would depend on scheduling).
+fn one_row_per_key(
+    df: DataFrame,
+    v: Version,
+    alignment: &Alignment,
+) -> datafusion::error::Result<DataFrame> {
+    let nk = alignment.key.len();
+    let n = name(v, 'n', 0);
+    let dup_key = |i: usize| format!("__d_k{i}");
+    let duplicated = df
+        .clone()
+        .aggregate(
+            (0..nk).map(|i| col(name(v, 'k', i))).collect(),
+            vec![count_all().alias(&n)],
+        )?
+        .filter(col(&n).gt(lit(1i64)))?;
+    let unique = df.join_on(
+        duplicated.clone().select(
+            (0..nk)
+                .map(|i| col(name(v, 'k', i)).alias(dup_key(i)))
+                .collect::<Vec<_>>(),
+        )?,
+        JoinType::LeftAnti,
+        (0..nk).map(|i| col(name(v, 'k', i)).eq(col(dup_key(i)))),
+    )?;
+    let columns = |values: bool| -> Vec<Expr> {
+        let mut exprs: Vec<Expr> = (0..nk).map(|i| col(name(v, 'k', i))).collect();
+        for (j, c) in alignment.columns.iter().enumerate() {
+            let c_name = name(v, 'c', j);
+            exprs.push(if values {
+                col(&c_name)
+            } else {
+                cast(lit(ScalarValue::Null), c.common.clone()).alias(c_name)
+            });
+        }
+        exprs.push(if values { lit(1i64).alias(&n) } else { col(&n) });
+        exprs
+    };
+    unique
+        .select(columns(true))?
+        .union(duplicated.select(columns(false))?)
 }
 
 /// Positions of each internal column in the joined batches.
@@ -517,6 +557,7 @@ struct ColAcc {
     mismatches: u64,
     max_abs: Option<f64>,
     max_rel: Option<f64>,
+    non_finite: u64,
     value_to_null: u64,
     null_to_value: u64,
 }
@@ -622,6 +663,7 @@ impl Acc {
             acc.mismatches += check.mismatch.count_set_bits() as u64;
             acc.max_abs = max_opt(acc.max_abs, check.max_abs);
             acc.max_rel = max_opt(acc.max_rel, check.max_rel);
+            acc.non_finite += check.non_finite;
             acc.value_to_null += check.value_to_null;
             acc.null_to_value += check.null_to_value;
             checks.push(check.mismatch);
@@ -633,8 +675,10 @@ impl Acc {
 
         if shared.options.sample_size > 0 {
             self.sample_changed(batch, l, shared, &any_changed, &checks)?;
-            self.sample_one_side(batch, &l.a_keys, &l.a_cols, &only_v1, shared, true)?;
-            self.sample_one_side(batch, &l.b_keys, &l.b_cols, &only_v2, shared, false)?;
+            let a = (&l.a_keys[..], &l.a_cols[..], l.a_n);
+            let b = (&l.b_keys[..], &l.b_cols[..], l.b_n);
+            self.sample_one_side(batch, a, &only_v1, shared, true)?;
+            self.sample_one_side(batch, b, &only_v2, shared, false)?;
         }
         Ok(())
     }
@@ -709,11 +753,13 @@ impl Acc {
         Ok(())
     }
 
+    /// Sample rows of one side only. `side` is that side's key columns,
+    /// value columns and (when its keys repeat) row-count column; a key
+    /// with several rows is sampled as the key and its count, no values.
     fn sample_one_side(
         &mut self,
         batch: &RecordBatch,
-        keys: &[usize],
-        cols: &[usize],
+        (keys, cols, n): (&[usize], &[usize], Option<usize>),
         mask: &BooleanBuffer,
         shared: &Shared,
         v1: bool,
@@ -729,22 +775,28 @@ impl Acc {
                 continue;
             }
             let row_idx = idx.value(r) as usize;
-            let row = shared
-                .alignment
-                .columns
-                .iter()
-                .zip(cols)
-                .map(|(c, &i)| {
-                    (
-                        c.name.clone(),
-                        cells::to_json(batch.column(i).as_ref(), row_idx),
-                    )
-                })
-                .collect();
+            let count = n
+                .map(|i| batch.column(i).as_primitive::<Int64Type>().value(row_idx) as u64)
+                .filter(|n| *n > 1);
+            let row = match count {
+                Some(_) => Map::new(),
+                None => shared
+                    .alignment
+                    .columns
+                    .iter()
+                    .zip(cols)
+                    .map(|(c, &i)| {
+                        (
+                            c.name.clone(),
+                            cells::to_json(batch.column(i).as_ref(), row_idx),
+                        )
+                    })
+                    .collect(),
+            };
             let sample = RowSample {
                 key: self.key_json(shared, &key_cols, r),
                 row,
-                count: None,
+                count,
             };
             if v1 {
                 self.s_only_v1.insert(key, sample);
@@ -765,6 +817,7 @@ impl Acc {
             a.mismatches += b.mismatches;
             a.max_abs = max_opt(a.max_abs, b.max_abs);
             a.max_rel = max_opt(a.max_rel, b.max_rel);
+            a.non_finite += b.non_finite;
             a.value_to_null += b.value_to_null;
             a.null_to_value += b.null_to_value;
         }
@@ -804,6 +857,7 @@ impl Acc {
                     // zero difference whenever any row was compared.
                     max_abs_diff: (numeric && compared > 0).then(|| c.max_abs.unwrap_or(0.0)),
                     max_rel_diff: (numeric && compared > 0).then(|| c.max_rel.unwrap_or(0.0)),
+                    non_finite_diffs: c.non_finite,
                     value_to_null: c.value_to_null,
                     null_to_value: c.null_to_value,
                 }

@@ -98,7 +98,13 @@ impl ScalarUDFImpl for RowHash {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // A constant column (the planner folds one read from statistics
+        // into a scalar) is expanded to the batch's length.
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<DfResult<Vec<ArrayRef>>>()?;
         let hashes = hash_rows(&arrays, rows)?;
         Ok(ColumnarValue::Array(Arc::new(UInt64Array::from(hashes))))
     }

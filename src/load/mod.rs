@@ -166,9 +166,10 @@ pub fn validate_table_name(name: &str) -> std::result::Result<(), String> {
 /// screened text inputs are copied without their bad records); bad records
 /// go to `dead`.
 ///
-/// With `schema_only` (`diffgate check`), only what schema inference needs
-/// is read (Parquet footers, the first CSV/JSON records): no screening, no
-/// subset, no counts.
+/// With `schema_only` (`diffgate check`), no subset is applied and no counts
+/// are reported: Parquet and Arrow files give their footers, and CSV/JSON
+/// records are still screened (bad ones to `dead`), because which records
+/// are bad decides the schema `run` infers.
 pub async fn register(
     ctx: &SessionContext,
     source: &InputSource,
@@ -229,7 +230,6 @@ pub async fn register(
         has_header: source.has_header.unwrap_or(true),
     };
     let screened: Option<Screened> = match format {
-        _ if schema_only => None,
         Format::Csv => Some(records::screen_csv(
             source,
             &files,
@@ -314,10 +314,11 @@ pub async fn register(
     } else {
         Some(subset::apply(ctx, source).await?)
     };
+    let counted = screened.as_ref().filter(|_| !schema_only);
     Ok(Loaded {
         format,
-        rows_read: screened.as_ref().map(|s| s.rows_read),
-        rows_dead_lettered: screened.as_ref().map_or(0, |s| s.rows_dead_lettered),
+        rows_read: counted.map(|s| s.rows_read),
+        rows_dead_lettered: counted.map_or(0, |s| s.rows_dead_lettered),
         subset,
     })
 }

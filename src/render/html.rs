@@ -436,9 +436,13 @@ fn columns(o: &mut String, r: &DiffReport) {
          <th class=\"n\">NULL → value</th></tr></thead>\n<tbody>\n",
     );
     for c in &r.columns {
-        let num = |x: Option<f64>| match x {
-            Some(v) => format!("<td class=\"n\" data-v=\"{v}\">{v:.6}</td>"),
-            None => "<td class=\"n\" data-v=\"-1\"></td>".to_string(),
+        // Sorted by data-v; an infinite difference sorts above every other.
+        let num = |x: Option<f64>| match (x, text::max_diff(x, c.non_finite_diffs)) {
+            (Some(_), Some(shown)) if c.non_finite_diffs > 0 => {
+                format!("<td class=\"n\" data-v=\"1e308\">{shown}</td>")
+            }
+            (Some(v), Some(shown)) => format!("<td class=\"n\" data-v=\"{v}\">{shown}</td>"),
+            _ => "<td class=\"n\" data-v=\"-1\"></td>".to_string(),
         };
         let _ = writeln!(
             o,

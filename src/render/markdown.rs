@@ -463,11 +463,13 @@ fn columns(md: &mut Doc, r: &DiffReport) {
             .then_with(|| a.name.cmp(&b.name))
     });
     let total = differing.len();
-    let num = |x: Option<f64>| x.map_or(String::new(), |v| escape(&format!("{v:.6}")));
     let lines: Vec<String> = differing
         .iter()
         .take(TOP_COLUMNS)
         .map(|c| {
+            let num = |x: Option<f64>| {
+                text::max_diff(x, c.non_finite_diffs).map_or(String::new(), |v| escape(&v))
+            };
             format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 name(&c.name),

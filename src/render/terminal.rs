@@ -272,7 +272,9 @@ fn body(o: &mut String, r: &DiffReport, p: &Paint, opts: Options) {
                 "column", "compared", "mismatches", "rate", "max abs", "max rel"
             );
             for col in differing {
-                let num = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.6}"));
+                let num = |x: Option<f64>| {
+                    text::max_diff(x, col.non_finite_diffs).unwrap_or_else(|| "-".to_string())
+                };
                 let _ = writeln!(
                     o,
                     "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}",

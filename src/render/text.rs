@@ -70,6 +70,18 @@ pub fn fields(map: &serde_json::Map<String, Value>, sep: &str) -> String {
         .join(", ")
 }
 
+/// A column's largest difference for display: `∞` when some compared pair
+/// differed by an infinite or undefined amount, else six decimals; `None`
+/// for a column that is not numeric.
+pub fn max_diff(x: Option<f64>, non_finite: u64) -> Option<String> {
+    let x = x?;
+    Some(if non_finite > 0 {
+        "∞".to_string()
+    } else {
+        format!("{x:.6}")
+    })
+}
+
 /// Signed difference v2 − v1 of two counts, e.g. `+3`, `−2`, `0`.
 pub fn delta(v1: u64, v2: u64) -> String {
     match v2.cmp(&v1) {

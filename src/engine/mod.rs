@@ -14,6 +14,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{EngineContext, Result};
 
+pub mod exact;
+
 /// Execution settings that shape the session.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -33,6 +35,13 @@ impl EngineOptions {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
+
+/// Sorts that may run in one partition at once (both sides of a
+/// sort-merge join, with room to spare), for sizing merge reservations.
+const SORTS_PER_PARTITION: usize = 8;
+
+/// The least memory a sort keeps for merging its spill files.
+const MIN_MERGE_RESERVATION: usize = 256 << 10;
 
 /// Consumers named when the memory limit is exceeded.
 const TOP_CONSUMERS: usize = 5;
@@ -57,6 +66,13 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
         // A hash join cannot spill; a sort-merge join (over spilling sorts
         // with a multi-level merge) can.
         o.optimizer.prefer_hash_join = false;
+        // Each sort sets aside memory for merging its spill files, which
+        // cannot itself spill; at the default (10 MB) sixteen partitions
+        // sorting both sides need 320 MB before holding a row. A share of
+        // the limit per partition keeps any thread count within it.
+        o.execution.sort_spill_reservation_bytes = (limit
+            / (options.threads() * SORTS_PER_PARTITION))
+            .clamp(MIN_MERGE_RESERVATION, 10 << 20);
         let pool = FairSpillPool::new(limit);
         let top = NonZeroUsize::new(TOP_CONSUMERS).expect("non-zero");
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
@@ -69,7 +85,10 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
     let runtime = runtime
         .build_arc()
         .context(|| "cannot start the query engine".to_string())?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    // Float aggregates whose results do not depend on scheduling.
+    exact::register(&ctx);
+    Ok(ctx)
 }
 
 /// While alive, joins planned in `ctx` are hash joins whatever the memory
