@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::pipeline::{Observer, Stage};
+use crate::pipeline::progress::{Observer, Stage};
 use crate::render::github;
 
 /// GitHub refuses step summaries above 1 MiB.

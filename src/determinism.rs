@@ -25,29 +25,27 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use twox_hash::XxHash64;
 
-use crate::align;
-use crate::compare::{self, CompareOptions};
+use crate::compare::{self, CompareOptions, Depth, Key, Logic, Settings};
 use crate::engine::{self, EngineOptions};
 use crate::error::{EngineContext, Error, Result};
 use crate::report::Drift;
 use crate::transform::{self, Transform, Version};
 
-/// What the later runs are compared on.
-pub struct Check<'a> {
+/// What the re-runs need: the first run's session (inputs registered),
+/// how to compare, how often, and the time limit of each re-run.
+pub struct Rerun<'a> {
     /// The session the first run ran in, with the inputs registered.
     pub ctx: &'a SessionContext,
     pub engine: &'a EngineOptions,
     /// Names of the registered inputs.
     pub inputs: &'a [String],
-    pub key: &'a [String],
-    pub ignore_columns: &'a [String],
-    pub compare: &'a CompareOptions,
+    pub settings: &'a Settings,
     pub runs: u32,
     /// `--transform-timeout`, for each re-run too.
     pub transform_limit: Option<std::time::Duration>,
 }
 
-impl Check<'_> {
+impl Rerun<'_> {
     /// Run `transform` runs 2..=N and compare each with the first run,
     /// whose output is in `first`. `None` when every run agreed.
     pub async fn version(
@@ -63,52 +61,36 @@ impl Check<'_> {
             rows: 0,
             columns: Vec::new(),
         };
+        // Only counts are needed: no samples.
+        let settings = Settings {
+            options: CompareOptions {
+                sample_size: 0,
+                ..self.settings.options.clone()
+            },
+            ..self.settings.clone()
+        };
         for k in 2..=self.runs {
             let ctx = engine::session(self.engine)?;
             for name in self.inputs {
                 let dir = scratch.join(format!("inputs-run{k}")).join(name);
                 reordered(self.ctx, &ctx, name, u64::from(k), &dir).await?;
             }
+            // The re-run is v2 of a comparison whose v1 is the first run.
             let dir = scratch.join(format!("{}-run{k}", v.as_str()));
-            crate::pipeline::within(
-                self.transform_limit,
-                || {
-                    format!(
-                        "{} transform {} (run {k})",
-                        v.as_str(),
-                        transform.path.display()
-                    )
-                },
-                "--transform-timeout",
-                transform::run_into(&ctx, transform, &dir, Version::V2.table_name()),
-            )
-            .await?;
+            let what = || format!("{} transform {} (run {k})", v.as_str(), transform.path.display());
+            let table = Version::V2.table_name();
+            transform::run_into(&ctx, transform, &dir, table, self.transform_limit, what).await?;
             transform::register_parts(&ctx, Version::V1.table_name(), first)
                 .await
                 .context(|| format!("cannot read the first run of {}", v.as_str()))?;
-            let schema_of = |t: &'static str| {
-                let ctx = &ctx;
-                async move {
-                    ctx.table(t)
-                        .await
-                        .map(|df| df.schema().as_arrow().clone())
-                        .context(|| format!("cannot read run {k} of {}", v.as_str()))
-                }
-            };
-            let s1 = schema_of(Version::V1.table_name()).await?;
-            let s2 = schema_of(Version::V2.table_name()).await?;
-            let tolerated: Vec<String> = self.compare.tolerance.columns.keys().cloned().collect();
-            let alignment = align::align(&s1, &s2, self.key, self.ignore_columns, &tolerated)?;
-            let options = CompareOptions {
-                sample_size: 0,
-                ..self.compare.clone()
-            };
-            let c = compare::compare(&ctx, &alignment, &options).await?;
-            let rows = c.rows.only_v1 + c.rows.only_v2 + c.rows.changed.unwrap_or(0);
-            if rows > 0 {
+            let key = Key::Given(&settings.key);
+            let c = compare::registered(&ctx, &settings, key, Depth::Rows, Logic::Unknown).await?;
+            let rows = &c.findings.rows;
+            let differing = rows.only_v1 + rows.only_v2 + rows.changed.unwrap_or(0);
+            if differing > 0 {
                 drift.runs_differing += 1;
-                drift.rows = drift.rows.max(rows);
-                for col in c.columns.iter().filter(|c| c.mismatches > 0) {
+                drift.rows = drift.rows.max(differing);
+                for col in c.findings.columns.iter().filter(|c| c.mismatches > 0) {
                     if !drift.columns.contains(&col.name) {
                         drift.columns.push(col.name.clone());
                     }
@@ -154,7 +136,13 @@ async fn reordered(
         .context(|| format!("cannot reorder input `{name}`"))?;
     transform::write_parts(vec![stream], dir)
         .await
-        .map_err(|e| Error::Usage(format!("cannot write reordered input `{name}`: {e}")))?;
+        .map_err(|e| match e {
+            Error::Engine { source, .. } => Error::Engine {
+                context: format!("cannot reorder input `{name}`"),
+                source,
+            },
+            other => other,
+        })?;
     transform::register_parts(to, name, dir)
         .await
         .context(|| format!("cannot register input `{name}` for a re-run"))

@@ -78,6 +78,10 @@ pub enum Error {
         limit: String,
     },
 
+    /// A saved report (`diffgate report`) that cannot be read as one.
+    #[error("{}: {message}", path.display())]
+    Report { path: PathBuf, message: String },
+
     #[error("{context}: {}", engine_message(source))]
     Engine {
         context: String,

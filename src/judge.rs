@@ -1,16 +1,20 @@
-//! Stage 5, judge: turn findings into a verdict. Each rule of the [`Policy`]
-//! looks at the schema diff and row counts; a rule that fires at `review` or
-//! `block` becomes a reason naming the rule, what was observed and the
-//! threshold. The verdict is the worst level among the reasons (`promote`
-//! when none fired), and the gate fails when it reaches `fail_on`.
+//! Stage 5, judge: turn findings into a verdict. Each rule of the
+//! [`Policy`] (the typed table in [`crate::rules`]) is judged by the
+//! function of its family — schema, keys, rows, inputs, determinism — and a
+//! rule that fires at `review` or `block` becomes a reason naming the rule,
+//! what was observed and the threshold. The verdict is the worst level
+//! among the reasons (`promote` when none fired), and the gate fails when
+//! it reaches `fail_on`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub use crate::report::RuleLevel;
 use crate::report::{
     Determinism, InputInfo, Level, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict,
+    percent,
 };
+use crate::rules::{Needs, Rule};
 
 /// The verdict at or above which the gate fails (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -46,6 +50,8 @@ pub struct Policy {
     pub null_keys_v2: RuleLevel,
     /// v2 has no rows although v1 has some.
     pub empty_v2: RuleLevel,
+    /// Neither v1 nor v2 has a row: the comparison checked nothing.
+    pub both_empty: RuleLevel,
     /// Any matched row whose values differ beyond tolerance.
     pub rows_changed: RuleLevel,
     /// Any v1 row whose key (or whole row, keyless) is gone from v2.
@@ -81,6 +87,7 @@ impl Default for Policy {
             null_keys_v1: RuleLevel::Review,
             null_keys_v2: RuleLevel::Block,
             empty_v2: RuleLevel::Block,
+            both_empty: RuleLevel::Review,
             rows_changed: RuleLevel::Review,
             rows_removed: RuleLevel::Review,
             rows_added: RuleLevel::Review,
@@ -96,81 +103,82 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// Every rule with the level it fires at, in the order they are judged.
-    /// The threshold rules always block; `max_added_fraction` is ignored
-    /// when unset.
-    pub fn rules(&self) -> [(&'static str, RuleLevel); 16] {
-        let added = if self.max_added_fraction.is_some() {
-            RuleLevel::Block
-        } else {
-            RuleLevel::Ignore
-        };
-        [
-            ("schema_migration", self.schema_migration),
-            ("schema_breaking", self.schema_breaking),
-            ("schema_compatible", self.schema_compatible),
-            ("duplicate_keys_v1", self.duplicate_keys_v1),
-            ("duplicate_keys_v2", self.duplicate_keys_v2),
-            ("null_keys_v1", self.null_keys_v1),
-            ("null_keys_v2", self.null_keys_v2),
-            ("empty_v2", self.empty_v2),
-            ("max_removed_or_changed_fraction", RuleLevel::Block),
-            ("max_added_fraction", added),
-            ("rows_changed", self.rows_changed),
-            ("rows_removed", self.rows_removed),
-            ("rows_added", self.rows_added),
-            ("dead_lettered_rows", self.dead_lettered_rows),
-            ("max_dead_lettered_fraction", RuleLevel::Block),
-            ("nondeterministic", self.nondeterministic),
-        ]
+    /// The level rule `rule` fires at. The threshold rules always block;
+    /// `max_added_fraction` is ignored when unset.
+    pub fn level(&self, rule: Rule) -> RuleLevel {
+        use Rule::*;
+        match rule {
+            SchemaMigration => self.schema_migration,
+            SchemaBreaking => self.schema_breaking,
+            SchemaCompatible => self.schema_compatible,
+            DuplicateKeysV1 => self.duplicate_keys_v1,
+            DuplicateKeysV2 => self.duplicate_keys_v2,
+            NullKeysV1 => self.null_keys_v1,
+            NullKeysV2 => self.null_keys_v2,
+            EmptyV2 => self.empty_v2,
+            BothEmpty => self.both_empty,
+            MaxRemovedOrChangedFraction | MaxDeadLetteredFraction => RuleLevel::Block,
+            MaxAddedFraction if self.max_added_fraction.is_some() => RuleLevel::Block,
+            MaxAddedFraction => RuleLevel::Ignore,
+            RowsChanged => self.rows_changed,
+            RowsRemoved => self.rows_removed,
+            RowsAdded => self.rows_added,
+            DeadLetteredRows => self.dead_lettered_rows,
+            Nondeterministic => self.nondeterministic,
+        }
     }
 
     /// Check thresholds are meaningful fractions.
     pub fn validate(&self) -> Result<(), String> {
-        let ok = |x: f64| x.is_finite() && x >= 0.0;
-        if !ok(self.max_removed_or_changed_fraction) {
-            return Err(format!(
-                "max_removed_or_changed_fraction must be a number >= 0, got {}",
-                self.max_removed_or_changed_fraction
-            ));
-        }
-        if let Some(x) = self.max_added_fraction
-            && !ok(x)
-        {
-            return Err(format!("max_added_fraction must be a number >= 0, got {x}"));
-        }
-        if !ok(self.max_dead_lettered_fraction) {
-            return Err(format!(
-                "max_dead_lettered_fraction must be a number >= 0, got {}",
-                self.max_dead_lettered_fraction
-            ));
+        let fractions = [
+            ("max_removed_or_changed_fraction", Some(self.max_removed_or_changed_fraction)),
+            ("max_added_fraction", self.max_added_fraction),
+            ("max_dead_lettered_fraction", Some(self.max_dead_lettered_fraction)),
+        ];
+        for (name, x) in fractions {
+            if let Some(x) = x
+                && !(x.is_finite() && x >= 0.0)
+            {
+                return Err(format!("{name} must be a number >= 0, got {x}"));
+            }
         }
         Ok(())
     }
 }
 
-/// The policy as a checklist: each rule, its level, and whether one of the
-/// reasons came from it.
-/// Only rules that were `evaluated` are listed (`nondeterministic` needs
-/// `--runs`, `schema_migration` needs SQL).
-pub fn checks(
-    policy: &Policy,
-    reasons: &[Reason],
-    evaluated: &dyn Fn(&str) -> bool,
-) -> Vec<RuleCheck> {
-    policy
-        .rules()
+/// What a run looked at, deciding which rules it could judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evidence {
+    /// Both versions' SQL was planned (`run`, `check`).
+    pub plans: bool,
+    /// Rows were read and compared (`run`, `diff`).
+    pub rows: bool,
+    /// The determinism check ran.
+    pub runs: bool,
+}
+
+impl Evidence {
+    fn covers(self, needs: Needs) -> bool {
+        match needs {
+            Needs::Schema => true,
+            Needs::Plans => self.plans,
+            Needs::Rows => self.rows,
+            Needs::Runs => self.runs,
+        }
+    }
+}
+
+/// The policy as a checklist: each rule the `evidence` could judge, its
+/// level, and the worst level of the reasons it gave.
+pub fn checklist(policy: &Policy, reasons: &[Reason], evidence: Evidence) -> Vec<RuleCheck> {
+    Rule::ALL
         .into_iter()
-        .filter(|(rule, _)| evaluated(rule))
-        .map(|(rule, level)| {
-            let fired = reasons
-                .iter()
-                .filter(|r| r.rule == rule)
-                .map(|r| r.level)
-                .max();
+        .filter(|rule| evidence.covers(rule.needs()))
+        .map(|rule| {
+            let fired = reasons.iter().filter(|r| r.rule == rule).map(|r| r.level).max();
             RuleCheck {
-                rule: rule.to_string(),
-                level,
+                rule,
+                level: policy.level(rule),
                 outcome: match fired {
                     None => Outcome::Pass,
                     Some(Level::Review) => Outcome::Review,
@@ -181,58 +189,83 @@ pub fn checks(
         .collect()
 }
 
-/// Judge a comparison: the verdict and the reasons for it, block first.
-pub fn judge(
-    schema: &SchemaDiff,
-    rows: &RowCounts,
-    inputs: &[InputInfo],
-    determinism: Option<&Determinism>,
-    logic_changed: Option<bool>,
-    policy: &Policy,
-) -> (Verdict, Vec<Reason>) {
-    let mut reasons = Vec::new();
-    let mut fire = |rule: &str,
-                    level: RuleLevel,
-                    message: String,
-                    observed: serde_json::Value,
-                    threshold: serde_json::Value| {
-        if let Some(level) = level.level() {
-            reasons.push(Reason {
-                rule: rule.to_string(),
+/// Reasons as the rules fire, each at the level the policy gives it (a
+/// rule at `ignore` gives none).
+struct Reasons<'p> {
+    policy: &'p Policy,
+    found: Vec<Reason>,
+}
+
+impl<'p> Reasons<'p> {
+    fn new(policy: &'p Policy) -> Self {
+        Reasons {
+            policy,
+            found: Vec::new(),
+        }
+    }
+
+    fn fire(&mut self, rule: Rule, message: String, observed: Value, threshold: Value) {
+        if let Some(level) = self.policy.level(rule).level() {
+            self.found.push(Reason {
+                rule,
                 level,
                 message,
                 observed,
                 threshold,
             });
         }
-    };
+    }
+}
 
-    for drift in determinism.map_or(&[][..], |d| &d.nondeterministic[..]) {
+/// The reasons one comparison gives: its schema always, its keys and rows
+/// when rows were compared (`rows` is `None` for `check`).
+pub fn comparison(schema: &SchemaDiff, rows: Option<&RowCounts>, policy: &Policy) -> Vec<Reason> {
+    let mut r = Reasons::new(policy);
+    schema_rules(&mut r, schema);
+    if let Some(rows) = rows {
+        key_rules(&mut r, rows);
+        row_rules(&mut r, rows);
+    }
+    r.found
+}
+
+/// The reasons the loaded inputs give (dead-lettered records).
+pub fn inputs(inputs: &[InputInfo], policy: &Policy) -> Vec<Reason> {
+    let mut r = Reasons::new(policy);
+    input_rules(&mut r, inputs);
+    r.found
+}
+
+/// The reasons the determinism check gives.
+pub fn determinism(determinism: &Determinism, policy: &Policy) -> Vec<Reason> {
+    let mut r = Reasons::new(policy);
+    for drift in &determinism.nondeterministic {
         let columns = if drift.columns.is_empty() {
             String::new()
         } else {
             let names: Vec<String> = drift.columns.iter().map(|c| format!("`{c}`")).collect();
             format!("; columns {}", names.join(", "))
         };
-        fire(
-            "nondeterministic",
-            policy.nondeterministic,
+        r.fire(
+            Rule::Nondeterministic,
             format!(
                 "{} gives different output on the same inputs: {} of {} re-run(s) differed from the first, in up to {} row(s){columns}",
                 drift.version,
                 drift.runs_differing,
-                determinism.map_or(0, |d| d.runs.saturating_sub(1)),
+                determinism.runs.saturating_sub(1),
                 drift.rows
             ),
             json!(drift.rows),
             json!(0),
         );
     }
+    r.found
+}
 
-    if schema.breaking && logic_changed == Some(true) {
-        fire(
-            "schema_migration",
-            policy.schema_migration,
+fn schema_rules(r: &mut Reasons, schema: &SchemaDiff) {
+    if schema.breaking && schema.logic_changed == Some(true) {
+        r.fire(
+            Rule::SchemaMigration,
             "a breaking schema change ships together with a logic change to the columns v1 and v2 share; \
              ship it in steps: add the new column(s) beside the old ones with the logic unchanged, \
              move readers over, then drop or change the old column(s) in a later release"
@@ -241,13 +274,9 @@ pub fn judge(
             json!(false),
         );
     }
-
     if schema.breaking {
-        let mut what: Vec<String> = schema
-            .removed
-            .iter()
-            .map(|c| format!("`{}` removed", c.name))
-            .collect();
+        let mut what: Vec<String> =
+            schema.removed.iter().map(|c| format!("`{}` removed", c.name)).collect();
         what.extend(
             schema
                 .changed
@@ -255,65 +284,45 @@ pub fn judge(
                 .filter(|c| !c.compatible)
                 .map(|c| format!("`{}` {} → {} ({})", c.name, c.v1_type, c.v2_type, c.note)),
         );
-        fire(
-            "schema_breaking",
-            policy.schema_breaking,
+        let n = what.len();
+        r.fire(
+            Rule::SchemaBreaking,
             format!("breaking schema change: {}", what.join(", ")),
-            json!(what.len()),
+            json!(n),
             json!(0),
         );
     }
-    let compatible = schema.added.len()
-        + schema.changed.iter().filter(|c| c.compatible).count()
-        + usize::from(!schema.reordered.is_empty());
-    if compatible > 0 {
-        let mut what: Vec<String> = schema
-            .added
+    let mut what: Vec<String> = schema.added.iter().map(|c| format!("`{}` added", c.name)).collect();
+    what.extend(
+        schema
+            .changed
             .iter()
-            .map(|c| format!("`{}` added", c.name))
-            .collect();
-        what.extend(
-            schema
-                .changed
-                .iter()
-                .filter(|c| c.compatible)
-                .map(|c| format!("`{}` {} → {}", c.name, c.v1_type, c.v2_type)),
-        );
-        if !schema.reordered.is_empty() {
-            what.push("columns reordered".into());
-        }
-        fire(
-            "schema_compatible",
-            policy.schema_compatible,
+            .filter(|c| c.compatible)
+            .map(|c| format!("`{}` {} → {}", c.name, c.v1_type, c.v2_type)),
+    );
+    if !schema.reordered.is_empty() {
+        what.push("columns reordered".into());
+    }
+    if !what.is_empty() {
+        let n = what.len();
+        r.fire(
+            Rule::SchemaCompatible,
             format!("compatible schema change: {}", what.join(", ")),
-            json!(compatible),
+            json!(n),
             json!(0),
         );
     }
+}
 
-    for (rule, level, count, side) in [
-        (
-            "duplicate_keys_v1",
-            policy.duplicate_keys_v1,
-            rows.duplicate_keys_v1,
-            "v1",
-        ),
-        (
-            "duplicate_keys_v2",
-            policy.duplicate_keys_v2,
-            rows.duplicate_keys_v2,
-            "v2",
-        ),
-    ] {
-        if let Some(n) = count.filter(|n| *n > 0) {
-            let extra = if side == "v1" {
-                rows.duplicate_rows_v1
-            } else {
-                rows.duplicate_rows_v2
-            };
-            fire(
+fn key_rules(r: &mut Reasons, rows: &RowCounts) {
+    let sides = [
+        ("v1", Rule::DuplicateKeysV1, rows.duplicate_keys_v1, rows.duplicate_rows_v1),
+        ("v2", Rule::DuplicateKeysV2, rows.duplicate_keys_v2, rows.duplicate_rows_v2),
+    ];
+    for (side, rule, keys, extra) in sides {
+        if let Some(n) = keys.filter(|n| *n > 0) {
+            r.fire(
                 rule,
-                level,
                 format!(
                     "{n} key value(s) occur more than once in {side} ({} extra row(s))",
                     extra.unwrap_or(0)
@@ -323,149 +332,119 @@ pub fn judge(
             );
         }
     }
-    for (rule, level, count, side) in [
-        ("null_keys_v1", policy.null_keys_v1, rows.null_keys_v1, "v1"),
-        ("null_keys_v2", policy.null_keys_v2, rows.null_keys_v2, "v2"),
-    ] {
+    let sides = [
+        ("v1", Rule::NullKeysV1, rows.null_keys_v1),
+        ("v2", Rule::NullKeysV2, rows.null_keys_v2),
+    ];
+    for (side, rule, count) in sides {
         if let Some(n) = count.filter(|n| *n > 0) {
-            fire(
-                rule,
-                level,
-                format!("{n} row(s) in {side} have a NULL key"),
-                json!(n),
-                json!(0),
-            );
+            r.fire(rule, format!("{n} row(s) in {side} have a NULL key"), json!(n), json!(0));
         }
     }
+}
 
+fn row_rules(r: &mut Reasons, rows: &RowCounts) {
     if rows.v1 > 0 && rows.v2 == 0 {
-        fire(
-            "empty_v2",
-            policy.empty_v2,
-            format!("v2 is empty but v1 has {} row(s)", rows.v1),
-            json!(0),
-            json!(1),
+        let message = format!("v2 is empty but v1 has {} row(s)", rows.v1);
+        r.fire(Rule::EmptyV2, message, json!(0), json!(1));
+    }
+    if rows.v1 == 0 && rows.v2 == 0 {
+        let message = "v1 and v2 are both empty: no rows were compared".to_string();
+        r.fire(Rule::BothEmpty, message, json!(0), json!(1));
+    }
+    let changed = rows.changed.unwrap_or(0);
+    if rows.v1 > 0 {
+        fraction_rules(r, rows, changed);
+    }
+    let counts = [
+        (Rule::RowsChanged, changed, "matched row(s) differ beyond tolerance"),
+        (Rule::RowsRemoved, rows.only_v1, "row(s) of v1 are missing from v2"),
+        (Rule::RowsAdded, rows.only_v2, "row(s) of v2 are not in v1"),
+    ];
+    for (rule, n, what) in counts {
+        if n > 0 {
+            r.fire(rule, format!("{n} {what}"), json!(n), json!(0));
+        }
+    }
+}
+
+/// The block thresholds on removed-or-changed and added rows.
+fn fraction_rules(r: &mut Reasons, rows: &RowCounts, changed: u64) {
+    let policy = r.policy;
+    let removed_or_changed = rows.only_v1 + changed;
+    let fraction = removed_or_changed as f64 / rows.v1 as f64;
+    let max = policy.max_removed_or_changed_fraction;
+    if fraction > max {
+        r.fire(
+            Rule::MaxRemovedOrChangedFraction,
+            format!(
+                "{removed_or_changed} of {} v1 row(s) removed or changed ({}), above the {} limit",
+                rows.v1,
+                percent(fraction),
+                percent(max)
+            ),
+            json!(fraction),
+            json!(max),
         );
     }
-
-    let changed = rows.changed.unwrap_or(0);
-    let removed_or_changed = rows.only_v1 + changed;
-    if rows.v1 > 0 {
-        let fraction = removed_or_changed as f64 / rows.v1 as f64;
-        if fraction > policy.max_removed_or_changed_fraction {
-            fire(
-                "max_removed_or_changed_fraction",
-                RuleLevel::Block,
+    if let Some(max) = policy.max_added_fraction {
+        let fraction = rows.only_v2 as f64 / rows.v1 as f64;
+        if fraction > max {
+            r.fire(
+                Rule::MaxAddedFraction,
                 format!(
-                    "{} of {} v1 row(s) removed or changed ({}), above the {} limit",
-                    removed_or_changed,
+                    "{} row(s) added to {} v1 row(s) ({}), above the {} limit",
+                    rows.only_v2,
                     rows.v1,
                     percent(fraction),
-                    percent(policy.max_removed_or_changed_fraction)
-                ),
-                json!(fraction),
-                json!(policy.max_removed_or_changed_fraction),
-            );
-        }
-        if let Some(max) = policy.max_added_fraction {
-            let fraction = rows.only_v2 as f64 / rows.v1 as f64;
-            if fraction > max {
-                fire(
-                    "max_added_fraction",
-                    RuleLevel::Block,
-                    format!(
-                        "{} row(s) added to {} v1 row(s) ({}), above the {} limit",
-                        rows.only_v2,
-                        rows.v1,
-                        percent(fraction),
-                        percent(max)
-                    ),
-                    json!(fraction),
-                    json!(max),
-                );
-            }
-        }
-    }
-    if changed > 0 {
-        fire(
-            "rows_changed",
-            policy.rows_changed,
-            format!("{changed} matched row(s) differ beyond tolerance"),
-            json!(changed),
-            json!(0),
-        );
-    }
-    if rows.only_v1 > 0 {
-        fire(
-            "rows_removed",
-            policy.rows_removed,
-            format!("{} row(s) of v1 are missing from v2", rows.only_v1),
-            json!(rows.only_v1),
-            json!(0),
-        );
-    }
-    if rows.only_v2 > 0 {
-        fire(
-            "rows_added",
-            policy.rows_added,
-            format!("{} row(s) of v2 are not in v1", rows.only_v2),
-            json!(rows.only_v2),
-            json!(0),
-        );
-    }
-
-    let dead: Vec<&InputInfo> = inputs.iter().filter(|i| i.rows_dead_lettered > 0).collect();
-    if !dead.is_empty() {
-        let total: u64 = dead.iter().map(|i| i.rows_dead_lettered).sum();
-        let each: Vec<String> = dead
-            .iter()
-            .map(|i| {
-                format!(
-                    "`{}` {} of {}",
-                    i.name,
-                    i.rows_dead_lettered,
-                    i.rows_read.unwrap_or(0)
-                )
-            })
-            .collect();
-        fire(
-            "dead_lettered_rows",
-            policy.dead_lettered_rows,
-            format!(
-                "{total} input record(s) could not be loaded and went to the dead-letter file ({})",
-                each.join(", ")
-            ),
-            json!(total),
-            json!(0),
-        );
-        let max = policy.max_dead_lettered_fraction;
-        if let Some(worst) = dead
-            .iter()
-            .filter(|i| i.dead_lettered_fraction() > max)
-            .max_by(|a, b| {
-                a.dead_lettered_fraction()
-                    .total_cmp(&b.dead_lettered_fraction())
-            })
-        {
-            fire(
-                "max_dead_lettered_fraction",
-                RuleLevel::Block,
-                format!(
-                    "input `{}`: {} of {} record(s) could not be loaded ({}), above the {} limit",
-                    worst.name,
-                    worst.rows_dead_lettered,
-                    worst.rows_read.unwrap_or(0),
-                    percent(worst.dead_lettered_fraction()),
                     percent(max)
                 ),
-                json!(worst.dead_lettered_fraction()),
+                json!(fraction),
                 json!(max),
             );
         }
     }
+}
 
-    let verdict = order(&mut reasons);
-    (verdict, reasons)
+fn input_rules(r: &mut Reasons, inputs: &[InputInfo]) {
+    let dead: Vec<&InputInfo> = inputs.iter().filter(|i| i.rows_dead_lettered > 0).collect();
+    if dead.is_empty() {
+        return;
+    }
+    let total: u64 = dead.iter().map(|i| i.rows_dead_lettered).sum();
+    let each: Vec<String> = dead
+        .iter()
+        .map(|i| format!("`{}` {} of {}", i.name, i.rows_dead_lettered, i.rows_read.unwrap_or(0)))
+        .collect();
+    r.fire(
+        Rule::DeadLetteredRows,
+        format!(
+            "{total} input record(s) could not be loaded and went to the dead-letter file ({})",
+            each.join(", ")
+        ),
+        json!(total),
+        json!(0),
+    );
+    let max = r.policy.max_dead_lettered_fraction;
+    let worst = dead
+        .iter()
+        .filter(|i| i.dead_lettered_fraction() > max)
+        .max_by(|a, b| a.dead_lettered_fraction().total_cmp(&b.dead_lettered_fraction()));
+    if let Some(worst) = worst {
+        r.fire(
+            Rule::MaxDeadLetteredFraction,
+            format!(
+                "input `{}`: {} of {} record(s) could not be loaded ({}), above the {} limit",
+                worst.name,
+                worst.rows_dead_lettered,
+                worst.rows_read.unwrap_or(0),
+                percent(worst.dead_lettered_fraction()),
+                percent(max)
+            ),
+            json!(worst.dead_lettered_fraction()),
+            json!(max),
+        );
+    }
 }
 
 /// Put block reasons first (within a level, the order they were found) and
@@ -477,20 +456,6 @@ pub fn order(reasons: &mut [Reason]) -> Verdict {
         .map(|r| r.level.verdict())
         .max()
         .unwrap_or(Verdict::Promote)
-}
-
-/// A fraction as a short percentage ("1.5%", "0.012%").
-pub fn percent(fraction: f64) -> String {
-    let p = fraction * 100.0;
-    if p == 0.0 {
-        "0%".into()
-    } else if p >= 10.0 {
-        format!("{p:.1}%")
-    } else if p >= 0.1 {
-        format!("{p:.2}%")
-    } else {
-        format!("{p:.3}%")
-    }
 }
 
 #[cfg(test)]
@@ -517,16 +482,32 @@ mod tests {
         }
     }
 
+    /// Verdict and reasons of one comparison with the default policy.
+    fn judge(schema: &SchemaDiff, rows: &RowCounts, policy: &Policy) -> (Verdict, Vec<Reason>) {
+        let mut reasons = comparison(schema, Some(rows), policy);
+        (order(&mut reasons), reasons)
+    }
+
+    fn removed(name: &str) -> SchemaDiff {
+        SchemaDiff {
+            removed: vec![NamedType {
+                name: name.into(),
+                data_type: "Int64".into(),
+            }],
+            breaking: true,
+            ..SchemaDiff::default()
+        }
+    }
+
+    const ALL_BUT_RUNS: Evidence = Evidence {
+        plans: false,
+        rows: true,
+        runs: false,
+    };
+
     #[test]
     fn identical_outputs_promote() {
-        let (v, r) = judge(
-            &SchemaDiff::default(),
-            &keyed(100, 100, 0, 0, 0),
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
+        let (v, r) = judge(&SchemaDiff::default(), &keyed(100, 100, 0, 0, 0), &Policy::default());
         assert_eq!(v, Verdict::Promote);
         assert!(r.is_empty());
     }
@@ -538,40 +519,51 @@ mod tests {
         let mut rows = keyed(100, 0, 100, 0, 0);
         rows.duplicate_keys_v1 = Some(2);
         rows.null_keys_v1 = Some(1);
-        let schema = SchemaDiff {
-            removed: vec![NamedType {
-                name: "a".into(),
-                data_type: "Int64".into(),
-            }],
-            added: vec![NamedType {
-                name: "b".into(),
-                data_type: "Int64".into(),
-            }],
-            breaking: true,
-            ..SchemaDiff::default()
-        };
+        let mut schema = removed("a");
+        schema.added = vec![NamedType {
+            name: "b".into(),
+            data_type: "Int64".into(),
+        }];
         let policy = Policy {
             schema_compatible: RuleLevel::Review,
             ..Policy::default()
         };
-        let (_, reasons) = judge(&schema, &rows, &[input(10, 5)], None, None, &policy);
-        let checks = checks(&policy, &reasons, &|r| {
-            r != "nondeterministic" && r != "schema_migration"
-        });
-        assert_eq!(checks.len(), 14);
+        let mut reasons = comparison(&schema, Some(&rows), &policy);
+        reasons.extend(inputs(&[input(10, 5)], &policy));
+        let checks = checklist(&policy, &reasons, ALL_BUT_RUNS);
+        assert_eq!(checks.len(), 15, "all but schema_migration and nondeterministic");
         for reason in &reasons {
-            let check = checks.iter().find(|c| c.rule == reason.rule);
-            assert!(check.is_some(), "{} is not a checked rule", reason.rule);
+            assert!(checks.iter().any(|c| c.rule == reason.rule), "{} is not checked", reason.rule);
         }
-        let outcome = |rule: &str| checks.iter().find(|c| c.rule == rule).unwrap().outcome;
-        assert_eq!(outcome("schema_breaking"), Outcome::Block);
-        assert_eq!(outcome("schema_compatible"), Outcome::Review);
-        assert_eq!(outcome("duplicate_keys_v1"), Outcome::Review);
-        assert_eq!(outcome("empty_v2"), Outcome::Block);
-        assert_eq!(outcome("rows_changed"), Outcome::Pass);
-        assert_eq!(outcome("max_added_fraction"), Outcome::Pass);
-        assert_eq!(outcome("dead_lettered_rows"), Outcome::Review);
-        assert_eq!(outcome("max_dead_lettered_fraction"), Outcome::Block);
+        let outcome = |rule: Rule| checks.iter().find(|c| c.rule == rule).unwrap().outcome;
+        assert_eq!(outcome(Rule::SchemaBreaking), Outcome::Block);
+        assert_eq!(outcome(Rule::SchemaCompatible), Outcome::Review);
+        assert_eq!(outcome(Rule::DuplicateKeysV1), Outcome::Review);
+        assert_eq!(outcome(Rule::EmptyV2), Outcome::Block);
+        assert_eq!(outcome(Rule::BothEmpty), Outcome::Pass);
+        assert_eq!(outcome(Rule::RowsChanged), Outcome::Pass);
+        assert_eq!(outcome(Rule::MaxAddedFraction), Outcome::Pass);
+        assert_eq!(outcome(Rule::DeadLetteredRows), Outcome::Review);
+        assert_eq!(outcome(Rule::MaxDeadLetteredFraction), Outcome::Block);
+    }
+
+    #[test]
+    fn a_plan_only_check_judges_the_schema_rules_alone() {
+        let reasons = comparison(&removed("a"), None, &Policy::default());
+        assert_eq!(reasons.len(), 1);
+        let evidence = Evidence {
+            plans: true,
+            rows: false,
+            runs: false,
+        };
+        let checked: Vec<Rule> = checklist(&Policy::default(), &reasons, evidence)
+            .iter()
+            .map(|c| c.rule)
+            .collect();
+        assert_eq!(
+            checked,
+            [Rule::SchemaMigration, Rule::SchemaBreaking, Rule::SchemaCompatible]
+        );
     }
 
     fn input(read: u64, dead: u64) -> InputInfo {
@@ -588,72 +580,40 @@ mod tests {
 
     #[test]
     fn dead_lettered_records_review_then_block_above_the_fraction() {
-        let same = keyed(100, 100, 0, 0, 0);
-        let judge_with = |inputs: &[InputInfo]| {
-            judge(
-                &SchemaDiff::default(),
-                &same,
-                inputs,
-                None,
-                None,
-                &Policy::default(),
-            )
+        let judge_with = |list: &[InputInfo]| {
+            let mut r = inputs(list, &Policy::default());
+            (order(&mut r), r)
         };
         assert_eq!(judge_with(&[input(1000, 0)]).0, Verdict::Promote);
         // 1 in 1,000 is under the 1% limit: review.
         let (v, r) = judge_with(&[input(1000, 0), input(1000, 1)]);
         assert_eq!(v, Verdict::Review);
         assert_eq!(r.len(), 1);
-        assert_eq!(r[0].rule, "dead_lettered_rows");
-        assert!(
-            r[0].message.contains("`orders` 1 of 1000"),
-            "{}",
-            r[0].message
-        );
+        assert_eq!(r[0].rule, Rule::DeadLetteredRows);
+        assert!(r[0].message.contains("`orders` 1 of 1000"), "{}", r[0].message);
         // 11 in 1,000 is above it: block, naming the input.
         let (v, r) = judge_with(&[input(1000, 11)]);
         assert_eq!(v, Verdict::Block);
-        assert_eq!(r[0].rule, "max_dead_lettered_fraction");
+        assert_eq!(r[0].rule, Rule::MaxDeadLetteredFraction);
         assert!(r[0].message.contains("1.10%"), "{}", r[0].message);
     }
 
     #[test]
     fn small_differences_ask_for_review() {
-        let (v, r) = judge(
-            &SchemaDiff::default(),
-            &keyed(1000, 1000, 0, 0, 10),
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
+        let (v, r) = judge(&SchemaDiff::default(), &keyed(1000, 1000, 0, 0, 10), &Policy::default());
         assert_eq!(v, Verdict::Review);
-        assert_eq!(r[0].rule, "rows_changed");
+        assert_eq!(r[0].rule, Rule::RowsChanged);
     }
 
     #[test]
     fn more_than_one_percent_removed_or_changed_blocks() {
-        let (v, r) = judge(
-            &SchemaDiff::default(),
-            &keyed(1000, 995, 6, 1, 5),
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
+        let (v, r) = judge(&SchemaDiff::default(), &keyed(1000, 995, 6, 1, 5), &Policy::default());
         assert_eq!(v, Verdict::Block);
-        assert_eq!(r[0].rule, "max_removed_or_changed_fraction");
+        assert_eq!(r[0].rule, Rule::MaxRemovedOrChangedFraction);
         assert_eq!(r[0].observed, json!(0.011));
         assert_eq!(r[0].threshold, json!(0.01));
         // Exactly at the threshold does not block.
-        let (v, _) = judge(
-            &SchemaDiff::default(),
-            &keyed(1000, 995, 5, 0, 5),
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
+        let (v, _) = judge(&SchemaDiff::default(), &keyed(1000, 995, 5, 0, 5), &Policy::default());
         assert_eq!(v, Verdict::Review);
     }
 
@@ -662,66 +622,46 @@ mod tests {
         let mut rows = keyed(10, 11, 0, 0, 0);
         rows.duplicate_keys_v2 = Some(1);
         rows.duplicate_rows_v2 = Some(1);
-        let (v, r) = judge(
-            &SchemaDiff::default(),
-            &rows,
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
-        assert_eq!(
-            (v, r[0].rule.as_str()),
-            (Verdict::Block, "duplicate_keys_v2")
-        );
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &Policy::default());
+        assert_eq!((v, r[0].rule), (Verdict::Block, Rule::DuplicateKeysV2));
         let mut rows = keyed(10, 10, 0, 0, 0);
         rows.null_keys_v2 = Some(2);
-        let (v, r) = judge(
-            &SchemaDiff::default(),
-            &rows,
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
-        assert_eq!((v, r[0].rule.as_str()), (Verdict::Block, "null_keys_v2"));
+        let (v, r) = judge(&SchemaDiff::default(), &rows, &Policy::default());
+        assert_eq!((v, r[0].rule), (Verdict::Block, Rule::NullKeysV2));
     }
 
     #[test]
-    fn empty_v2_and_breaking_schema_block_and_levels_are_configurable() {
-        let (v, r) = judge(
-            &SchemaDiff::default(),
-            &keyed(10, 0, 10, 0, 0),
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
+    fn empty_outputs_never_promote_silently() {
+        let (v, r) = judge(&SchemaDiff::default(), &keyed(10, 0, 10, 0, 0), &Policy::default());
         assert_eq!(v, Verdict::Block);
-        assert!(r.iter().any(|r| r.rule == "empty_v2"));
-        let schema = SchemaDiff {
-            removed: vec![NamedType {
-                name: "x".into(),
-                data_type: "Int64".into(),
-            }],
-            breaking: true,
-            ..Default::default()
+        assert!(r.iter().any(|r| r.rule == Rule::EmptyV2));
+        let (v, r) = judge(&SchemaDiff::default(), &keyed(0, 0, 0, 0, 0), &Policy::default());
+        assert_eq!((v, r.len(), r[0].rule), (Verdict::Review, 1, Rule::BothEmpty));
+        let quiet = Policy {
+            both_empty: RuleLevel::Ignore,
+            ..Policy::default()
         };
-        let (v, _) = judge(
-            &schema,
-            &keyed(10, 10, 0, 0, 0),
-            &[],
-            None,
-            None,
-            &Policy::default(),
-        );
+        assert_eq!(judge(&SchemaDiff::default(), &keyed(0, 0, 0, 0, 0), &quiet).0, Verdict::Promote);
+    }
+
+    #[test]
+    fn breaking_schema_blocks_and_levels_are_configurable() {
+        let schema = removed("x");
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &Policy::default());
         assert_eq!(v, Verdict::Block);
         let lenient = Policy {
             schema_breaking: RuleLevel::Review,
             ..Policy::default()
         };
-        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &[], None, None, &lenient);
+        let (v, _) = judge(&schema, &keyed(10, 10, 0, 0, 0), &lenient);
         assert_eq!(v, Verdict::Review);
+        // With a logic change to the shared columns, also a migration.
+        let migrating = SchemaDiff {
+            logic_changed: Some(true),
+            ..schema
+        };
+        let (_, r) = judge(&migrating, &keyed(10, 10, 0, 0, 0), &Policy::default());
+        assert_eq!(r[0].rule, Rule::SchemaMigration);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub mod models;
 pub mod pipeline;
 pub mod render;
 pub mod report;
+pub mod resolve;
+pub mod rules;
 pub mod transform;
 
 /// The engine diffgate runs on, for embedders and the fuzz targets (one

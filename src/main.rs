@@ -105,9 +105,9 @@ fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
     if let Command::Report(args) = &cli.command {
         return rerender(args);
     }
-    let (mut job, out) = cli::job(&cli.command)?;
+    let (mut job, out) = diffgate::resolve::job(&cli.command)?;
     let args: Vec<_> = std::env::args_os().collect();
-    job.reproduce = Some(cli::reproduce(&args));
+    job.about.reproduce = Some(cli::reproduce(&args));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(job.engine.threads())
         .enable_all()
@@ -195,11 +195,9 @@ fn rerender(args: &ReportArgs) -> diffgate::Result<ExitCode> {
         path: args.report.clone(),
         source,
     })?;
-    let report = render::json::parse(&text).map_err(|e| {
-        diffgate::Error::Usage(format!(
-            "{}: not a diffgate JSON report: {e}",
-            args.report.display()
-        ))
+    let report = render::json::parse(&text).map_err(|e| diffgate::Error::Report {
+        path: args.report.clone(),
+        message: format!("not a diffgate JSON report: {e}"),
     })?;
     match &args.output {
         Some(path) => {

@@ -10,6 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::rules::Rule;
+
 /// Version of the JSON report layout. Bumped only on an incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -62,7 +64,7 @@ impl Level {
 /// One rule that fired, with what was observed and the threshold it crossed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {
-    pub rule: String,
+    pub rule: Rule,
     pub level: Level,
     pub message: String,
     pub observed: Value,
@@ -98,8 +100,8 @@ pub struct DiffReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub determinism: Option<Determinism>,
     /// A model-folder run: one entry per compared model, each with its own
-    /// verdict (the run's verdict is the worst). The top-level `schema`,
-    /// `rows`, `columns` and `samples` are then empty.
+    /// verdict (the run's verdict is the worst). The top-level findings
+    /// (`schema`, `rows`, `columns`, `samples`) are then empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<ModelReport>,
     /// Models only in v2 / only in v1 of a model-folder run.
@@ -107,10 +109,9 @@ pub struct DiffReport {
     pub models_added: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models_removed: Vec<String>,
-    pub schema: SchemaDiff,
-    pub rows: RowCounts,
-    pub columns: Vec<ColumnStats>,
-    pub samples: Samples,
+    /// What the comparison found (a single transform or two tables).
+    #[serde(flatten)]
+    pub findings: Findings,
     /// The scenario's own expectation, when the config states one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_verdict: Option<Verdict>,
@@ -121,8 +122,9 @@ pub struct DiffReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ComparisonInfo {
-    /// `run` (two transforms over shared inputs) or `diff` (two tables).
-    pub command: String,
+    /// `run` (two transforms over shared inputs), `check` (planned only) or
+    /// `diff` (two tables).
+    pub command: Command,
     /// `keyed` or `keyless`.
     pub mode: Mode,
     pub key: Vec<String>,
@@ -167,44 +169,124 @@ pub struct GitRef {
     pub working_tree: bool,
 }
 
+/// The command a report comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    Run,
+    Check,
+    Diff,
+}
+
+impl Command {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Check => "check",
+            Command::Diff => "diff",
+        }
+    }
+}
+
+/// What one comparison of v1 with v2 found: the same for a single
+/// transform, two tables, each model of a folder and each determinism
+/// re-run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Findings {
+    pub schema: SchemaDiff,
+    pub rows: RowCounts,
+    pub columns: Vec<ColumnStats>,
+    pub samples: Samples,
+    /// What the reader should know about how this comparison was made
+    /// (e.g. a tolerance that does not apply without a key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Why a model of a folder was compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Why {
+    /// Its SQL differs between v1 and v2.
+    Changed,
+    /// It reads a changed model.
+    Downstream,
+    /// It is named in `[transform] targets`.
+    Target,
+}
+
+impl Why {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::Changed => "changed",
+            Why::Downstream => "downstream",
+            Why::Target => "target",
+        }
+    }
+}
+
 /// One compared model of a model-folder run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelReport {
     /// The model (its file name without `.sql`).
     pub name: String,
-    /// Why it was compared: `changed` (its SQL differs), `downstream` (it
-    /// reads a changed model) or `target` (named in the config).
-    pub why: String,
+    /// Why it was compared.
+    pub why: Why,
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
     pub mode: Mode,
     pub key: Vec<String>,
     /// The model's SQL in both versions (dbt references resolved).
     pub sql: SqlSources,
-    pub schema: SchemaDiff,
-    pub rows: RowCounts,
-    pub columns: Vec<ColumnStats>,
-    pub samples: Samples,
+    #[serde(flatten)]
+    pub findings: Findings,
+}
+
+/// One comparison of a report as renderers walk it: the single comparison
+/// of a transform or table pair, or one model of a folder.
+#[derive(Debug, Clone, Copy)]
+pub struct ComparisonView<'a> {
+    /// The model, for a model-folder run.
+    pub model: Option<&'a ModelReport>,
+    pub mode: Mode,
+    pub key: &'a [String],
+    pub sql: Option<&'a SqlSources>,
+    pub findings: &'a Findings,
+    /// Planned only: no rows were compared (`check`).
+    pub plan_only: bool,
 }
 
 impl DiffReport {
-    /// The report of one model, shaped as a single-transform report (the
-    /// run's context with the model's findings), for the renderers.
-    pub fn model_view(&self, m: &ModelReport) -> DiffReport {
-        let mut v = self.clone();
-        v.models.clear();
-        v.models_added.clear();
-        v.models_removed.clear();
-        v.verdict = m.verdict;
-        v.reasons = m.reasons.clone();
-        v.comparison.mode = m.mode;
-        v.comparison.key = m.key.clone();
-        v.comparison.sql = Some(m.sql.clone());
-        v.schema = m.schema.clone();
-        v.rows = m.rows.clone();
-        v.columns = m.columns.clone();
-        v.samples = m.samples.clone();
-        v
+    /// The report's comparisons, in order: one per model for a model-folder
+    /// run, else the one comparison.
+    pub fn comparisons(&self) -> Vec<ComparisonView<'_>> {
+        let plan_only = self.plan_only();
+        if self.models.is_empty() {
+            return vec![ComparisonView {
+                model: None,
+                mode: self.comparison.mode,
+                key: &self.comparison.key,
+                sql: self.comparison.sql.as_ref(),
+                findings: &self.findings,
+                plan_only,
+            }];
+        }
+        self.models
+            .iter()
+            .map(|m| ComparisonView {
+                model: Some(m),
+                mode: m.mode,
+                key: &m.key,
+                sql: Some(&m.sql),
+                findings: &m.findings,
+                plan_only,
+            })
+            .collect()
+    }
+
+    /// A `check` report: planned only, no rows were compared.
+    pub fn plan_only(&self) -> bool {
+        self.comparison.command == Command::Check
     }
 }
 
@@ -231,13 +313,6 @@ pub struct Drift {
     pub rows: u64,
     /// Columns whose values differed between runs, in column order.
     pub columns: Vec<String>,
-}
-
-impl DiffReport {
-    /// A `check` report: planned only, no rows were compared.
-    pub fn plan_only(&self) -> bool {
-        self.comparison.command == "check"
-    }
 }
 
 /// The canary subset a run saw (`[subset]`, or `[env.NAME]` with `--env`).
@@ -317,7 +392,7 @@ pub struct SqlSources {
 /// One policy rule as checked on this run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RuleCheck {
-    pub rule: String,
+    pub rule: Rule,
     /// The level the policy gives this rule when it fires.
     pub level: RuleLevel,
     /// `pass` (did not fire, or fired at level ignore), `review` or `block`.
@@ -539,4 +614,19 @@ pub struct Timings {
 
 fn is_zero(x: &u64) -> bool {
     *x == 0
+}
+
+/// A fraction as a short percentage ("1.5%", "0.012%"), as every report
+/// and reason message writes it.
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 {
+        "0%".into()
+    } else if p >= 10.0 {
+        format!("{p:.1}%")
+    } else if p >= 0.1 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.3}%")
+    }
 }

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
@@ -20,7 +21,8 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionContext};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
-use crate::error::{Error, Result, engine_message, sql_location};
+use crate::engine::within;
+use crate::error::{EngineContext, Error, Result, engine_message, sql_location};
 use crate::git::{Commit, Repo};
 
 /// Which side of the comparison a transform or table is.
@@ -148,13 +150,6 @@ fn not_a_query(plan: &LogicalPlan) -> Option<&'static str> {
     }
 }
 
-/// Run `transform`, write its output under `scratch`, and register it as
-/// `transform.version.table_name()`. Returns the SQL text that was run.
-pub async fn run(ctx: &SessionContext, transform: &Transform, scratch: &Path) -> Result<String> {
-    let dir = scratch.join(transform.version.as_str());
-    run_into(ctx, transform, &dir, transform.version.table_name()).await
-}
-
 /// Read and plan `transform` without running it: its SQL text and the
 /// planned query. Only input schemas are consulted.
 pub async fn plan(ctx: &SessionContext, transform: &Transform) -> Result<(String, DataFrame)> {
@@ -183,54 +178,62 @@ pub async fn plan(ctx: &SessionContext, transform: &Transform) -> Result<(String
     Ok((sql, df))
 }
 
-/// Whether v1 and v2 compute `columns` (present in both) the same way: the
-/// optimized plans of both queries, narrowed to those columns, are equal.
-/// Conservative: SQL that is equal but written differently (other aliases,
-/// another join order) counts as a change.
-pub fn same_logic(
-    ctx: &SessionContext,
-    v1: &DataFrame,
-    v2: &DataFrame,
-    columns: &[String],
-) -> Result<bool> {
+/// Whether v1 and v2 compute the columns both outputs have the same way:
+/// the optimized plans of both queries, narrowed to those columns, are
+/// equal. Conservative: SQL that is equal but written differently (other
+/// aliases, another join order) counts as a change; no shared column at
+/// all counts as a change too.
+pub fn same_logic(ctx: &SessionContext, v1: &DataFrame, v2: &DataFrame) -> Result<bool> {
+    let theirs = v2.schema();
+    let columns: Vec<&str> = v1
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| theirs.field_with_unqualified_name(n).is_ok())
+        .collect();
     if columns.is_empty() {
         return Ok(false);
     }
     let narrowed = |df: &DataFrame| -> Result<String> {
-        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let plan = df
             .clone()
-            .select_columns(&names)
+            .select_columns(&columns)
             .and_then(|df| ctx.state().optimize(df.logical_plan()))
-            .map_err(|e| {
-                Error::Internal(format!("cannot compare plans: {}", engine_message(&e)))
-            })?;
+            .context(|| "cannot compare the plans of v1 and v2".into())?;
         Ok(plan.display_indent().to_string())
     };
     Ok(narrowed(v1)? == narrowed(v2)?)
 }
 
-/// Run `transform`, write its output as Arrow IPC files into `dir`, and
+/// Run `transform` within `limit` (`--transform-timeout`; `what` names it
+/// when it runs out), write its output as Arrow IPC files into `dir`, and
 /// register that as table `table`. Returns the SQL text that was run.
 pub async fn run_into(
     ctx: &SessionContext,
     transform: &Transform,
     dir: &Path,
     table: &str,
+    limit: Option<Duration>,
+    what: impl FnOnce() -> String,
 ) -> Result<String> {
-    let (sql, df) = plan(ctx, transform).await?;
-    let streams = df
-        .execute_stream_partitioned()
-        .await
-        .map_err(|e| transform.engine_error(&e))?;
-
-    write_parts(streams, dir)
-        .await
-        .map_err(|e| transform.error(e))?;
-    register_parts(ctx, table, dir)
-        .await
-        .map_err(|e| transform.engine_error(&e))?;
-    Ok(sql)
+    let run = async {
+        let (sql, df) = plan(ctx, transform).await?;
+        let streams = df
+            .execute_stream_partitioned()
+            .await
+            .map_err(|e| transform.engine_error(&e))?;
+        write_parts(streams, dir).await.map_err(|e| match e {
+            // The query failed while it ran: name its SQL file.
+            Error::Engine { source, .. } => transform.engine_error(&source),
+            other => other,
+        })?;
+        register_parts(ctx, table, dir)
+            .await
+            .map_err(|e| transform.engine_error(&e))?;
+        Ok(sql)
+    };
+    within(limit, what, "--transform-timeout", run).await
 }
 
 /// Bytes of Arrow data after which a materialised partition continues in
@@ -246,10 +249,7 @@ const PART_BYTES: usize = 64 << 20;
 /// each range fetched into memory whole: reading materialised outputs of
 /// 1M rows took 1.2 GB of RSS that way, against 0.2 GB now. Several files
 /// per partition keep every core busy when the writer had only one.
-pub(crate) async fn write_parts(
-    streams: Vec<SendableRecordBatchStream>,
-    dir: &Path,
-) -> std::result::Result<(), String> {
+pub(crate) async fn write_parts(streams: Vec<SendableRecordBatchStream>, dir: &Path) -> Result<()> {
     write_parts_every(streams, dir, PART_BYTES).await
 }
 
@@ -257,8 +257,11 @@ async fn write_parts_every(
     streams: Vec<SendableRecordBatchStream>,
     dir: &Path,
     part_bytes: usize,
-) -> std::result::Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut tasks = Vec::with_capacity(streams.len());
     for (i, stream) in streams.into_iter().enumerate() {
         tasks.push(tokio::spawn(write_partition(
@@ -270,7 +273,7 @@ async fn write_parts_every(
     }
     for task in tasks {
         task.await
-            .map_err(|e| format!("output writer failed: {e}"))??;
+            .map_err(|e| Error::Internal(format!("output writer failed: {e}")))??;
     }
     Ok(())
 }
@@ -279,7 +282,7 @@ async fn write_parts_every(
 /// their rows use. A view column read from Parquet or filtered shares the
 /// data buffers of a whole page, and IPC writes every buffer whole: without
 /// this, the benchmark's 1M rows took 500 MB per side instead of 285 MB.
-fn compact_views(batch: RecordBatch) -> std::result::Result<RecordBatch, String> {
+fn compact_views(batch: RecordBatch) -> datafusion::arrow::error::Result<RecordBatch> {
     if !batch
         .columns()
         .iter()
@@ -296,7 +299,7 @@ fn compact_views(batch: RecordBatch) -> std::result::Result<RecordBatch, String>
             _ => Arc::clone(c),
         })
         .collect();
-    RecordBatch::try_new(batch.schema(), columns).map_err(|e| e.to_string())
+    RecordBatch::try_new(batch.schema(), columns)
 }
 
 /// Register the files [`write_parts`] wrote into `dir` as table `table`.
@@ -318,28 +321,38 @@ async fn write_partition(
     dir: PathBuf,
     partition: usize,
     part_bytes: usize,
-) -> std::result::Result<(), String> {
+) -> Result<()> {
     let schema = stream.schema();
-    let open = |n: usize| {
-        let file = dir.join(format!("part-{partition:05}-{n:05}.arrow"));
-        let out = std::fs::File::create(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        StreamWriter::try_new(std::io::BufWriter::new(out), &schema).map_err(|e| e.to_string())
+    let mut file = dir.join(format!("part-{partition:05}-00000.arrow"));
+    // Writing a file fails only as I/O does (the disk, the directory).
+    let io = |file: &Path, e: datafusion::arrow::error::ArrowError| Error::Io {
+        path: file.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    let open = |file: &Path| {
+        let out = std::fs::File::create(file).map_err(|source| Error::Io {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        StreamWriter::try_new(std::io::BufWriter::new(out), &schema).map_err(|e| io(file, e))
     };
     let mut files = 0;
-    let mut writer = open(files)?;
+    let mut writer = open(&file)?;
     let mut written = 0;
     while let Some(batch) = stream.next().await {
-        let batch = compact_views(batch.map_err(|e| engine_message(&e))?)?;
+        let batch = batch.context(|| "the query failed".into())?;
+        let batch = compact_views(batch).map_err(|e| io(&file, e))?;
         if written >= part_bytes {
-            writer.finish().map_err(|e| e.to_string())?;
+            writer.finish().map_err(|e| io(&file, e))?;
             files += 1;
-            writer = open(files)?;
+            file = dir.join(format!("part-{partition:05}-{files:05}.arrow"));
+            writer = open(&file)?;
             written = 0;
         }
         written += batch.get_array_memory_size();
-        writer.write(&batch).map_err(|e| e.to_string())?;
+        writer.write(&batch).map_err(|e| io(&file, e))?;
     }
-    writer.finish().map_err(|e| e.to_string())
+    writer.finish().map_err(|e| io(&file, e))
 }
 
 #[cfg(test)]

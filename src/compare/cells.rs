@@ -267,7 +267,9 @@ fn exact_distinct(a: &ArrayRef, b: &ArrayRef) -> Result<BooleanBuffer, ArrowErro
 /// A cell as a JSON value for reports: numbers and strings natively, NaN and
 /// infinities and everything else as their display text.
 pub fn to_json(array: &dyn Array, i: usize) -> Value {
-    if array.is_null(i) {
+    // Logical nulls: a column of type Null (all-NULL text input) has no
+    // validity buffer, yet every value is NULL.
+    if array.logical_nulls().is_some_and(|n| n.is_null(i)) {
         return Value::Null;
     }
     match array.data_type() {

@@ -480,6 +480,9 @@ fn one_row_per_key(
     let nk = alignment.key.len();
     let n = name(v, 'n', 0);
     let dup_key = |i: usize| format!("__d_k{i}");
+    // A duplicated key's NULLs take the type the side's values have (a
+    // Parquet string may be read as a view), so both halves union as one.
+    let schema = df.schema().clone();
     let duplicated = df
         .clone()
         .aggregate(
@@ -498,12 +501,16 @@ fn one_row_per_key(
     )?;
     let columns = |values: bool| -> Vec<Expr> {
         let mut exprs: Vec<Expr> = (0..nk).map(|i| col(name(v, 'k', i))).collect();
-        for (j, c) in alignment.columns.iter().enumerate() {
+        for j in 0..alignment.columns.len() {
             let c_name = name(v, 'c', j);
             exprs.push(if values {
                 col(&c_name)
             } else {
-                cast(lit(ScalarValue::Null), c.common.clone()).alias(c_name)
+                let t = schema
+                    .field_with_unqualified_name(&c_name)
+                    .map(|f| f.data_type().clone())
+                    .unwrap_or(DataType::Null);
+                cast(lit(ScalarValue::Null), t).alias(c_name)
             });
         }
         exprs.push(if values { lit(1i64).alias(&n) } else { col(&n) });

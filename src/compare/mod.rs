@@ -1,5 +1,11 @@
 //! Stage 4, compare: read the two aligned tables and count what differs.
 //!
+//! [`registered`] is the comparison unit every path takes — a single
+//! transform, two tables, each model of a folder, each determinism re-run:
+//! the schemas of the outputs registered as v1 and v2 are aligned (stage
+//! 3), the logic check is made when both plans are known, and the rows are
+//! compared, giving the [`Findings`] a report holds.
+//!
 //! Both modes are DataFusion plans whose output is streamed partition by
 //! partition into small accumulators (counts, per-column stats, bounded
 //! samples); no table is ever collected into memory.
@@ -24,10 +30,10 @@ use datafusion::logical_expr::{Expr, cast, ident};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
-use crate::align::{Alignment, Pair};
+use crate::align::{self, Alignment, Pair};
 use crate::error::{EngineContext, Error, Result};
-use crate::report::{ColumnStats, RowCounts, Samples};
-use crate::transform::Version;
+use crate::report::{self, ColumnStats, Findings, RowCounts, Samples};
+use crate::transform::{self, Version};
 
 pub use cells::Tol;
 
@@ -42,6 +48,12 @@ impl Tolerance {
     pub fn for_column(&self, name: &str) -> Tol {
         self.columns.get(name).copied().unwrap_or(self.default)
     }
+
+    /// Whether any tolerance above zero is set.
+    pub fn any(&self) -> bool {
+        let some = |t: &Tol| t.abs > 0.0 || t.rel > 0.0;
+        some(&self.default) || self.columns.values().any(some)
+    }
 }
 
 /// Changed, only-v1 and only-v2 rows sampled per report unless configured.
@@ -54,7 +66,7 @@ pub struct CompareOptions {
     pub sample_size: usize,
 }
 
-/// What the compare stage found; the judge and the report are built from it.
+/// What the compare stage found of the rows.
 #[derive(Debug, Clone, Default)]
 pub struct Comparison {
     pub rows: RowCounts,
@@ -62,8 +74,123 @@ pub struct Comparison {
     pub samples: Samples,
 }
 
+/// What two outputs are compared on: the key, the columns left out, the
+/// tolerances and how many rows to sample.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub key: Vec<String>,
+    pub ignore_columns: Vec<String>,
+    pub options: CompareOptions,
+}
+
+/// Which key a comparison pairs rows on.
+#[derive(Debug, Clone, Copy)]
+pub enum Key<'a> {
+    /// These columns; each must be in both outputs.
+    Given(&'a [String]),
+    /// These columns when both outputs have them all, else none (whole
+    /// rows): a model of a folder without a key of its own.
+    IfPresent(&'a [String]),
+}
+
+/// How far a comparison goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Schemas only (`check`): no data is read.
+    Schema,
+    /// Schemas and rows.
+    Rows,
+}
+
+/// What the logic check (are the shared columns computed differently?)
+/// knows.
+#[derive(Clone, Copy)]
+pub enum Logic<'a> {
+    /// Not SQL (two tables), or not asked (a determinism re-run).
+    Unknown,
+    /// Known to be the same (a model whose SQL did not change).
+    Same,
+    /// The planned queries of v1 and v2, and the session to optimize in.
+    Plans(&'a SessionContext, &'a DataFrame, &'a DataFrame),
+}
+
+/// One comparison: the key it used and what it found.
+#[derive(Debug, Clone)]
+pub struct Compared {
+    pub key: Vec<String>,
+    pub findings: Findings,
+}
+
+impl Compared {
+    pub fn mode(&self) -> report::Mode {
+        if self.key.is_empty() {
+            report::Mode::Keyless
+        } else {
+            report::Mode::Keyed
+        }
+    }
+}
+
+/// Compare the outputs registered as v1 and v2 in `ctx`: align their
+/// schemas, check the logic, and (at [`Depth::Rows`]) compare the rows.
+pub async fn registered(
+    ctx: &SessionContext,
+    settings: &Settings,
+    key: Key<'_>,
+    depth: Depth,
+    logic: Logic<'_>,
+) -> Result<Compared> {
+    let schema_of = |v: Version| async move {
+        ctx.table(v.table_name())
+            .await
+            .map(|df| df.schema().as_arrow().clone())
+            .context(|| format!("cannot read the {} output", v.as_str()))
+    };
+    let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
+    let key: Vec<String> = match key {
+        Key::Given(k) => k.to_vec(),
+        Key::IfPresent(k)
+            if k.iter()
+                .all(|c| s1.field_with_name(c).is_ok() && s2.field_with_name(c).is_ok()) =>
+        {
+            k.to_vec()
+        }
+        Key::IfPresent(_) => Vec::new(),
+    };
+    let tolerated: Vec<String> = settings.options.tolerance.columns.keys().cloned().collect();
+    let mut alignment = align::align(&s1, &s2, &key, &settings.ignore_columns, &tolerated)?;
+    alignment.schema.logic_changed = match logic {
+        Logic::Unknown => None,
+        Logic::Same => Some(false),
+        Logic::Plans(plan_ctx, df1, df2) => Some(!transform::same_logic(plan_ctx, df1, df2)?),
+    };
+    let rows = match depth {
+        Depth::Schema => Comparison::default(),
+        Depth::Rows => compare(ctx, &alignment, &settings.options).await?,
+    };
+    let mut notes = Vec::new();
+    if key.is_empty() && depth == Depth::Rows && settings.options.tolerance.any() {
+        notes.push(KEYLESS_TOLERANCE.to_string());
+    }
+    Ok(Compared {
+        key,
+        findings: Findings {
+            schema: alignment.schema,
+            rows: rows.rows,
+            columns: rows.columns,
+            samples: rows.samples,
+            notes,
+        },
+    })
+}
+
+/// Said when tolerances are set for a comparison without a key.
+pub const KEYLESS_TOLERANCE: &str = "tolerances are not applied without a key: whole rows are \
+     matched exactly (a row with any value changed is one row only in v1 and one only in v2); \
+     give a key to compare values within tolerance";
+
 /// Compare the registered v1 and v2 tables as `alignment` says.
-pub async fn compare(
+async fn compare(
     ctx: &SessionContext,
     alignment: &Alignment,
     options: &CompareOptions,

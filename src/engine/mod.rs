@@ -1,18 +1,21 @@
 //! Session wiring: one DataFusion session (and one runtime) shared by every
 //! stage, so v1 and v2 run on the same registered inputs under the same
 //! limits: worker threads, an optional memory limit (a fair spill pool that
-//! names its biggest consumers when it runs out) and where spill files go.
+//! names its biggest consumers when it runs out), where spill files go, and
+//! the time limits ([`Limits`], [`within`]) of the run and of each
+//! transform. [`exact`] holds the float aggregates every session uses.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::error::{EngineContext, Result};
+use crate::error::{EngineContext, Error, Result};
 
 pub mod exact;
 
@@ -33,6 +36,35 @@ impl EngineOptions {
         self.threads
             .filter(|n| *n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+/// Time limits; a run or transform that passes one stops with an error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// The whole run (`--timeout`).
+    pub run: Option<Duration>,
+    /// Each transform run (`--transform-timeout`).
+    pub transform: Option<Duration>,
+}
+
+/// Run `fut` within `limit`, if any; past it, a timeout error saying `what`
+/// did not finish within `flag`.
+pub async fn within<T>(
+    limit: Option<Duration>,
+    what: impl FnOnce() -> String,
+    flag: &'static str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match limit {
+        None => fut.await,
+        Some(d) => tokio::time::timeout(d, fut).await.unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                what: what(),
+                flag,
+                limit: humantime::format_duration(d).to_string(),
+            })
+        }),
     }
 }
 
@@ -61,6 +93,11 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
     // Evaluate filters inside the Parquet reader: the comparison's second
     // pass then decodes wide columns only for the keys it asked for.
     o.execution.parquet.pushdown_filters = true;
+    // No file-level statistics: DataFusion 55 folds a Parquet column whose
+    // min equals its max into a constant, though min/max leave NaN out (a
+    // column of 1.0 and NaN read as all 1.0), and merges row groups that
+    // lack bounds into wrong file bounds (apache/datafusion#25226).
+    o.execution.collect_statistics = false;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         // A hash join cannot spill; a sort-merge join (over spilling sorts

@@ -8,7 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use std::sync::Arc;
+
 use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use serde::Deserialize;
 
@@ -265,10 +269,7 @@ pub async fn register(
     let ext = format!(".{extension}");
     let schema = screened.as_ref().map(|s| &s.schema);
     let result = match format {
-        Format::Parquet => {
-            let opts = ParquetReadOptions::default().file_extension(&ext);
-            ctx.register_parquet(&source.name, path_str, opts).await
-        }
+        Format::Parquet => register_parquet(ctx, &source.name, path_str, &ext).await,
         Format::Csv => {
             let mut opts = CsvReadOptions::new()
                 .file_extension(&ext)
@@ -321,6 +322,53 @@ pub async fn register(
         rows_dead_lettered: counted.map_or(0, |s| s.rows_dead_lettered),
         subset,
     })
+}
+
+/// Register Parquet files as table `name`. Files with a floating-point
+/// column are read without statistics-based pruning (row groups, pages,
+/// bloom filters): writers leave NaN out of Parquet's min/max, and
+/// DataFusion 55 trusts those bounds as covering every value
+/// (apache/datafusion#24804), so a filter such as `x > 2` could skip a
+/// row group whose NaN rows it should keep.
+async fn register_parquet(
+    ctx: &SessionContext,
+    name: &str,
+    path: &str,
+    ext: &str,
+) -> datafusion::error::Result<()> {
+    let opts = ParquetReadOptions::default().file_extension(ext);
+    ctx.register_parquet(name, path, opts).await?;
+    let schema = ctx.table_provider(name).await?.schema();
+    if !schema.fields().iter().any(|f| has_float(f.data_type())) {
+        return Ok(());
+    }
+    ctx.deregister_table(name)?;
+    let mut options = ctx.state().table_options().parquet.clone();
+    options.global.pruning = false;
+    options.global.enable_page_index = false;
+    options.global.bloom_filter_on_read = false;
+    let listing = ListingOptions::new(Arc::new(ParquetFormat::new().with_options(options)))
+        .with_file_extension(ext);
+    ctx.register_listing_table(name, path, listing, Some(schema), None)
+        .await
+}
+
+/// Whether `t` is or holds a floating-point type.
+fn has_float(t: &DataType) -> bool {
+    match t {
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => has_float(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_float(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_float(f.data_type())),
+        DataType::Dictionary(_, v) => has_float(v),
+        DataType::RunEndEncoded(_, v) => has_float(v.data_type()),
+        _ => false,
+    }
 }
 
 /// Catch CSV inputs that read without complaint but wrongly: a header

@@ -144,7 +144,7 @@ pub fn outputs(pairs: &[(&str, String)], delimiter: &str) -> String {
 /// The outputs diffgate sets: verdict, row counts, and the report files
 /// that were written.
 pub fn output_pairs(r: &DiffReport, files: &[(&str, String)]) -> Vec<(&'static str, String)> {
-    let rows = &r.rows;
+    let rows = &r.findings.rows;
     let mut pairs = vec![
         ("verdict", r.verdict.as_str().to_string()),
         ("rows-v1", rows.v1.to_string()),
@@ -208,12 +208,12 @@ mod tests {
 
     #[test]
     fn at_most_ten_annotations_and_the_last_says_how_many_more() {
-        let snap = include_str!("../../tests/snapshots/scenarios__filter_bug.json.snap");
+        let snap = include_str!("../../tests/it/snapshots/it__scenarios__filter_bug.json.snap");
         let mut r: DiffReport = serde_json::from_str(snap.split("---\n").nth(2).unwrap()).unwrap();
         let reason = r.reasons[0].clone();
         r.reasons = (0..14)
             .map(|i| crate::report::Reason {
-                rule: format!("rule_{i}"),
+                rule: crate::rules::Rule::ALL[i],
                 level: if i == 12 { Level::Block } else { Level::Review },
                 ..reason.clone()
             })

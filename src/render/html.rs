@@ -14,8 +14,9 @@ use std::fmt::Write;
 use similar::{ChangeTag, TextDiff};
 
 use super::text::{self, MAX_VALUE_CHARS};
-use crate::judge::percent;
-use crate::report::{DiffReport, Level, Mode, RowSample};
+use crate::report::percent;
+use super::sections::{self, Change};
+use crate::report::{ComparisonView, DiffReport, Level, Mode};
 
 const STYLE: &str = r#"
 :root { --ok:#1a7f37; --warn:#9a6700; --bad:#cf222e; --line:#d0d7de; --muted:#57606a; }
@@ -151,28 +152,19 @@ pub fn render(r: &DiffReport) -> String {
         "<header>\n<h1>diffgate: <span id=\"verdict\" class=\"verdict {verdict}\">{}</span></h1>",
         verdict.to_uppercase()
     );
-    let key = if c.key.is_empty() {
-        "no key (whole rows)".to_string()
-    } else {
-        let keys: Vec<String> = c.key.iter().map(|k| name(k)).collect();
-        format!("key {}", keys.join(", "))
-    };
+    let key = sections::key_phrase(&c.key, &|k| name(k));
     let _ = writeln!(
         o,
         "<p class=\"meta\">{} <code>{}</code> → <code>{}</code> · {key}</p>",
-        name(&c.command),
+        name(c.command.as_str()),
         name(&c.v1),
         name(&c.v2)
     );
     if let Some(d) = &c.description {
         let _ = writeln!(o, "<p>{}</p>", esc(&text::inert(d)));
     }
-    if let Some(e) = r.expected_verdict {
-        let mark = if e == r.verdict {
-            "as expected"
-        } else {
-            "NOT as expected"
-        };
+    if let Some((e, met)) = sections::expected(r) {
+        let mark = if met { "as expected" } else { "NOT as expected" };
         let _ = writeln!(o, "<p>Expected verdict: {e} ({mark})</p>");
     }
     o.push_str("</header>\n<main>\n<h2>Reasons</h2>\n");
@@ -193,7 +185,7 @@ pub fn render(r: &DiffReport) -> String {
                 o,
                 "<li class=\"{level}\"><span class=\"lvl {level}\">{level}</span> \
                  <code>{}</code>: {}</li>",
-                name(&reason.rule),
+                name(reason.rule.name()),
                 esc(&text::inert(&reason.message))
             );
         }
@@ -205,36 +197,11 @@ pub fn render(r: &DiffReport) -> String {
     }
     subset(&mut o, r);
     bad_records(&mut o, r);
-    if r.models.is_empty() {
-        body(&mut o, r);
-    } else {
-        let _ = writeln!(
-            o,
-            "<h2>Models</h2>\n<table id=\"models\">\n<thead><tr><th>model</th><th>verdict</th>\
-             <th>compared because</th></tr></thead>\n<tbody>"
-        );
-        for m in &r.models {
-            let v = m.verdict.as_str();
-            let _ = writeln!(
-                o,
-                "<tr><td><a href=\"#model-{i}\"><code>{}</code></a></td>\
-                 <td><span class=\"lvl {v}\">{v}</span></td><td>{}</td></tr>",
-                name(&m.name),
-                esc(&m.why),
-                i = r.models.iter().position(|x| x.name == m.name).unwrap_or(0),
-            );
-        }
-        o.push_str("</tbody>\n</table>\n");
-        for (what, list) in [("Added", &r.models_added), ("Removed", &r.models_removed)] {
-            if !list.is_empty() {
-                let names: Vec<String> = list
-                    .iter()
-                    .map(|n| format!("<code>{}</code>", name(n)))
-                    .collect();
-                let _ = writeln!(o, "<p>{what} models: {}</p>", names.join(", "));
-            }
-        }
-        for (i, m) in r.models.iter().enumerate() {
+    if !r.models.is_empty() {
+        models(&mut o, r);
+    }
+    for (i, view) in r.comparisons().iter().enumerate() {
+        if let Some(m) = view.model {
             let v = m.verdict.as_str();
             let _ = writeln!(
                 o,
@@ -243,7 +210,9 @@ pub fn render(r: &DiffReport) -> String {
                 name(&m.name),
                 v.to_uppercase()
             );
-            body(&mut o, &r.model_view(m));
+        }
+        body(&mut o, view);
+        if view.model.is_some() {
             o.push_str("</section>\n");
         }
     }
@@ -272,17 +241,48 @@ pub fn render(r: &DiffReport) -> String {
     o
 }
 
-/// Schema, rows, columns, samples and SQL diff of one comparison.
-fn body(o: &mut String, r: &DiffReport) {
-    schema(o, r);
-    if r.plan_only() {
+/// The table of compared models (each linked to its section) and the
+/// models added or removed.
+fn models(o: &mut String, r: &DiffReport) {
+    let _ = writeln!(
+        o,
+        "<h2>Models</h2>\n<table id=\"models\">\n<thead><tr><th>model</th><th>verdict</th>\
+         <th>compared because</th></tr></thead>\n<tbody>"
+    );
+    for (i, m) in sections::model_rows(r).iter().enumerate() {
+        let v = m.verdict.as_str();
+        let _ = writeln!(
+            o,
+            "<tr><td><a href=\"#model-{i}\"><code>{}</code></a></td>\
+             <td><span class=\"lvl {v}\">{v}</span></td><td>{}</td></tr>",
+            name(m.name),
+            esc(m.why.as_str()),
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+    for (what, list) in sections::model_changes(r) {
+        let names: Vec<String> = list
+            .iter()
+            .map(|n| format!("<code>{}</code>", name(n)))
+            .collect();
+        let _ = writeln!(o, "<p>{what} models: {}</p>", names.join(", "));
+    }
+}
+
+/// Notes, schema, rows, columns, samples and SQL diff of one comparison.
+fn body(o: &mut String, c: &ComparisonView) {
+    for note in &c.findings.notes {
+        let _ = writeln!(o, "<p class=\"note\"><strong>Note:</strong> {}</p>", esc(note));
+    }
+    schema(o, c);
+    if c.plan_only {
         let _ = writeln!(o, "<h2>Rows</h2>\n<p>{}.</p>", esc(text::PLAN_ONLY));
     } else {
-        rows(o, r);
-        columns(o, r);
-        samples(o, r);
+        rows(o, c);
+        columns(o, c);
+        samples(o, c);
     }
-    sql_diff(o, r);
+    sql_diff(o, c);
 }
 
 fn subset(o: &mut String, r: &DiffReport) {
@@ -333,8 +333,8 @@ fn bad_records(o: &mut String, r: &DiffReport) {
     o.push_str("</tbody>\n</table>\n");
 }
 
-fn schema(o: &mut String, r: &DiffReport) {
-    let s = &r.schema;
+fn schema(o: &mut String, c: &ComparisonView) {
+    let s = &c.findings.schema;
     o.push_str("<h2>Schema</h2>\n");
     if s.is_empty() {
         o.push_str("<p>No changes.</p>\n");
@@ -344,65 +344,32 @@ fn schema(o: &mut String, r: &DiffReport) {
         "<table class=\"sortable\" id=\"schema\" data-name=\"schema changes\">\n<thead><tr>\
          <th>column</th><th>change</th><th>v1</th><th>v2</th><th>class</th></tr></thead>\n<tbody>\n",
     );
-    let class = |ok: bool| if ok { "compatible" } else { "breaking" };
-    for f in &s.added {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>added</td><td></td><td>{}</td><td>compatible</td></tr>",
-            name(&f.name),
-            name(&f.data_type)
-        );
-    }
-    for f in &s.removed {
-        let _ = writeln!(
-            o,
-            "<tr class=\"diff\"><td>{}</td><td>removed</td><td>{}</td><td></td><td>breaking</td></tr>",
-            name(&f.name),
-            name(&f.data_type)
-        );
-    }
-    for f in &s.changed {
-        let note = if f.comparable {
-            name(&f.note)
-        } else {
-            format!("{}; values not compared", name(&f.note))
-        };
-        let _ = writeln!(
-            o,
-            "<tr class=\"diff\"><td>{}</td><td>type: {note}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            name(&f.name),
-            name(&f.v1_type),
-            name(&f.v2_type),
-            class(f.compatible)
-        );
-    }
-    for f in &s.nullability {
-        let n = |b: bool| if b { "nullable" } else { "non-null" };
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>nullability</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            name(&f.name),
-            n(f.v1_nullable),
-            n(f.v2_nullable),
-            class(f.compatible)
-        );
-    }
-    for col in &s.reordered {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>reordered</td><td></td><td></td><td>compatible</td></tr>",
-            name(col)
-        );
+    for row in sections::schema_rows(s) {
+        // Removed and retyped columns are marked; a reordering is one row
+        // per column.
+        let marked = matches!(row.change, Change::Removed | Change::Type { .. });
+        let tr = if marked { "<tr class=\"diff\">" } else { "<tr>" };
+        for column in &row.columns {
+            let _ = writeln!(
+                o,
+                "{tr}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                name(column),
+                row.label(&name),
+                name(row.v1),
+                name(row.v2),
+                row.class()
+            );
+        }
     }
     o.push_str("</tbody>\n</table>\n");
 }
 
-fn rows(o: &mut String, r: &DiffReport) {
+fn rows(o: &mut String, c: &ComparisonView) {
     o.push_str(
         "<h2>Rows</h2>\n<table id=\"rows\">\n<thead><tr><th></th><th class=\"n\">v1</th>\
          <th class=\"n\">v2</th><th class=\"n\">Δ</th></tr></thead>\n<tbody>\n",
     );
-    for (label, a, b) in text::row_pairs(r) {
+    for (label, a, b) in text::row_pairs(c) {
         let _ = writeln!(
             o,
             "<tr><td>{label}</td><td class=\"n\">{a}</td><td class=\"n\">{b}</td>\
@@ -411,22 +378,23 @@ fn rows(o: &mut String, r: &DiffReport) {
         );
     }
     o.push_str("</tbody>\n</table>\n");
-    let lines = text::row_summary(r, &|n| format!("<strong>{n}</strong>"));
+    let lines = text::row_summary(c, &|n| format!("<strong>{n}</strong>"));
     for (i, line) in lines.iter().enumerate() {
         let stop = if i == 0 { "" } else { "." };
         let _ = writeln!(o, "<p>{line}{stop}</p>");
     }
 }
 
-fn columns(o: &mut String, r: &DiffReport) {
-    if r.comparison.mode != Mode::Keyed || r.columns.is_empty() {
+fn columns(o: &mut String, view: &ComparisonView) {
+    let all = &view.findings.columns;
+    if view.mode != Mode::Keyed || all.is_empty() {
         return;
     }
-    let differing = r.columns.iter().filter(|c| c.mismatches > 0).count();
+    let differing = all.iter().filter(|c| c.mismatches > 0).count();
     let _ = writeln!(
         o,
         "<h2>Columns</h2>\n<p>{differing} of {} compared columns differ.</p>",
-        r.columns.len()
+        all.len()
     );
     o.push_str(
         "<table class=\"sortable\" id=\"columns\" data-name=\"columns\">\n<thead><tr>\
@@ -435,7 +403,7 @@ fn columns(o: &mut String, r: &DiffReport) {
          <th class=\"n\">max rel Δ</th><th class=\"n\">value → NULL</th>\
          <th class=\"n\">NULL → value</th></tr></thead>\n<tbody>\n",
     );
-    for c in &r.columns {
+    for c in all {
         // Sorted by data-v; an infinite difference sorts above every other.
         let num = |x: Option<f64>| match (x, text::max_diff(x, c.non_finite_diffs)) {
             (Some(_), Some(shown)) if c.non_finite_diffs > 0 => {
@@ -469,37 +437,32 @@ fn columns(o: &mut String, r: &DiffReport) {
     o.push_str("</tbody>\n</table>\n");
 }
 
-fn samples(o: &mut String, r: &DiffReport) {
-    let s = &r.samples;
-    if !s.changed.is_empty() {
+fn samples(o: &mut String, c: &ComparisonView) {
+    let changed = &c.findings.samples.changed;
+    if !changed.is_empty() {
         let _ = writeln!(
             o,
             "<h2>Changed rows <span class=\"meta\">(first {} by key)</span></h2>",
-            s.changed.len()
+            changed.len()
         );
         o.push_str(
             "<table class=\"sortable\" id=\"changed\" data-name=\"changed cells\">\n<thead><tr>\
              <th>key</th><th>column</th><th>v1</th><th>v2</th></tr></thead>\n<tbody>\n",
         );
-        for row in &s.changed {
-            let key = esc(&text::fields(&row.key, "="));
-            for cell in &row.cells {
-                let _ = writeln!(
-                    o,
-                    "<tr><td class=\"v\">{key}</td><td>{}</td><td class=\"v old\">{}</td>\
-                     <td class=\"v new\">{}</td></tr>",
-                    name(&cell.column),
-                    value(&cell.v1),
-                    value(&cell.v2)
-                );
-            }
+        for cell in sections::changed_cells(changed) {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"v\">{}</td><td>{}</td><td class=\"v old\">{}</td>\
+                 <td class=\"v new\">{}</td></tr>",
+                esc(&cell.key),
+                name(cell.column),
+                value(cell.v1),
+                value(cell.v2)
+            );
         }
         o.push_str("</tbody>\n</table>\n");
     }
-    for (title, id, list) in [
-        ("Only in v1", "only-v1", &s.only_v1),
-        ("Only in v2", "only-v2", &s.only_v2),
-    ] {
+    for ((title, list), id) in sections::one_side_lists(c).into_iter().zip(["only-v1", "only-v2"]) {
         if list.is_empty() {
             continue;
         }
@@ -515,25 +478,20 @@ fn samples(o: &mut String, r: &DiffReport) {
             title.to_lowercase()
         );
         for sample in list {
-            let _ = writeln!(o, "{}", sample_row(sample));
+            let (key, row) = sections::one_side(sample);
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"v\">{}</td><td class=\"v\">{}</td></tr>",
+                esc(&key),
+                esc(&row)
+            );
         }
         o.push_str("</tbody>\n</table>\n");
     }
 }
 
-fn sample_row(s: &RowSample) -> String {
-    let mut row = esc(&text::fields(&s.row, ": "));
-    if let Some(n) = s.count.filter(|n| *n > 1) {
-        let _ = write!(row, " ×{n}");
-    }
-    format!(
-        "<tr><td class=\"v\">{}</td><td class=\"v\">{row}</td></tr>",
-        esc(&text::fields(&s.key, "="))
-    )
-}
-
-fn sql_diff(o: &mut String, r: &DiffReport) {
-    let Some(sql) = &r.comparison.sql else {
+fn sql_diff(o: &mut String, c: &ComparisonView) {
+    let Some(sql) = c.sql else {
         return;
     };
     o.push_str("<h2>SQL diff v1 → v2</h2>\n");
@@ -590,7 +548,7 @@ mod tests {
     #[test]
     fn embedded_json_cannot_close_its_script() {
         let mut r: DiffReport = serde_json::from_str(
-            include_str!("../../tests/snapshots/scenarios__refactor.json.snap")
+            include_str!("../../tests/it/snapshots/it__scenarios__refactor.json.snap")
                 .split("---\n")
                 .nth(2)
                 .unwrap(),

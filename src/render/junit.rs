@@ -46,7 +46,7 @@ fn write(w: &mut Writer<Vec<u8>>, r: &DiffReport) -> std::io::Result<()> {
         .to_string();
     let suite = xml_text(&format!(
         "diffgate {}: {} → {}",
-        r.comparison.command,
+        r.comparison.command.as_str(),
         text::clip(&r.comparison.v1, text::MAX_VALUE_CHARS),
         text::clip(&r.comparison.v2, text::MAX_VALUE_CHARS)
     ));
@@ -87,7 +87,7 @@ fn testcase(
     r: &DiffReport,
     check: &crate::report::RuleCheck,
 ) -> std::io::Result<()> {
-    let name = xml_text(&check.rule);
+    let name = xml_text(check.rule.name());
     let messages: Vec<String> = r
         .reasons
         .iter()

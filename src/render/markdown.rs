@@ -16,8 +16,9 @@ use std::fmt::Write;
 use similar::TextDiff;
 
 use super::text::{self, MAX_VALUE_CHARS};
-use crate::judge::percent;
-use crate::report::{DiffReport, Level, Mode, RowSample, Verdict};
+use crate::report::percent;
+use super::sections;
+use crate::report::{ComparisonView, DiffReport, Level, Mode, Verdict};
 
 /// Hard cap on the rendered Markdown, in characters.
 pub const LIMIT: usize = 60_000;
@@ -38,58 +39,58 @@ pub fn render(r: &DiffReport) -> String {
     determinism(&mut md, r);
     subset(&mut md, r);
     bad_records(&mut md, r);
-    if r.models.is_empty() {
-        body(&mut md, r);
-    } else {
+    if !r.models.is_empty() {
         models(&mut md, r);
+    }
+    for c in r.comparisons() {
+        if let Some(m) = c.model {
+            md.must(&format!(
+                "---\n\n## Model {}: **{}**\n\n",
+                name(&m.name),
+                m.verdict.as_str().to_uppercase()
+            ));
+        }
+        body(&mut md, &c);
     }
     reproduce(&mut md, r);
     md.finish()
 }
 
-/// Schema, rows, columns, samples and SQL diff of one comparison.
-fn body(md: &mut Doc, r: &DiffReport) {
-    if r.plan_only() {
+/// Notes, schema, rows, columns, samples and SQL diff of one comparison.
+fn body(md: &mut Doc, c: &ComparisonView) {
+    notes(md, c);
+    if c.plan_only {
         md.must(&format!("### Rows\n\n{}.\n\n", text::PLAN_ONLY));
-        schema(md, r);
+        schema(md, c);
     } else {
-        rows(md, r);
-        schema(md, r);
-        columns(md, r);
-        samples(md, r);
+        rows(md, c);
+        schema(md, c);
+        columns(md, c);
+        samples(md, c);
     }
-    sql_diff(md, r);
+    sql_diff(md, c);
 }
 
-/// A model-folder run: the list of compared models, then each one.
+/// What the reader should know about how the comparison was made.
+fn notes(md: &mut Doc, c: &ComparisonView) {
+    for note in &c.findings.notes {
+        md.must(&format!("> **Note:** {}\n\n", escape(note)));
+    }
+}
+
+/// The list of compared models of a model-folder run.
 fn models(md: &mut Doc, r: &DiffReport) {
     let mut t =
         String::from("### Models\n\n| model | verdict | compared because |\n|---|---|---|\n");
-    for m in &r.models {
-        let _ = writeln!(
-            t,
-            "| {} | {} | {} |",
-            name(&m.name),
-            m.verdict,
-            escape(&m.why)
-        );
+    for m in sections::model_rows(r) {
+        let _ = writeln!(t, "| {} | {} | {} |", name(m.name), m.verdict, escape(m.why.as_str()));
     }
-    for (what, list) in [("Added", &r.models_added), ("Removed", &r.models_removed)] {
-        if !list.is_empty() {
-            let names: Vec<String> = list.iter().map(|n| name(n)).collect();
-            let _ = write!(t, "\n{what} models: {}\n", names.join(", "));
-        }
+    for (what, list) in sections::model_changes(r) {
+        let names: Vec<String> = list.iter().map(|n| name(n)).collect();
+        let _ = write!(t, "\n{what} models: {}\n", names.join(", "));
     }
     t.push('\n');
     md.must(&t);
-    for m in &r.models {
-        md.must(&format!(
-            "---\n\n## Model {}: **{}**\n\n",
-            name(&m.name),
-            m.verdict.as_str().to_uppercase()
-        ));
-        body(md, &r.model_view(m));
-    }
 }
 
 /// The document under construction, with its character budget.
@@ -216,7 +217,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A data value for a cell: clipped, quoted if a string, escaped.
-fn cell(v: &serde_json::Value) -> String {
+fn value_cell(v: &serde_json::Value) -> String {
     escape(&text::value(v))
 }
 
@@ -264,15 +265,10 @@ fn header(md: &mut Doc, r: &DiffReport) {
         "## {icon} diffgate: **{}**\n\n",
         r.verdict.as_str().to_uppercase()
     ));
-    let key = if c.key.is_empty() {
-        "no key (whole rows)".to_string()
-    } else {
-        let keys: Vec<String> = c.key.iter().map(|k| name(k)).collect();
-        format!("key {}", keys.join(", "))
-    };
+    let key = sections::key_phrase(&c.key, &|k| name(k));
     md.must(&format!(
         "{} {} → {} · {key}\n\n",
-        escape(&c.command),
+        escape(c.command.as_str()),
         name(&c.v1),
         name(&c.v2)
     ));
@@ -282,8 +278,8 @@ fn header(md: &mut Doc, r: &DiffReport) {
             escape(&text::clip(d, MAX_MESSAGE_CHARS))
         ));
     }
-    if let Some(e) = r.expected_verdict {
-        let mark = if e == r.verdict {
+    if let Some((e, met)) = sections::expected(r) {
+        let mark = if met {
             "as expected"
         } else {
             "**not** as expected"
@@ -312,7 +308,7 @@ fn reasons(md: &mut Doc, r: &DiffReport) {
             };
             format!(
                 "- {level} {}: {}\n",
-                escape(&reason.rule),
+                escape(reason.rule.name()),
                 escape(&text::clip(&reason.message, MAX_MESSAGE_CHARS))
             )
         })
@@ -363,13 +359,13 @@ fn bad_records(md: &mut Doc, r: &DiffReport) {
     md.must(&t);
 }
 
-fn rows(md: &mut Doc, r: &DiffReport) {
+fn rows(md: &mut Doc, c: &ComparisonView) {
     let mut t = String::from("### Rows\n\n|  | v1 | v2 | Δ |\n|---|---:|---:|---:|\n");
-    for (label, a, b) in text::row_pairs(r) {
+    for (label, a, b) in text::row_pairs(c) {
         let _ = writeln!(t, "| {label} | {a} | {b} | {} |", text::delta(a, b));
     }
     // The first line is a tally, the others are sentences.
-    let summary = text::row_summary(r, &|n| format!("**{n}**"));
+    let summary = text::row_summary(c, &|n| format!("**{n}**"));
     for (i, line) in summary.iter().enumerate() {
         let stop = if i == 0 { "" } else { "." };
         let _ = writeln!(t, "\n{line}{stop}");
@@ -378,65 +374,30 @@ fn rows(md: &mut Doc, r: &DiffReport) {
     md.must(&t);
 }
 
-fn schema(md: &mut Doc, r: &DiffReport) {
-    let s = &r.schema;
+fn schema(md: &mut Doc, c: &ComparisonView) {
+    let s = &c.findings.schema;
     if s.is_empty() {
         md.must("### Schema\n\nNo changes.\n\n");
         return;
     }
-    let class = |compatible: bool| {
-        if compatible {
-            "compatible"
-        } else {
-            "**breaking**"
-        }
-    };
-    let mut lines = Vec::new();
-    for f in &s.added {
-        lines.push(format!(
-            "| {} | added |  | {} | compatible |\n",
-            name(&f.name),
-            name(&f.data_type)
-        ));
-    }
-    for f in &s.removed {
-        lines.push(format!(
-            "| {} | removed | {} |  | **breaking** |\n",
-            name(&f.name),
-            name(&f.data_type)
-        ));
-    }
-    for f in &s.changed {
-        let note = if f.comparable {
-            escape(&f.note)
-        } else {
-            format!("{}; values not compared", escape(&f.note))
-        };
-        lines.push(format!(
-            "| {} | type: {note} | {} | {} | {} |\n",
-            name(&f.name),
-            name(&f.v1_type),
-            name(&f.v2_type),
-            class(f.compatible)
-        ));
-    }
-    for f in &s.nullability {
-        let n = |b: bool| if b { "nullable" } else { "non-null" };
-        lines.push(format!(
-            "| {} | nullability | {} | {} | {} |\n",
-            name(&f.name),
-            n(f.v1_nullable),
-            n(f.v2_nullable),
-            class(f.compatible)
-        ));
-    }
-    if !s.reordered.is_empty() {
-        let names: Vec<String> = s.reordered.iter().map(|n| name(n)).collect();
-        lines.push(format!(
-            "| {} | reordered |  |  | compatible |\n",
-            names.join(", ")
-        ));
-    }
+    let lines: Vec<String> = sections::schema_rows(s)
+        .iter()
+        .map(|row| {
+            let columns: Vec<String> = row.columns.iter().map(|n| name(n)).collect();
+            let class = if row.compatible {
+                "compatible"
+            } else {
+                "**breaking**"
+            };
+            format!(
+                "| {} | {} | {} | {} | {class} |\n",
+                columns.join(", "),
+                row.label(&escape),
+                name(row.v1),
+                name(row.v2)
+            )
+        })
+        .collect();
     md.block(
         "### Schema\n\n| column | change | v1 | v2 | class |\n|---|---|---|---|---|\n",
         &lines,
@@ -445,15 +406,16 @@ fn schema(md: &mut Doc, r: &DiffReport) {
     );
 }
 
-fn columns(md: &mut Doc, r: &DiffReport) {
-    if r.comparison.mode != Mode::Keyed || r.columns.is_empty() {
+fn columns(md: &mut Doc, c: &ComparisonView) {
+    let all = &c.findings.columns;
+    if c.mode != Mode::Keyed || all.is_empty() {
         return;
     }
-    let mut differing: Vec<_> = r.columns.iter().filter(|c| c.mismatches > 0).collect();
+    let mut differing: Vec<_> = all.iter().filter(|c| c.mismatches > 0).collect();
     if differing.is_empty() {
         md.push(&format!(
             "### Columns\n\nAll {} compared columns are equal within tolerance.\n\n",
-            r.columns.len()
+            all.len()
         ));
         return;
     }
@@ -486,7 +448,7 @@ fn columns(md: &mut Doc, r: &DiffReport) {
          | column | compared | mismatches | rate | max abs Δ | max rel Δ |\n\
          |---|---:|---:|---:|---:|---:|\n",
         total,
-        r.columns.len(),
+        all.len(),
         if total > TOP_COLUMNS {
             format!("; top {TOP_COLUMNS} shown")
         } else {
@@ -496,33 +458,39 @@ fn columns(md: &mut Doc, r: &DiffReport) {
     md.block(&head, &lines, "\n", "column table");
 }
 
-fn samples(md: &mut Doc, r: &DiffReport) {
-    let s = &r.samples;
-    if !s.changed.is_empty() {
-        let mut lines = Vec::new();
-        for row in &s.changed {
-            let key = escape(&text::fields(&row.key, "="));
-            for cell_diff in &row.cells {
-                lines.push(format!(
-                    "| {key} | {} | {} | {} |\n",
-                    name(&cell_diff.column),
-                    cell(&cell_diff.v1),
-                    cell(&cell_diff.v2)
-                ));
-            }
-        }
+fn samples(md: &mut Doc, c: &ComparisonView) {
+    let changed = &c.findings.samples.changed;
+    if !changed.is_empty() {
+        let lines: Vec<String> = sections::changed_cells(changed)
+            .iter()
+            .map(|cell| {
+                format!(
+                    "| {} | {} | {} | {} |\n",
+                    escape(&cell.key),
+                    name(cell.column),
+                    value_cell(cell.v1),
+                    value_cell(cell.v2)
+                )
+            })
+            .collect();
         let head = format!(
             "<details><summary>Changed rows: first {} by key</summary>\n\n\
              | key | column | v1 | v2 |\n|---|---|---|---|\n",
-            s.changed.len()
+            changed.len()
         );
         md.block(&head, &lines, "\n</details>\n\n", "changed-row samples");
     }
-    for (title, list) in [("Only in v1", &s.only_v1), ("Only in v2", &s.only_v2)] {
+    for (title, list) in sections::one_side_lists(c) {
         if list.is_empty() {
             continue;
         }
-        let lines: Vec<String> = list.iter().map(sample_line).collect();
+        let lines: Vec<String> = list
+            .iter()
+            .map(|s| {
+                let (key, row) = sections::one_side(s);
+                format!("| {} | {} |\n", escape(&key), escape(&row))
+            })
+            .collect();
         let head = format!(
             "<details><summary>{title}: first {}</summary>\n\n| key | row |\n|---|---|\n",
             list.len()
@@ -536,16 +504,8 @@ fn samples(md: &mut Doc, r: &DiffReport) {
     }
 }
 
-fn sample_line(s: &RowSample) -> String {
-    let mut row = escape(&text::fields(&s.row, ": "));
-    if let Some(n) = s.count.filter(|n| *n > 1) {
-        let _ = write!(row, " ×{n}");
-    }
-    format!("| {} | {row} |\n", escape(&text::fields(&s.key, "=")))
-}
-
-fn sql_diff(md: &mut Doc, r: &DiffReport) {
-    let Some(sql) = &r.comparison.sql else {
+fn sql_diff(md: &mut Doc, c: &ComparisonView) {
+    let Some(sql) = c.sql else {
         return;
     };
     if sql.v1 == sql.v2 {

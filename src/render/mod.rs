@@ -2,13 +2,18 @@
 //! One module per format (as hyperfine has one exporter per format); each
 //! reads only the report model, never the engine, so a saved JSON report
 //! renders exactly like a fresh one. [`text`] holds the value rules they
-//! share; [`github`] speaks GitHub Actions' workflow-command language.
+//! share, [`sections`] the content of the tables every human format shows
+//! (each format writes the cells and escapes them its own way); [`github`]
+//! speaks GitHub Actions' workflow-command language. A report is walked as
+//! its comparisons ([`DiffReport::comparisons`]): one for a transform or
+//! two tables, one per model of a folder.
 
 pub mod github;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod sections;
 pub mod terminal;
 pub mod text;
 

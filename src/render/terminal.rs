@@ -12,8 +12,9 @@ use anstyle::{AnsiColor, Style};
 
 use super::Options;
 use super::text::{self, fields, inert, value};
-use crate::judge::percent;
-use crate::report::{DiffReport, Level, Mode, RowSample, Verdict};
+use crate::report::percent;
+use super::sections::{self, Change};
+use crate::report::{ComparisonView, DiffReport, Level, Mode, RowSample, Verdict};
 
 struct Paint(bool);
 
@@ -48,84 +49,66 @@ pub fn render(r: &DiffReport, opts: Options) -> String {
     let p = Paint(opts.color);
     let mut o = String::new();
     head(&mut o, r, &p);
-    if r.models.is_empty() {
-        body(&mut o, r, &p, opts);
-    } else {
-        models(&mut o, r, &p, opts);
+    if !r.models.is_empty() {
+        models(&mut o, r, &p);
+    }
+    for c in r.comparisons() {
+        if let Some(m) = c.model {
+            let _ = writeln!(
+                o,
+                "\n{} {}  {}",
+                p.bold("━━ model"),
+                p.bold(&inert(&m.name)),
+                p.verdict(m.verdict)
+            );
+            for reason in &m.reasons {
+                let _ = writeln!(o, "  {}: {}", reason.rule, inert(&reason.message));
+            }
+        }
+        body(&mut o, &c, &p, opts);
     }
     o
 }
 
-/// One section per compared model, each as a single-transform report.
-fn models(o: &mut String, r: &DiffReport, p: &Paint, opts: Options) {
+/// The list of compared models of a model-folder run.
+fn models(o: &mut String, r: &DiffReport, p: &Paint) {
     let _ = writeln!(
         o,
         "\n{}",
         p.bold(&format!("Models ({} compared)", r.models.len()))
     );
-    for m in &r.models {
+    for m in sections::model_rows(r) {
         let _ = writeln!(
             o,
             "  {}  {} ({})",
             p.verdict(m.verdict),
-            inert(&m.name),
-            inert(&m.why)
+            inert(m.name),
+            m.why.as_str()
         );
     }
-    for (what, list) in [("added", &r.models_added), ("removed", &r.models_removed)] {
-        if !list.is_empty() {
-            let names: Vec<String> = list.iter().map(|n| inert(n)).collect();
-            let _ = writeln!(o, "  {what}: {}", names.join(", "));
-        }
-    }
-    for m in &r.models {
-        let view = r.model_view(m);
-        let _ = writeln!(
-            o,
-            "\n{} {}  {}",
-            p.bold("━━ model"),
-            p.bold(&inert(&m.name)),
-            p.verdict(m.verdict)
-        );
-        for reason in &m.reasons {
-            let _ = writeln!(o, "  {}: {}", inert(&reason.rule), inert(&reason.message));
-        }
-        body(o, &view, p, opts);
+    for (what, list) in sections::model_changes(r) {
+        let names: Vec<String> = list.iter().map(|n| inert(n)).collect();
+        let _ = writeln!(o, "  {}: {}", what.to_lowercase(), names.join(", "));
     }
 }
 
 /// Verdict, reasons and what the run as a whole found.
 fn head(o: &mut String, r: &DiffReport, p: &Paint) {
     let c = &r.comparison;
-    let key = if c.key.is_empty() {
-        "no key (whole rows)".to_string()
-    } else {
-        format!(
-            "key {}",
-            c.key
-                .iter()
-                .map(|k| inert(k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
+    let key = sections::key_phrase(&c.key, &|k| inert(k));
     let _ = writeln!(
         o,
         "{}  diffgate {}: {} → {} ({key})",
         p.verdict(r.verdict),
-        inert(&c.command),
+        c.command.as_str(),
         inert(&c.v1),
         inert(&c.v2)
     );
     if let Some(d) = &c.description {
         let _ = writeln!(o, "{}", inert(d));
     }
-    if let Some(e) = r.expected_verdict {
-        let mark = if e == r.verdict {
-            "as expected"
-        } else {
-            "NOT as expected"
-        };
+    if let Some((e, met)) = sections::expected(r) {
+        let mark = if met { "as expected" } else { "NOT as expected" };
         let _ = writeln!(o, "expected verdict: {e} ({mark})");
     }
 
@@ -145,7 +128,7 @@ fn head(o: &mut String, r: &DiffReport, p: &Paint) {
         let _ = writeln!(
             o,
             "  {level}  {}: {}",
-            inert(&reason.rule),
+            reason.rule,
             inert(&reason.message)
         );
     }
@@ -178,85 +161,69 @@ fn head(o: &mut String, r: &DiffReport, p: &Paint) {
     }
 }
 
-/// Schema, rows, columns and samples of one comparison.
-fn body(o: &mut String, r: &DiffReport, p: &Paint, opts: Options) {
-    let c = &r.comparison;
+/// Notes, schema, rows, columns and samples of one comparison.
+fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
+    for note in &c.findings.notes {
+        let _ = writeln!(o, "\n{} {}", p.bold("Note:"), inert(note));
+    }
     let _ = writeln!(o, "\n{}", p.bold("Schema"));
-    let s = &r.schema;
+    let s = &c.findings.schema;
     if s.is_empty() {
         o.push_str("  no changes\n");
     }
-    for f in &s.added {
-        let line = format!("+ {} ({}) added", text::name(&f.name), inert(&f.data_type));
-        let _ = writeln!(o, "  {}", p.fg(AnsiColor::Green, &line));
-    }
-    for f in &s.removed {
-        let line = format!(
-            "- {} ({}) removed: breaking",
-            text::name(&f.name),
-            inert(&f.data_type)
-        );
-        let _ = writeln!(o, "  {}", p.fg(AnsiColor::Red, &line));
-    }
-    for f in &s.changed {
-        let class = if f.compatible {
-            "compatible"
-        } else {
-            "breaking"
-        };
-        let cmp = if f.comparable {
-            ""
-        } else {
-            "; values not compared"
-        };
-        let _ = writeln!(
-            o,
-            "  ~ {} {} → {}: {class}, {}{cmp}",
-            text::name(&f.name),
-            inert(&f.v1_type),
-            inert(&f.v2_type),
-            inert(&f.note)
-        );
-    }
-    for f in &s.nullability {
-        let n = |b: bool| if b { "nullable" } else { "non-null" };
-        let _ = writeln!(
-            o,
-            "  ~ {} {} → {}",
-            inert(&f.name),
-            n(f.v1_nullable),
-            n(f.v2_nullable)
-        );
-    }
-    if !s.reordered.is_empty() {
-        let names: Vec<String> = s.reordered.iter().map(|n| inert(n)).collect();
-        let _ = writeln!(o, "  ↕ reordered: {}", names.join(", "));
+    for row in sections::schema_rows(s) {
+        let names: Vec<String> = row.columns.iter().map(|n| text::name(n)).collect();
+        let names = names.join(", ");
+        let (v1, v2) = (inert(row.v1), inert(row.v2));
+        match row.change {
+            Change::Added => {
+                let line = format!("+ {names} ({v2}) added");
+                let _ = writeln!(o, "  {}", p.fg(AnsiColor::Green, &line));
+            }
+            Change::Removed => {
+                let line = format!("- {names} ({v1}) removed: breaking");
+                let _ = writeln!(o, "  {}", p.fg(AnsiColor::Red, &line));
+            }
+            Change::Type { note, comparable } => {
+                let cmp = if comparable {
+                    ""
+                } else {
+                    "; values not compared"
+                };
+                let class = row.class();
+                let note = inert(note);
+                let _ = writeln!(o, "  ~ {names} {v1} → {v2}: {class}, {note}{cmp}");
+            }
+            Change::Nullability => {
+                let _ = writeln!(o, "  ~ {names} {v1} → {v2}");
+            }
+            Change::Reordered => {
+                let _ = writeln!(o, "  ↕ reordered: {names}");
+            }
+        }
     }
 
     let _ = writeln!(o, "\n{}", p.bold("Rows"));
-    if r.plan_only() {
+    if c.plan_only {
         let _ = writeln!(o, "  {}", text::PLAN_ONLY);
         return;
     }
     let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "", "v1", "v2");
-    for (label, a, b) in text::row_pairs(r) {
+    for (label, a, b) in text::row_pairs(c) {
         let _ = writeln!(o, "  {label:<22}{a:>12}{b:>12}");
     }
-    for line in text::row_summary(r, &|n| n.to_string()) {
+    for line in text::row_summary(c, &|n| n.to_string()) {
         let _ = writeln!(o, "  {line}");
     }
 
     if c.mode == Mode::Keyed {
-        let differing = r.columns.iter().filter(|c| c.mismatches > 0).count();
-        let shown: Vec<_> = r
-            .columns
+        let all = &c.findings.columns;
+        let differing = all.iter().filter(|c| c.mismatches > 0).count();
+        let shown: Vec<_> = all
             .iter()
             .filter(|c| opts.verbose || c.mismatches > 0)
             .collect();
-        let title = format!(
-            "Columns ({differing} of {} compared differ)",
-            r.columns.len()
-        );
+        let title = format!("Columns ({differing} of {} compared differ)", all.len());
         let _ = writeln!(o, "\n{}", p.bold(&title));
         let differing = shown;
         if !differing.is_empty() {
@@ -289,7 +256,7 @@ fn body(o: &mut String, r: &DiffReport, p: &Paint, opts: Options) {
         }
     }
 
-    let samples = &r.samples;
+    let samples = &c.findings.samples;
     if !samples.changed.is_empty() {
         let title = format!("Changed rows (first {} by key)", samples.changed.len());
         let _ = writeln!(o, "\n{}", p.bold(&title));

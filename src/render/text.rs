@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::report::{DiffReport, Mode};
+use crate::report::{ComparisonView, DiffReport, Mode};
 
 /// Longest value, in characters, shown in a report cell.
 pub const MAX_VALUE_CHARS: usize = 200;
@@ -92,10 +92,10 @@ pub fn delta(v1: u64, v2: u64) -> String {
 }
 
 /// The rows of the v1 | v2 table: label, v1 count, v2 count.
-pub fn row_pairs(r: &DiffReport) -> Vec<(&'static str, u64, u64)> {
-    let rows = &r.rows;
+pub fn row_pairs(c: &ComparisonView) -> Vec<(&'static str, u64, u64)> {
+    let rows = &c.findings.rows;
     let mut pairs = vec![("rows", rows.v1, rows.v2)];
-    if r.comparison.mode == Mode::Keyed {
+    if c.mode == Mode::Keyed {
         let z = |x: Option<u64>| x.unwrap_or(0);
         pairs.push((
             "duplicated keys",
@@ -113,9 +113,9 @@ pub fn row_pairs(r: &DiffReport) -> Vec<(&'static str, u64, u64)> {
 
 /// The sentences under the row table (no final full stop); `em` marks the
 /// figures a reader should see first (changed, only in v1, only in v2).
-pub fn row_summary(r: &DiffReport, em: &dyn Fn(u64) -> String) -> Vec<String> {
-    let rows = &r.rows;
-    if r.comparison.mode != Mode::Keyed {
+pub fn row_summary(c: &ComparisonView, em: &dyn Fn(u64) -> String) -> Vec<String> {
+    let rows = &c.findings.rows;
+    if c.mode != Mode::Keyed {
         return vec![format!(
             "only in v1 {} · only in v2 {} (whole rows, counted with multiplicity)",
             em(rows.only_v1),
@@ -150,7 +150,7 @@ pub fn dead_lettered(r: &DiffReport) -> Vec<(&str, u64, u64, String)> {
                 i.name.as_str(),
                 i.rows_read.unwrap_or(0),
                 i.rows_dead_lettered,
-                crate::judge::percent(i.dead_lettered_fraction()),
+                crate::report::percent(i.dead_lettered_fraction()),
             )
         })
         .collect()
@@ -205,7 +205,7 @@ pub fn subset_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> Option<
     if let Some(f) = s.fraction {
         parts.push(format!(
             "key-hash sample of {} (seed {})",
-            crate::judge::percent(f),
+            crate::report::percent(f),
             s.seed.unwrap_or(0)
         ));
     }

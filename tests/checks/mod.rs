@@ -1,5 +1,5 @@
 //! Invariants checked on arbitrary input, shared by the property tests, the
-//! fuzz-corpus replay test (`tests/fuzz_corpus.rs`) and the cargo-fuzz
+//! fuzz-corpus replay test (`tests/it/fuzz_corpus.rs`) and the cargo-fuzz
 //! targets (`fuzz/fuzz_targets/`), so a fuzzer finding and its regression
 //! test run the very same code. Each function panics when an invariant
 //! breaks; an input diffgate rejects with an error is fine.
@@ -172,10 +172,10 @@ pub fn hostile_report(data: &[u8]) -> DiffReport {
     if let Some(reason) = r.reasons.first_mut() {
         reason.message = next();
     }
-    if let Some(col) = r.columns.first_mut() {
+    if let Some(col) = r.findings.columns.first_mut() {
         col.name = next();
     }
-    if let Some(row) = r.samples.changed.first_mut()
+    if let Some(row) = r.findings.samples.changed.first_mut()
         && let Some(cell) = row.cells.first_mut()
     {
         cell.column = next();

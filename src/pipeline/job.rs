@@ -1,0 +1,164 @@
+//! What one diffgate run is asked to do, as `resolve.rs` builds it from the
+//! flags and the scenario file: the [`Mode`] (each variant carrying what its
+//! path needs) and the settings every path shares.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::compare::Settings;
+use crate::engine::{EngineOptions, Limits};
+use crate::judge::{Evidence, Policy};
+use crate::load::InputSource;
+use crate::models::ModelSet;
+use crate::report::{Command, GitRefs, SubsetInfo, Verdict};
+use crate::transform::Transform;
+
+/// Everything one diffgate run needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub mode: Mode,
+    /// Key, ignored columns, tolerances and samples.
+    pub settings: Settings,
+    pub policy: Policy,
+    pub engine: EngineOptions,
+    pub limits: Limits,
+    pub load: LoadOptions,
+    pub about: About,
+}
+
+/// What is compared, and how far.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// `diff`: two existing tables, registered as v1 and v2.
+    Diff(Tables),
+    /// `run`: both versions of a transform run over the inputs; `runs` ≥ 2
+    /// re-runs each for the determinism check (single files only).
+    Run { transforms: Transforms, runs: u32 },
+    /// `check`: both versions planned over the inputs' schemas; nothing is
+    /// run and no rows are compared.
+    Check(Transforms),
+}
+
+/// The two tables of `diff`.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub v1: InputSource,
+    pub v2: InputSource,
+    /// The paths as given, for the report.
+    pub v1_label: String,
+    pub v2_label: String,
+}
+
+/// The transform of `run` and `check`, in both versions, and its inputs.
+#[derive(Debug, Clone)]
+pub struct Transforms {
+    pub inputs: Vec<InputSource>,
+    pub versions: Versions,
+    /// The commits v1/v2 were read at, when read from git.
+    pub git: Option<GitRefs>,
+    /// The canary subset of the inputs, when one applies.
+    pub subset: Option<SubsetInfo>,
+}
+
+/// One SQL file per version, or a folder of models per version.
+#[derive(Debug, Clone)]
+pub enum Versions {
+    File { v1: Transform, v2: Transform },
+    Folder(Box<ModelRun>),
+}
+
+/// A transform that is a folder of models, in both versions.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    /// The folder, as errors name it.
+    pub dir: PathBuf,
+    /// How reports name each version's folder (with its git ref).
+    pub v1_label: String,
+    pub v2_label: String,
+    pub v1: ModelSet,
+    pub v2: ModelSet,
+    /// Models to compare (`[transform] targets`); empty = changed ones and
+    /// their downstream.
+    pub targets: Vec<String>,
+    /// Keys per model (`[models.NAME] key`); others use the run's key when
+    /// their outputs have it, else compare whole rows.
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+/// What the report says about the run beyond its findings.
+#[derive(Debug, Clone, Default)]
+pub struct About {
+    pub description: Option<String>,
+    /// The scenario's expectation (checked by the tests; a `check` report
+    /// leaves it out, as it sees no data).
+    pub expected_verdict: Option<Verdict>,
+    /// The command line that reproduces this job.
+    pub reproduce: Option<String>,
+}
+
+/// What to do with input records that cannot be loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Where the dead-letter file goes (written only when a record is bad).
+    pub dead_letter: PathBuf,
+    /// Fail on the first bad record instead (`--strict`).
+    pub strict: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            dead_letter: DEFAULT_DEAD_LETTER.into(),
+            strict: false,
+        }
+    }
+}
+
+/// The dead-letter file when no report file says where reports go.
+pub const DEFAULT_DEAD_LETTER: &str = "diffgate-dead-letter.ndjson";
+
+impl Job {
+    /// The command the report names.
+    pub fn command(&self) -> Command {
+        match self.mode {
+            Mode::Diff(_) => Command::Diff,
+            Mode::Run { .. } => Command::Run,
+            Mode::Check(_) => Command::Check,
+        }
+    }
+
+    /// Whether only plans are made (`check`).
+    pub fn plan_only(&self) -> bool {
+        matches!(self.mode, Mode::Check(_))
+    }
+
+    /// The transform, for `run` and `check`.
+    pub fn transforms(&self) -> Option<&Transforms> {
+        match &self.mode {
+            Mode::Diff(_) => None,
+            Mode::Run { transforms, .. } | Mode::Check(transforms) => Some(transforms),
+        }
+    }
+
+    /// The tables loaded before anything runs.
+    pub fn inputs(&self) -> Vec<&InputSource> {
+        match &self.mode {
+            Mode::Diff(t) => vec![&t.v1, &t.v2],
+            Mode::Run { transforms, .. } | Mode::Check(transforms) => {
+                transforms.inputs.iter().collect()
+            }
+        }
+    }
+
+    /// What this job looks at, deciding which rules it can judge.
+    pub fn evidence(&self) -> Evidence {
+        let single_file = self
+            .transforms()
+            .is_some_and(|t| matches!(t.versions, Versions::File { .. }));
+        Evidence {
+            plans: self.transforms().is_some(),
+            rows: !self.plan_only(),
+            runs: single_file && matches!(self.mode, Mode::Run { runs, .. } if runs >= 2),
+        }
+    }
+}

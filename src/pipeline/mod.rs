@@ -1,0 +1,121 @@
+//! The stage sequence, in one place: load → run v1/v2 → align → compare →
+//! judge, producing the [`DiffReport`] that renderers read. Each mode of a
+//! [`Job`] has its path: [`single`] for one transform (`run`, `check`) and
+//! for two tables (`diff`), [`dag`] for a folder of models; all of them
+//! compare through the one comparison unit, [`compare::registered`], and
+//! [`assemble`] builds the report from what a path found.
+//!
+//! [`compare::registered`]: crate::compare::registered
+
+mod assemble;
+mod dag;
+pub mod job;
+pub mod progress;
+mod single;
+
+use std::path::Path;
+use std::time::Instant;
+
+use datafusion::prelude::SessionContext;
+
+use crate::engine::{self, within};
+use crate::error::{Error, Result};
+use crate::load::{self, DeadLetter};
+use crate::report::{DiffReport, InputInfo, InputSubset, Timings};
+
+pub use job::{Job, Mode, ModelRun, Versions};
+pub use progress::{Observer, Silent, Stage};
+
+/// Run every stage and return the report, within the run's time limit.
+pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
+    let run = run(job, observer);
+    within(job.limits.run, || "the run".to_string(), "--timeout", run).await
+}
+
+/// What every stage of one run shares.
+struct Env<'a> {
+    /// The session the inputs are registered in.
+    ctx: &'a SessionContext,
+    job: &'a Job,
+    /// Scratch space for converted inputs and materialised outputs.
+    scratch: &'a Path,
+    observer: &'a dyn Observer,
+}
+
+async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
+    let started = Instant::now();
+    let ctx = engine::session(&job.engine)?;
+    // Removed when it drops at the end of the run.
+    let scratch = tempfile::Builder::new()
+        .prefix("diffgate-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let env = Env {
+        ctx: &ctx,
+        job,
+        scratch: scratch.path(),
+        observer,
+    };
+    let mut timings = Timings::default();
+    observer.stage(Stage::Load);
+    let t = Instant::now();
+    let (inputs, dead) = load_inputs(&env).await?;
+    timings.load_ms = ms(t);
+    let found = match &job.mode {
+        Mode::Diff(_) => single::tables(&env, &mut timings).await?,
+        Mode::Run { transforms, runs } => match &transforms.versions {
+            Versions::File { v1, v2 } => single::run(&env, v1, v2, *runs, &mut timings).await?,
+            Versions::Folder(m) => dag::run(&env, m, &mut timings).await?,
+        },
+        Mode::Check(transforms) => match &transforms.versions {
+            Versions::File { v1, v2 } => single::check(&env, v1, v2, &mut timings).await?,
+            Versions::Folder(m) => dag::run(&env, m, &mut timings).await?,
+        },
+    };
+    // The run succeeded: move the dead-letter file (if any) into place;
+    // `check` keeps none.
+    let dead_letter = dead.finish()?.filter(|_| !job.plan_only());
+    timings.total_ms = ms(started);
+    Ok(assemble::report(job, inputs, dead_letter, found, timings))
+}
+
+/// Milliseconds since `t`.
+fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
+/// Stage 1: register every input (for `diff`, v1 and v2 themselves),
+/// screening text records into the dead-letter file.
+async fn load_inputs(env: &Env<'_>) -> Result<(Vec<InputInfo>, DeadLetter)> {
+    let job = env.job;
+    // `check` screens text inputs as `run` does, but keeps no dead letters.
+    let dead_path = if job.plan_only() {
+        env.scratch.join("dead-letter.ndjson")
+    } else {
+        job.load.dead_letter.clone()
+    };
+    let mut dead = DeadLetter::new(&dead_path, job.load.strict);
+    let mut inputs = Vec::new();
+    for source in job.inputs() {
+        let loaded =
+            load::register(env.ctx, source, env.scratch, &mut dead, job.plan_only()).await?;
+        inputs.push(InputInfo {
+            name: source.label.clone(),
+            path: source.path.display().to_string(),
+            format: loaded.format.as_str().to_string(),
+            rows_read: loaded.rows_read,
+            rows_loaded: loaded.rows_read.map(|r| r - loaded.rows_dead_lettered),
+            rows_dead_lettered: loaded.rows_dead_lettered,
+            subset: loaded.subset.map(|c| InputSubset {
+                where_: source.filter.predicates.clone(),
+                sample_column: source.filter.sample.as_ref().map(|s| s.column.clone()),
+                rows_before: c.before,
+                rows_after: c.after,
+            }),
+        });
+    }
+    Ok((inputs, dead))
+}

@@ -1,0 +1,144 @@
+//! The paths of one comparison: two tables (`diff`), one transform run in
+//! both versions (`run`, with the determinism check when asked) or planned
+//! (`check`). Each ends in the comparison unit.
+
+use std::time::Instant;
+
+use crate::compare::{self, Depth, Key, Logic};
+use crate::determinism::Rerun;
+use crate::error::{EngineContext, Result};
+use crate::report::{Determinism, SqlSources, Timings};
+use crate::transform::{self, Transform, Version};
+
+use super::assemble::{Found, Subject};
+use super::{Env, Stage, ms};
+
+/// `diff`: the tables registered as v1 and v2 when loaded, compared.
+pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found> {
+    env.observer.stage(Stage::Compare);
+    let t = Instant::now();
+    let settings = &env.job.settings;
+    let key = Key::Given(&settings.key);
+    let c = compare::registered(env.ctx, settings, key, Depth::Rows, Logic::Unknown).await?;
+    timings.compare_ms = ms(t);
+    Ok(Found {
+        subject: Subject::One(c),
+        sql: None,
+        determinism: None,
+    })
+}
+
+/// `run`: v1 and v2 run and materialised, re-run `runs - 1` more times each
+/// when `runs` ≥ 2, then compared.
+pub(super) async fn run(
+    env: &Env<'_>,
+    v1: &Transform,
+    v2: &Transform,
+    runs: u32,
+    timings: &mut Timings,
+) -> Result<Found> {
+    env.observer.stage(Stage::RunV1);
+    let t = Instant::now();
+    let v1_sql = materialise(env, v1).await?;
+    timings.run_v1_ms = ms(t);
+    env.observer.stage(Stage::RunV2);
+    let t = Instant::now();
+    let v2_sql = materialise(env, v2).await?;
+    timings.run_v2_ms = ms(t);
+    let determinism = if runs >= 2 {
+        env.observer.stage(Stage::Determinism);
+        let t = Instant::now();
+        let d = determinism(env, [v1, v2], runs).await?;
+        timings.determinism_ms = ms(t);
+        Some(d)
+    } else {
+        None
+    };
+    env.observer.stage(Stage::Compare);
+    let t = Instant::now();
+    // Planned again for the logic check; planning reads no data.
+    let (_, df1) = transform::plan(env.ctx, v1).await?;
+    let (_, df2) = transform::plan(env.ctx, v2).await?;
+    let settings = &env.job.settings;
+    let logic = Logic::Plans(env.ctx, &df1, &df2);
+    let key = Key::Given(&settings.key);
+    let c = compare::registered(env.ctx, settings, key, Depth::Rows, logic).await?;
+    timings.compare_ms = ms(t);
+    Ok(Found {
+        subject: Subject::One(c),
+        sql: Some(sql_sources(v1, v2, v1_sql, v2_sql)),
+        determinism,
+    })
+}
+
+/// `check`: v1 and v2 planned, their planned outputs registered as v1 and
+/// v2, compared by schema only.
+pub(super) async fn check(
+    env: &Env<'_>,
+    v1: &Transform,
+    v2: &Transform,
+    timings: &mut Timings,
+) -> Result<Found> {
+    env.observer.stage(Stage::Plan);
+    let (v1_sql, df1) = transform::plan(env.ctx, v1).await?;
+    let (v2_sql, df2) = transform::plan(env.ctx, v2).await?;
+    for (v, df) in [(Version::V1, &df1), (Version::V2, &df2)] {
+        env.ctx
+            .register_table(v.table_name(), df.clone().into_view())
+            .context(|| format!("cannot register the planned {} output", v.as_str()))?;
+    }
+    env.observer.stage(Stage::Compare);
+    let t = Instant::now();
+    let settings = &env.job.settings;
+    let logic = Logic::Plans(env.ctx, &df1, &df2);
+    let key = Key::Given(&settings.key);
+    let c = compare::registered(env.ctx, settings, key, Depth::Schema, logic).await?;
+    timings.compare_ms = ms(t);
+    Ok(Found {
+        subject: Subject::One(c),
+        sql: Some(sql_sources(v1, v2, v1_sql, v2_sql)),
+        determinism: None,
+    })
+}
+
+/// Run one version into its scratch directory, registered as that side.
+async fn materialise(env: &Env<'_>, t: &Transform) -> Result<String> {
+    let v = t.version;
+    let dir = env.scratch.join(v.as_str());
+    let what = || format!("{} transform {}", v.as_str(), t.path.display());
+    let limit = env.job.limits.transform;
+    transform::run_into(env.ctx, t, &dir, v.table_name(), limit, what).await
+}
+
+/// Re-run each version on reordered inputs and compare with its first run.
+async fn determinism(env: &Env<'_>, versions: [&Transform; 2], runs: u32) -> Result<Determinism> {
+    let names: Vec<String> = env.job.inputs().iter().map(|s| s.name.clone()).collect();
+    let rerun = Rerun {
+        ctx: env.ctx,
+        engine: &env.job.engine,
+        inputs: &names,
+        settings: &env.job.settings,
+        runs,
+        transform_limit: env.job.limits.transform,
+    };
+    let mut nondeterministic = Vec::new();
+    for t in versions {
+        let first = env.scratch.join(t.version.as_str());
+        if let Some(drift) = rerun.version(t, &first, env.scratch).await? {
+            nondeterministic.push(drift);
+        }
+    }
+    Ok(Determinism {
+        runs,
+        nondeterministic,
+    })
+}
+
+fn sql_sources(v1: &Transform, v2: &Transform, v1_sql: String, v2_sql: String) -> SqlSources {
+    SqlSources {
+        v1_path: v1.path.display().to_string(),
+        v2_path: v2.path.display().to_string(),
+        v1: v1_sql,
+        v2: v2_sql,
+    }
+}

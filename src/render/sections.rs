@@ -1,0 +1,274 @@
+//! Report content written once for every human format (hyperfine's
+//! `export/markup.rs` shape): which rows the schema table has and what
+//! they say, the models table, the key and expected-verdict phrases, the
+//! changed cells and one-side rows of the samples. Each format only lays
+//! these out as its own cells and escapes them its own way; values here are
+//! raw, never escaped.
+
+use serde_json::Value;
+
+use super::text;
+use crate::report::{
+    ChangedRow, ComparisonView, DiffReport, RowSample, SchemaDiff, Verdict, Why,
+};
+
+/// What happened to a column (or, for a reordering, to several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    Added,
+    Removed,
+    /// Retyped; `comparable` says whether its values were still compared.
+    Type {
+        note: &'a str,
+        comparable: bool,
+    },
+    Nullability,
+    Reordered,
+}
+
+/// One row of the schema table.
+#[derive(Debug, Clone)]
+pub struct SchemaRow<'a> {
+    /// The column; for a reordering, every reordered column.
+    pub columns: Vec<&'a str>,
+    pub change: Change<'a>,
+    /// What v1 and v2 had: a type, `nullable`/`non-null`, or nothing.
+    pub v1: &'a str,
+    pub v2: &'a str,
+    pub compatible: bool,
+}
+
+impl SchemaRow<'_> {
+    /// The change as the table's "change" cell says it, its note already
+    /// passed through `note` (each format's escaping).
+    pub fn label(&self, note: &dyn Fn(&str) -> String) -> String {
+        match self.change {
+            Change::Added => "added".into(),
+            Change::Removed => "removed".into(),
+            Change::Type { note: n, comparable } => {
+                let not_compared = if comparable {
+                    ""
+                } else {
+                    "; values not compared"
+                };
+                format!("type: {}{not_compared}", note(n))
+            }
+            Change::Nullability => "nullability".into(),
+            Change::Reordered => "reordered".into(),
+        }
+    }
+
+    pub fn class(&self) -> &'static str {
+        if self.compatible {
+            "compatible"
+        } else {
+            "breaking"
+        }
+    }
+}
+
+/// The schema table, in the order every format shows it: added, removed,
+/// retyped, nullability, reordered.
+pub fn schema_rows(s: &SchemaDiff) -> Vec<SchemaRow<'_>> {
+    let mut rows = Vec::new();
+    for f in &s.added {
+        rows.push(SchemaRow {
+            columns: vec![&f.name],
+            change: Change::Added,
+            v1: "",
+            v2: &f.data_type,
+            compatible: true,
+        });
+    }
+    for f in &s.removed {
+        rows.push(SchemaRow {
+            columns: vec![&f.name],
+            change: Change::Removed,
+            v1: &f.data_type,
+            v2: "",
+            compatible: false,
+        });
+    }
+    for f in &s.changed {
+        rows.push(SchemaRow {
+            columns: vec![&f.name],
+            change: Change::Type {
+                note: &f.note,
+                comparable: f.comparable,
+            },
+            v1: &f.v1_type,
+            v2: &f.v2_type,
+            compatible: f.compatible,
+        });
+    }
+    let nullable = |b: bool| if b { "nullable" } else { "non-null" };
+    for f in &s.nullability {
+        rows.push(SchemaRow {
+            columns: vec![&f.name],
+            change: Change::Nullability,
+            v1: nullable(f.v1_nullable),
+            v2: nullable(f.v2_nullable),
+            compatible: f.compatible,
+        });
+    }
+    if !s.reordered.is_empty() {
+        rows.push(SchemaRow {
+            columns: s.reordered.iter().map(String::as_str).collect(),
+            change: Change::Reordered,
+            v1: "",
+            v2: "",
+            compatible: true,
+        });
+    }
+    rows
+}
+
+/// "no key (whole rows)" or "key a, b", each column through `name`.
+pub fn key_phrase(key: &[String], name: &dyn Fn(&str) -> String) -> String {
+    if key.is_empty() {
+        "no key (whole rows)".to_string()
+    } else {
+        let keys: Vec<String> = key.iter().map(|k| name(k)).collect();
+        format!("key {}", keys.join(", "))
+    }
+}
+
+/// The scenario's expected verdict and whether the run met it.
+pub fn expected(r: &DiffReport) -> Option<(Verdict, bool)> {
+    r.expected_verdict.map(|e| (e, e == r.verdict))
+}
+
+/// One row of the models table.
+pub struct ModelRow<'a> {
+    pub name: &'a str,
+    pub verdict: Verdict,
+    pub why: Why,
+}
+
+/// The compared models of a model-folder run, in report order.
+pub fn model_rows(r: &DiffReport) -> Vec<ModelRow<'_>> {
+    r.models
+        .iter()
+        .map(|m| ModelRow {
+            name: &m.name,
+            verdict: m.verdict,
+            why: m.why,
+        })
+        .collect()
+}
+
+/// Models only in v2 and only in v1, under the words each list is shown
+/// with ("Added", "Removed"); empty lists are left out.
+pub fn model_changes(r: &DiffReport) -> Vec<(&'static str, &[String])> {
+    [
+        ("Added", &r.models_added[..]),
+        ("Removed", &r.models_removed[..]),
+    ]
+    .into_iter()
+    .filter(|(_, list)| !list.is_empty())
+    .collect()
+}
+
+/// One changed cell of the samples, with its row's key as `k=v, ...`.
+pub struct ChangedCellRow<'a> {
+    pub key: String,
+    pub column: &'a str,
+    pub v1: &'a Value,
+    pub v2: &'a Value,
+}
+
+/// Every changed cell of the sampled changed rows, row by row.
+pub fn changed_cells(rows: &[ChangedRow]) -> Vec<ChangedCellRow<'_>> {
+    rows.iter()
+        .flat_map(|row| {
+            let key = text::fields(&row.key, "=");
+            row.cells.iter().map(move |c| ChangedCellRow {
+                key: key.clone(),
+                column: &c.column,
+                v1: &c.v1,
+                v2: &c.v2,
+            })
+        })
+        .collect()
+}
+
+/// A row found on one side only, as its key (`k=v, ...`) and its values
+/// (`c: v, ...`, then ` ×n` for several copies or rows).
+pub fn one_side(s: &RowSample) -> (String, String) {
+    let mut row = text::fields(&s.row, ": ");
+    if let Some(n) = s.count.filter(|n| *n > 1) {
+        row.push_str(&format!(" ×{n}"));
+    }
+    (text::fields(&s.key, "="), row)
+}
+
+/// The two one-side sample lists of a comparison, titled.
+pub fn one_side_lists<'a>(c: &ComparisonView<'a>) -> [(&'static str, &'a [RowSample]); 2] {
+    let s = &c.findings.samples;
+    [("Only in v1", &s.only_v1[..]), ("Only in v2", &s.only_v2[..])]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{NamedType, NullabilityChange, TypeChange};
+
+    #[test]
+    fn schema_rows_come_in_one_order_with_their_class() {
+        let s = SchemaDiff {
+            added: vec![NamedType {
+                name: "new".into(),
+                data_type: "Int64".into(),
+            }],
+            removed: vec![NamedType {
+                name: "old".into(),
+                data_type: "Utf8".into(),
+            }],
+            changed: vec![TypeChange {
+                name: "n".into(),
+                v1_type: "Int32".into(),
+                v2_type: "Utf8".into(),
+                compatible: false,
+                note: "changes kind".into(),
+                comparable: false,
+            }],
+            nullability: vec![NullabilityChange {
+                name: "m".into(),
+                v1_nullable: false,
+                v2_nullable: true,
+                compatible: true,
+            }],
+            reordered: vec!["a".into(), "b".into()],
+            ..SchemaDiff::default()
+        };
+        let rows = schema_rows(&s);
+        let cells: Vec<(String, String, &str, &str, &str)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.columns.join(", "),
+                    r.label(&|n| n.to_uppercase()),
+                    r.v1,
+                    r.v2,
+                    r.class(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("new".into(), "added".into(), "", "Int64", "compatible"),
+                ("old".into(), "removed".into(), "Utf8", "", "breaking"),
+                (
+                    "n".into(),
+                    "type: CHANGES KIND; values not compared".into(),
+                    "Int32",
+                    "Utf8",
+                    "breaking"
+                ),
+                ("m".into(), "nullability".into(), "non-null", "nullable", "compatible"),
+                ("a, b".into(), "reordered".into(), "", "", "compatible"),
+            ]
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! Resolving: the parsed flags (`cli.rs`) plus the scenario file become a
+//! [`Job`], one small constructor per piece, as ripgrep's `hiargs.rs` does:
+//! the scenario's inputs and subset, the two versions of the transform
+//! (files, a git ref, model folders), the comparison settings, the policy,
+//! the engine and its limits. Flags override the config. This layer reads
+//! the scenario file, git and model folders, but no data.
+
+use std::path::PathBuf;
+
+use crate::cli::{Command, DiffArgs, OutputArgs, RunArgs, SharedArgs, parse_column_tol};
+use crate::compare::{CompareOptions, DEFAULT_SAMPLE_SIZE, Settings, Tol, Tolerance};
+use crate::config::{self, LoadedScenario, check_tol};
+use crate::engine::{EngineOptions, Limits};
+use crate::error::{Error, Result};
+use crate::git;
+use crate::judge::Policy;
+use crate::load::InputSource;
+use crate::models::{self, FolderAt};
+use crate::pipeline::job::{
+    About, DEFAULT_DEAD_LETTER, Job, LoadOptions, Mode, ModelRun, Tables, Transforms, Versions,
+};
+use crate::report::{GitRef, GitRefs};
+use crate::transform::{Origin, Transform, Version};
+
+/// The job a command describes, with where its reports go.
+pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
+    match command {
+        Command::Run(args) => {
+            let mut job = run_job(args, false)?;
+            job.load.dead_letter = dead_letter_path(&args.shared, &args.output)?;
+            Ok((job, &args.output))
+        }
+        Command::Check(args) => {
+            if args.runs.is_some() {
+                return Err(Error::Usage(
+                    "--runs runs the transforms; `check` only plans them".into(),
+                ));
+            }
+            Ok((run_job(args, true)?, &args.output))
+        }
+        Command::Diff(args) => {
+            let mut job = diff_job(args)?;
+            job.load.dead_letter = dead_letter_path(&args.shared, &args.output)?;
+            Ok((job, &args.output))
+        }
+        Command::Report(_) => Err(Error::Usage(
+            "`report` re-renders a saved report and runs no comparison".into(),
+        )),
+    }
+}
+
+/// `run` (or, with `check`, `check`) of a scenario.
+fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
+    let loaded = config::load(&args.scenario)?;
+    let s = &loaded.scenario;
+    let (inputs, subset) = loaded.inputs(args.env.as_deref(), args.as_of.as_deref())?;
+    let (v1, v2, git) = transforms(&loaded, args)?;
+    let versions = versions(&loaded, v1, v2)?;
+    let runs = args.runs.or(s.transform.runs).unwrap_or(1);
+    if matches!(versions, Versions::Folder(_)) && args.runs.is_some() {
+        return Err(Error::Usage(
+            "--runs: the determinism check runs single-file transforms; this one is a model folder"
+                .into(),
+        ));
+    }
+    let transforms = Transforms {
+        inputs,
+        versions,
+        git,
+        subset,
+    };
+    let mode = if check {
+        Mode::Check(transforms)
+    } else {
+        Mode::Run { transforms, runs }
+    };
+    let base = Base {
+        key: s.compare.key.columns(),
+        ignore_columns: s.compare.ignore_columns.clone(),
+        tolerance: tolerance(&loaded),
+        sample_size: s.compare.sample_size,
+        policy: s.policy.clone(),
+        about: About {
+            description: s.description.clone(),
+            expected_verdict: s.expected_verdict,
+            reproduce: None,
+        },
+    };
+    base.with_flags(mode, &args.shared)
+}
+
+/// `[compare]` tolerances: the default and one per column.
+fn tolerance(loaded: &LoadedScenario) -> Tolerance {
+    let c = &loaded.scenario.compare;
+    let default = Tol {
+        abs: c.abs_tol,
+        rel: c.rel_tol,
+    };
+    let columns = c
+        .columns
+        .iter()
+        .map(|(name, spec)| {
+            let tol = Tol {
+                abs: spec.abs_tol.unwrap_or(default.abs),
+                rel: spec.rel_tol.unwrap_or(default.rel),
+            };
+            (name.clone(), tol)
+        })
+        .collect();
+    Tolerance { default, columns }
+}
+
+/// v1 and v2 of the scenario's transform: two files, or one file read at
+/// `--base` (v1) and in the working tree or at `--head` (v2).
+fn transforms(
+    loaded: &LoadedScenario,
+    args: &RunArgs,
+) -> Result<(Transform, Transform, Option<GitRefs>)> {
+    let t = &loaded.scenario.transform;
+    let from_tree =
+        |v: Version, file: &str| Transform::file(v, loaded.resolve(file), file.to_string());
+    match (&args.base, &t.path, &t.v1, &t.v2) {
+        (None, None, Some(v1), Some(v2)) => {
+            Ok((from_tree(Version::V1, v1), from_tree(Version::V2, v2), None))
+        }
+        (None, Some(path), _, _) => Err(Error::config(
+            &loaded.config_path,
+            format!(
+                "transform.path = {path:?} names one file: run with --base REF to read v1 from git"
+            ),
+        )),
+        (Some(base), Some(path), _, _) => from_git(loaded, path, base, args.head.as_deref()),
+        (Some(_), None, _, _) => Err(Error::config(
+            &loaded.config_path,
+            "--base reads v1 of one transform file from git, but [transform] names two \
+             files (v1, v2): name the file with `path = \"...\"` instead",
+        )),
+        (None, None, _, _) => Err(Error::config(
+            &loaded.config_path,
+            "transform: give both `v1` and `v2`, or `path` with --base REF",
+        )),
+    }
+}
+
+/// `path` read at `base` (v1) and at `head`, or in the working tree (v2).
+fn from_git(
+    loaded: &LoadedScenario,
+    path: &str,
+    base: &str,
+    head: Option<&str>,
+) -> Result<(Transform, Transform, Option<GitRefs>)> {
+    let file = loaded.resolve(path);
+    let repo = git::Repo::discover(&file)?;
+    let rel = repo.relative(&file)?;
+    let at = |v: Version, commit: &git::Commit| Transform {
+        version: v,
+        path: file.clone(),
+        label: format!("{path} @ {}", commit.describe()),
+        origin: Origin::Git {
+            repo: repo.clone(),
+            commit: commit.clone(),
+            rel: rel.clone(),
+        },
+    };
+    let git_ref = |c: &git::Commit, working_tree| GitRef {
+        reference: c.reference.clone(),
+        commit: c.id.clone(),
+        working_tree,
+    };
+    let base = repo.resolve(base)?;
+    let (v2, head) = match head {
+        Some(head) => {
+            let head = repo.resolve(head)?;
+            (at(Version::V2, &head), git_ref(&head, false))
+        }
+        None => (
+            Transform::file(Version::V2, file.clone(), path.to_string()),
+            git_ref(&repo.resolve("HEAD")?, true),
+        ),
+    };
+    let refs = GitRefs {
+        base: git_ref(&base, false),
+        head,
+    };
+    Ok((at(Version::V1, &base), v2, Some(refs)))
+}
+
+/// The two versions as files, or, when they are folders (in the working
+/// tree or at a git ref), as both versions' models.
+fn versions(loaded: &LoadedScenario, v1: Transform, v2: Transform) -> Result<Versions> {
+    let is_dir = |t: &Transform| match &t.origin {
+        Origin::Git { repo, commit, rel } => repo.is_dir(commit, rel),
+        _ => t.path.is_dir(),
+    };
+    match (is_dir(&v1), is_dir(&v2)) {
+        (false, false) => return Ok(Versions::File { v1, v2 }),
+        (true, true) => {}
+        (v1_dir, _) => {
+            let kind = |dir: bool| if dir { "a model folder" } else { "a SQL file" };
+            return Err(Error::config(
+                &loaded.config_path,
+                format!(
+                    "transform: v1 ({}) is {} but v2 ({}) is {}; both must be SQL files or both model folders",
+                    v1.label,
+                    kind(v1_dir),
+                    v2.label,
+                    kind(!v1_dir)
+                ),
+            ));
+        }
+    }
+    Ok(Versions::Folder(Box::new(model_run(loaded, &v1, &v2)?)))
+}
+
+/// Both versions' models, with the config's targets and per-model keys.
+fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<ModelRun> {
+    let inputs: Vec<String> = loaded.scenario.inputs.keys().cloned().collect();
+    let read = |t: &Transform| match &t.origin {
+        Origin::Git { repo, commit, .. } => {
+            models::read(&t.path, FolderAt::Git { repo, commit }, &inputs)
+        }
+        _ => models::read(&t.path, FolderAt::WorkingTree, &inputs),
+    };
+    let s = &loaded.scenario;
+    let (m1, m2) = (read(v1)?, read(v2)?);
+    // A typo in [models.NAME] would silently fall back to the default key.
+    for name in s.models.keys() {
+        if !m1.models.contains_key(name) && !m2.models.contains_key(name) {
+            let hint = crate::error::did_you_mean(name, m2.models.keys().map(String::as_str))
+                .map(|h| format!(" (did you mean `{h}`?)"))
+                .unwrap_or_default();
+            return Err(Error::config(
+                &loaded.config_path,
+                format!("[models.{name}]: no model `{name}` in the folder{hint}"),
+            ));
+        }
+    }
+    Ok(ModelRun {
+        dir: v2.path.clone(),
+        v1_label: v1.label.clone(),
+        v2_label: v2.label.clone(),
+        v1: m1,
+        v2: m2,
+        targets: s.transform.targets.clone(),
+        keys: s
+            .models
+            .iter()
+            .map(|(n, spec)| (n.clone(), spec.key.columns()))
+            .filter(|(_, k)| !k.is_empty())
+            .collect(),
+    })
+}
+
+/// `diff` of two tables.
+fn diff_job(args: &DiffArgs) -> Result<Job> {
+    let side = |v: Version, path: &PathBuf| InputSource {
+        label: v.as_str().to_string(),
+        ..InputSource::new(v.table_name(), path)
+    };
+    let tables = Tables {
+        v1: side(Version::V1, &args.v1),
+        v2: side(Version::V2, &args.v2),
+        v1_label: args.v1.display().to_string(),
+        v2_label: args.v2.display().to_string(),
+    };
+    let base = Base {
+        sample_size: DEFAULT_SAMPLE_SIZE,
+        ..Base::default()
+    };
+    base.with_flags(Mode::Diff(tables), &args.shared)
+}
+
+/// `--dead-letter`, else beside the first report file, else the default
+/// name in the working directory.
+fn dead_letter_path(shared: &SharedArgs, output: &OutputArgs) -> Result<PathBuf> {
+    if let Some(p) = &shared.dead_letter {
+        if p.is_dir() {
+            return Err(Error::Usage(format!(
+                "--dead-letter {}: is a directory; give a file path",
+                p.display()
+            )));
+        }
+        return Ok(p.clone());
+    }
+    Ok(match output.files().first() {
+        Some((_, _, report)) => {
+            let stem = report
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "report".into());
+            report.with_file_name(format!("{stem}.dead-letter.ndjson"))
+        }
+        None => PathBuf::from(DEFAULT_DEAD_LETTER),
+    })
+}
+
+/// Settings from the config (or defaults) before the flags apply.
+#[derive(Default)]
+struct Base {
+    key: Vec<String>,
+    ignore_columns: Vec<String>,
+    tolerance: Tolerance,
+    sample_size: usize,
+    policy: Policy,
+    about: About,
+}
+
+impl Base {
+    /// The job for `mode`, with the shared flags applied over this base.
+    fn with_flags(self, mode: Mode, f: &SharedArgs) -> Result<Job> {
+        let mut policy = apply_policy_flags(&self.policy, &f.policy)?;
+        if let Some(fail_on) = f.fail_on {
+            policy.fail_on = fail_on;
+        }
+        Ok(Job {
+            mode,
+            settings: self.settings(f)?,
+            policy,
+            engine: engine(f)?,
+            limits: Limits {
+                run: f.timeout,
+                transform: f.transform_timeout,
+            },
+            load: LoadOptions {
+                strict: f.strict,
+                ..LoadOptions::default()
+            },
+            about: self.about,
+        })
+    }
+
+    /// Key, ignored columns, tolerances and samples, flags over config.
+    fn settings(&self, f: &SharedArgs) -> Result<Settings> {
+        let usage = Error::Usage;
+        let mut key = self.key.clone();
+        if let Some(k) = &f.key {
+            key = k.iter().map(|k| k.trim().to_string()).collect();
+            if key.iter().any(String::is_empty) {
+                return Err(usage("--key: empty column name".into()));
+            }
+        }
+        let mut tolerance = self.tolerance.clone();
+        if let Some(x) = f.abs_tol {
+            check_tol("--abs-tol", x).map_err(usage)?;
+            tolerance.default.abs = x;
+        }
+        if let Some(x) = f.rel_tol {
+            check_tol("--rel-tol", x).map_err(usage)?;
+            tolerance.default.rel = x;
+        }
+        for spec in &f.column_tol {
+            let (col, kind, x) = parse_column_tol(spec).map_err(usage)?;
+            let default = tolerance.default;
+            let entry = tolerance.columns.entry(col).or_insert(default);
+            if kind == "abs" {
+                entry.abs = x;
+            } else {
+                entry.rel = x;
+            }
+        }
+        let mut ignore_columns = self.ignore_columns.clone();
+        ignore_columns.extend(f.ignore_column.iter().cloned());
+        if let Some(k) = key
+            .iter()
+            .enumerate()
+            .find_map(|(i, k)| key[..i].contains(k).then_some(k))
+        {
+            return Err(usage(format!("key column `{k}` is listed twice")));
+        }
+        if key.iter().any(|k| ignore_columns.contains(k)) {
+            return Err(usage("a key column cannot also be ignored".into()));
+        }
+        Ok(Settings {
+            key,
+            ignore_columns,
+            options: CompareOptions {
+                tolerance,
+                sample_size: f.sample_size.unwrap_or(self.sample_size),
+            },
+        })
+    }
+}
+
+/// Threads, memory limit and spill directory.
+fn engine(f: &SharedArgs) -> Result<EngineOptions> {
+    if let Some(0) = f.threads {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    if let Some(dir) = &f.spill_dir
+        && !dir.is_dir()
+    {
+        return Err(Error::Usage(format!(
+            "--spill-dir {}: not an existing directory",
+            dir.display()
+        )));
+    }
+    Ok(EngineOptions {
+        threads: f.threads,
+        memory_limit: f.memory_limit,
+        spill_dir: f.spill_dir.clone(),
+    })
+}
+
+/// Apply `KEY=VALUE` overrides to a policy through the same deserialiser as
+/// the config's [policy] table, so flags and TOML accept the same keys.
+fn apply_policy_flags(base: &Policy, flags: &[String]) -> Result<Policy> {
+    if flags.is_empty() {
+        return Ok(base.clone());
+    }
+    let mut table =
+        toml::Table::try_from(base).map_err(|e| Error::Usage(format!("--policy: {e}")))?;
+    for flag in flags {
+        let (k, v) = flag
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--policy {flag:?}: expected KEY=VALUE")))?;
+        let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {v}")) {
+            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(v.to_string())),
+            Err(_) => toml::Value::String(v.trim().to_string()),
+        };
+        table.insert(k.trim().to_string(), value);
+    }
+    let policy: Policy = table.try_into().map_err(|e: toml::de::Error| {
+        Error::Usage(format!(
+            "--policy: {}",
+            config::explain_message(e.message())
+        ))
+    })?;
+    policy
+        .validate()
+        .map_err(|m| Error::Usage(format!("--policy: {m}")))?;
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_flags_use_config_keys() {
+        let p = apply_policy_flags(
+            &Policy::default(),
+            &[
+                "rows_added=block".into(),
+                "max_removed_or_changed_fraction=0.05".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.rows_added, crate::judge::RuleLevel::Block);
+        assert_eq!(p.max_removed_or_changed_fraction, 0.05);
+        let err = apply_policy_flags(&Policy::default(), &["rows_addd=block".into()]).unwrap_err();
+        assert!(err.to_string().contains("rows_addd"), "{err}");
+        assert!(apply_policy_flags(&Policy::default(), &["rows_added=maybe".into()]).is_err());
+    }
+}

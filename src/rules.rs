@@ -1,0 +1,161 @@
+//! The rules a verdict is made of, as one typed table (ruff's `codes.rs`
+//! shape): each [`Rule`] has the name reports and `[policy]` use, the
+//! evidence it needs to be judged at all, and the family that judges it
+//! (`judge.rs`, one function per family). Reports and the policy checklist
+//! list rules in the order of [`Rule::ALL`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A policy rule. The JSON name of each is a public contract (reasons,
+/// the checklist, `[policy]` keys, `--policy KEY=VALUE`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// A breaking schema change shipped with a logic change to the columns
+    /// both versions share.
+    SchemaMigration,
+    /// A removed column, narrowed type or changed kind.
+    SchemaBreaking,
+    /// An added, widened or reordered column.
+    SchemaCompatible,
+    DuplicateKeysV1,
+    DuplicateKeysV2,
+    NullKeysV1,
+    NullKeysV2,
+    /// v2 has no rows although v1 has some.
+    EmptyV2,
+    /// Neither version has a row: nothing was compared.
+    BothEmpty,
+    /// (removed + changed) / v1 rows above the policy's fraction.
+    MaxRemovedOrChangedFraction,
+    /// added / v1 rows above the policy's fraction (when set).
+    MaxAddedFraction,
+    RowsChanged,
+    RowsRemoved,
+    RowsAdded,
+    /// An input record could not be loaded (dead-lettered).
+    DeadLetteredRows,
+    /// An input's dead-lettered share above the policy's fraction.
+    MaxDeadLetteredFraction,
+    /// A version whose runs on the same inputs differ (`--runs N`).
+    Nondeterministic,
+}
+
+/// What a rule needs to have been looked at before it can pass or fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The two output schemas (every command).
+    Schema,
+    /// Both versions' SQL planned (`run`, `check`; not `diff`).
+    Plans,
+    /// Rows read and compared (`run`, `diff`; not `check`).
+    Rows,
+    /// The determinism check ran (`--runs N`).
+    Runs,
+}
+
+/// Which judge function looks at a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Determinism,
+    Schema,
+    Keys,
+    Rows,
+    Inputs,
+}
+
+impl Rule {
+    /// Every rule, in policy order.
+    pub const ALL: [Rule; 17] = [
+        Rule::SchemaMigration,
+        Rule::SchemaBreaking,
+        Rule::SchemaCompatible,
+        Rule::DuplicateKeysV1,
+        Rule::DuplicateKeysV2,
+        Rule::NullKeysV1,
+        Rule::NullKeysV2,
+        Rule::EmptyV2,
+        Rule::BothEmpty,
+        Rule::MaxRemovedOrChangedFraction,
+        Rule::MaxAddedFraction,
+        Rule::RowsChanged,
+        Rule::RowsRemoved,
+        Rule::RowsAdded,
+        Rule::DeadLetteredRows,
+        Rule::MaxDeadLetteredFraction,
+        Rule::Nondeterministic,
+    ];
+
+    /// The rule's name in reports and in `[policy]`.
+    pub fn name(self) -> &'static str {
+        use Rule::*;
+        match self {
+            SchemaMigration => "schema_migration",
+            SchemaBreaking => "schema_breaking",
+            SchemaCompatible => "schema_compatible",
+            DuplicateKeysV1 => "duplicate_keys_v1",
+            DuplicateKeysV2 => "duplicate_keys_v2",
+            NullKeysV1 => "null_keys_v1",
+            NullKeysV2 => "null_keys_v2",
+            EmptyV2 => "empty_v2",
+            BothEmpty => "both_empty",
+            MaxRemovedOrChangedFraction => "max_removed_or_changed_fraction",
+            MaxAddedFraction => "max_added_fraction",
+            RowsChanged => "rows_changed",
+            RowsRemoved => "rows_removed",
+            RowsAdded => "rows_added",
+            DeadLetteredRows => "dead_lettered_rows",
+            MaxDeadLetteredFraction => "max_dead_lettered_fraction",
+            Nondeterministic => "nondeterministic",
+        }
+    }
+
+    pub fn needs(self) -> Needs {
+        match self.family() {
+            Family::Determinism => Needs::Runs,
+            Family::Schema if self == Rule::SchemaMigration => Needs::Plans,
+            Family::Schema => Needs::Schema,
+            Family::Keys | Family::Rows | Family::Inputs => Needs::Rows,
+        }
+    }
+
+    pub fn family(self) -> Family {
+        use Rule::*;
+        match self {
+            Nondeterministic => Family::Determinism,
+            SchemaMigration | SchemaBreaking | SchemaCompatible => Family::Schema,
+            DuplicateKeysV1 | DuplicateKeysV2 | NullKeysV1 | NullKeysV2 => Family::Keys,
+            EmptyV2 | BothEmpty | MaxRemovedOrChangedFraction | MaxAddedFraction | RowsChanged
+            | RowsRemoved | RowsAdded => Family::Rows,
+            DeadLetteredRows | MaxDeadLetteredFraction => Family::Inputs,
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_json_names_and_all_is_complete() {
+        for rule in Rule::ALL {
+            let json = serde_json::to_value(rule).unwrap();
+            assert_eq!(json, rule.name(), "{rule:?}");
+        }
+        let mut sorted = Rule::ALL.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), Rule::ALL.len(), "no rule listed twice");
+        // Policy order is the enum's declaration order.
+        assert!(Rule::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+}

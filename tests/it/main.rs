@@ -1,0 +1,24 @@
+//! The integration tests, one binary (DataFusion is linked once): real
+//! `diffgate` processes on real files, end-to-end scenarios, renderer
+//! snapshots, property and conformance tests. Each module is one area.
+
+#[path = "../checks/mod.rs"]
+mod checks;
+mod common;
+
+mod browser;
+mod check;
+mod cli;
+mod dead_letter;
+mod determinism;
+mod fuzz_corpus;
+mod git;
+mod memory;
+mod models;
+mod properties;
+mod records;
+mod renderers;
+mod scenarios;
+mod semantics;
+mod subset;
+mod writers;

@@ -1,0 +1,298 @@
+//! Model folders (a DAG of SQL models, dbt references resolved) through the
+//! real binary: what is compared and why, one verdict per model with the
+//! worst for the run, models the same in both versions run once, targets,
+//! cycles and unsupported Jinja as clear errors, `check` and `--base` on a
+//! folder.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+fn diffgate(dir: &Path, args: &[&str]) -> Output {
+    common::diffgate()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn stderr(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "exit 2 expected");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A scenario in `dir` with one input and the model folders `v1/` and
+/// `v2/` given as (relative path, SQL) pairs.
+fn folder(dir: &Path, extra_config: &str, v1: &[(&str, &str)], v2: &[(&str, &str)]) {
+    let rows: String = (1..=50).map(|i| format!("{i},{}\n", i % 7)).collect();
+    std::fs::write(dir.join("t.csv"), format!("id,g\n{rows}")).unwrap();
+    std::fs::write(
+        dir.join("diffgate.toml"),
+        format!(
+            "[inputs]\nt = \"t.csv\"\n[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n{extra_config}\n[compare]\nkey = \"id\"\n"
+        ),
+    )
+    .unwrap();
+    for (side, models) in [("v1", v1), ("v2", v2)] {
+        for (rel, sql) in models {
+            let p = dir.join(side).join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, sql).unwrap();
+        }
+    }
+}
+
+fn names<'a>(r: &'a Value, field: &str) -> Vec<&'a str> {
+    r[field]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m.as_str().or_else(|| m["name"].as_str()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_dbt_scenario_compares_changed_models_and_their_downstream() {
+    let out = common::diffgate()
+        .args(["run", "scenarios/dbt_models", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(r["verdict"], "block");
+    // Dependency order; order_statuses is untouched and not compared.
+    assert_eq!(
+        names(&r, "models"),
+        [
+            "stg_customers",
+            "stg_orders",
+            "customer_revenue",
+            "country_revenue"
+        ]
+    );
+    let m = |n: &str| {
+        r["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    // A rewrite that keeps the output promotes on its own.
+    assert_eq!(m("stg_customers")["verdict"], "promote");
+    assert_eq!(m("stg_customers")["why"], "changed");
+    assert_eq!(m("customer_revenue")["why"], "downstream");
+    // Per-model keys: [models.stg_orders] and [models.country_revenue].
+    assert_eq!(m("stg_orders")["key"], serde_json::json!(["order_id"]));
+    assert_eq!(m("country_revenue")["key"], serde_json::json!(["country"]));
+    assert_eq!(
+        m("customer_revenue")["key"],
+        serde_json::json!(["customer_id"])
+    );
+    // 46 returned orders lose their amount.
+    assert_eq!(m("stg_orders")["rows"]["changed"], 46);
+    // Reports show the SQL as written, dbt references included.
+    assert!(
+        m("stg_orders")["sql"]["v2"]
+            .as_str()
+            .unwrap()
+            .contains("{{ source('shop', 'orders') }}")
+    );
+    // The run's reasons name their model.
+    for reason in r["reasons"].as_array().unwrap() {
+        assert!(reason["message"].as_str().unwrap().starts_with("model `"));
+    }
+    let md = common::diffgate()
+        .args(["run", "scenarios/dbt_models", "--format", "markdown"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(md.contains("## Model stg_orders: **BLOCK**"), "{md}");
+}
+
+#[test]
+fn a_model_the_same_in_both_versions_runs_once() {
+    // `noise` is unchanged but random: run twice it would differ in every
+    // row, and so would `report`, which reads it. Run once, only the
+    // changed column of `report` differs.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let noise = "select id, random() as r from t";
+    folder(
+        d,
+        "",
+        &[
+            ("noise.sql", noise),
+            ("report.sql", "select id, r, g from noise join t using (id)"),
+        ],
+        &[
+            ("noise.sql", noise),
+            (
+                "report.sql",
+                "select id, r, g + 1 as g from noise join t using (id)",
+            ),
+        ],
+    );
+    let out = diffgate(d, &["run", ".", "--format", "json", "--fail-on", "never"]);
+    let r = json(&out);
+    assert_eq!(names(&r, "models"), ["report"]);
+    let cols = r["models"][0]["columns"].as_array().unwrap();
+    let mismatches = |c: &str| {
+        cols.iter().find(|x| x["name"] == c).unwrap()["mismatches"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(mismatches("g"), 50);
+    assert_eq!(mismatches("r"), 0, "noise ran once for both versions");
+}
+
+#[test]
+fn targets_choose_what_is_compared_and_models_can_be_added_or_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    folder(
+        d,
+        "targets = [\"b\"]",
+        &[
+            ("a.sql", "select id, g from t"),
+            ("b.sql", "select id, g * 2 as g2 from {{ ref('a') }}"),
+            ("old.sql", "select 1 as id"),
+        ],
+        &[
+            ("a.sql", "select id, g + 1 as g from t"),
+            ("b.sql", "select id, g * 2 as g2 from {{ ref('a') }}"),
+            ("new.sql", "select 2 as id"),
+        ],
+    );
+    let r = json(&diffgate(
+        d,
+        &["run", ".", "--format", "json", "--fail-on", "never"],
+    ));
+    assert_eq!(names(&r, "models"), ["b"]);
+    assert_eq!(r["models"][0]["why"], "target");
+    assert_eq!(r["models"][0]["rows"]["changed"], 50);
+    assert_eq!(names(&r, "models_added"), ["new"]);
+    assert_eq!(names(&r, "models_removed"), ["old"]);
+    assert!(
+        r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["message"] == "model `old` was removed from the folder")
+    );
+}
+
+#[test]
+fn cycles_jinja_and_sql_errors_name_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cycle = [
+        ("a.sql", "select * from {{ ref('b') }}"),
+        ("b.sql", "select * from c"),
+        ("c.sql", "select * from a"),
+    ];
+    folder(d, "", &cycle, &cycle);
+    let e = stderr(&diffgate(d, &["run", "."]));
+    assert!(
+        e.contains("cycle") && e.contains("a → ") && e.contains("c"),
+        "{e}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let jinja = [("a.sql", "select id\nfrom {{ var('table') }}")];
+    folder(d, "", &jinja, &jinja);
+    let e = stderr(&diffgate(d, &["run", "."]));
+    assert!(
+        e.contains("a.sql") && e.contains("line 2, column 6") && e.contains("var"),
+        "{e}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    folder(
+        d,
+        "",
+        &[("m.sql", "select id from t")],
+        &[("m.sql", "select id,\n  {{ ref('m') }}.nope from t")],
+    );
+    let e = stderr(&diffgate(d, &["run", "."]));
+    assert!(e.contains("v2") && e.contains("m.sql:2:"), "{e}");
+}
+
+#[test]
+fn check_plans_every_model_without_data() {
+    let out = common::diffgate()
+        .args(["check", "scenarios/dbt_models", "--format", "json"])
+        .output()
+        .unwrap();
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "no schema change");
+    assert_eq!(r["comparison"]["command"], "check");
+    assert_eq!(r["models"].as_array().unwrap().len(), 4);
+    for m in r["models"].as_array().unwrap() {
+        assert_eq!(m["rows"]["v1"], 0);
+    }
+}
+
+#[test]
+fn base_reads_a_model_folder_from_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::git(d, &["init", "-q", "-b", "main"]);
+    let rows: String = (1..=50).map(|i| format!("{i},{}\n", i % 7)).collect();
+    std::fs::write(d.join("t.csv"), format!("id,g\n{rows}")).unwrap();
+    std::fs::write(
+        d.join("diffgate.toml"),
+        "[inputs]\nt = \"t.csv\"\n[transform]\npath = \"models\"\n[compare]\nkey = \"id\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.join("models/staging")).unwrap();
+    std::fs::write(d.join("models/staging/stg.sql"), "select id, g from t").unwrap();
+    std::fs::write(
+        d.join("models/mart.sql"),
+        "select id, g * 10 as v from {{ ref('stg') }}",
+    )
+    .unwrap();
+    common::git(d, &["add", "."]);
+    common::git(d, &["commit", "-q", "-m", "one"]);
+    std::fs::write(
+        d.join("models/staging/stg.sql"),
+        "select id, g + 1 as g from t",
+    )
+    .unwrap();
+
+    let out = diffgate(
+        d,
+        &[
+            "run",
+            ".",
+            "--base",
+            "main",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+    );
+    let r = json(&out);
+    assert_eq!(names(&r, "models"), ["stg", "mart"]);
+    assert_eq!(r["models"][1]["rows"]["changed"], 50);
+    assert!(
+        r["comparison"]["v1"]
+            .as_str()
+            .unwrap()
+            .starts_with("models @ main (")
+    );
+}
