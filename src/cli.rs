@@ -309,7 +309,9 @@ pub fn reproduce<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
 }
 
 /// `COL:abs=X` or `COL:rel=X`.
-pub(crate) fn parse_column_tol(spec: &str) -> std::result::Result<(String, &'static str, f64), String> {
+pub(crate) fn parse_column_tol(
+    spec: &str,
+) -> std::result::Result<(String, &'static str, f64), String> {
     let bad = || format!("--column-tol {spec:?}: expected COL:abs=X or COL:rel=X");
     let (col, rest) = spec.rsplit_once(':').ok_or_else(bad)?;
     let (kind, value) = rest.split_once('=').ok_or_else(bad)?;

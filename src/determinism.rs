@@ -77,7 +77,13 @@ impl Rerun<'_> {
             }
             // The re-run is v2 of a comparison whose v1 is the first run.
             let dir = scratch.join(format!("{}-run{k}", v.as_str()));
-            let what = || format!("{} transform {} (run {k})", v.as_str(), transform.path.display());
+            let what = || {
+                format!(
+                    "{} transform {} (run {k})",
+                    v.as_str(),
+                    transform.path.display()
+                )
+            };
             let table = Version::V2.table_name();
             transform::run_into(&ctx, transform, &dir, table, self.transform_limit, what).await?;
             transform::register_parts(&ctx, Version::V1.table_name(), first)

@@ -131,9 +131,15 @@ impl Policy {
     /// Check thresholds are meaningful fractions.
     pub fn validate(&self) -> Result<(), String> {
         let fractions = [
-            ("max_removed_or_changed_fraction", Some(self.max_removed_or_changed_fraction)),
+            (
+                "max_removed_or_changed_fraction",
+                Some(self.max_removed_or_changed_fraction),
+            ),
             ("max_added_fraction", self.max_added_fraction),
-            ("max_dead_lettered_fraction", Some(self.max_dead_lettered_fraction)),
+            (
+                "max_dead_lettered_fraction",
+                Some(self.max_dead_lettered_fraction),
+            ),
         ];
         for (name, x) in fractions {
             if let Some(x) = x
@@ -175,7 +181,11 @@ pub fn checklist(policy: &Policy, reasons: &[Reason], evidence: Evidence) -> Vec
         .into_iter()
         .filter(|rule| evidence.covers(rule.needs()))
         .map(|rule| {
-            let fired = reasons.iter().filter(|r| r.rule == rule).map(|r| r.level).max();
+            let fired = reasons
+                .iter()
+                .filter(|r| r.rule == rule)
+                .map(|r| r.level)
+                .max();
             RuleCheck {
                 rule,
                 level: policy.level(rule),
@@ -275,8 +285,11 @@ fn schema_rules(r: &mut Reasons, schema: &SchemaDiff) {
         );
     }
     if schema.breaking {
-        let mut what: Vec<String> =
-            schema.removed.iter().map(|c| format!("`{}` removed", c.name)).collect();
+        let mut what: Vec<String> = schema
+            .removed
+            .iter()
+            .map(|c| format!("`{}` removed", c.name))
+            .collect();
         what.extend(
             schema
                 .changed
@@ -292,7 +305,11 @@ fn schema_rules(r: &mut Reasons, schema: &SchemaDiff) {
             json!(0),
         );
     }
-    let mut what: Vec<String> = schema.added.iter().map(|c| format!("`{}` added", c.name)).collect();
+    let mut what: Vec<String> = schema
+        .added
+        .iter()
+        .map(|c| format!("`{}` added", c.name))
+        .collect();
     what.extend(
         schema
             .changed
@@ -316,8 +333,18 @@ fn schema_rules(r: &mut Reasons, schema: &SchemaDiff) {
 
 fn key_rules(r: &mut Reasons, rows: &RowCounts) {
     let sides = [
-        ("v1", Rule::DuplicateKeysV1, rows.duplicate_keys_v1, rows.duplicate_rows_v1),
-        ("v2", Rule::DuplicateKeysV2, rows.duplicate_keys_v2, rows.duplicate_rows_v2),
+        (
+            "v1",
+            Rule::DuplicateKeysV1,
+            rows.duplicate_keys_v1,
+            rows.duplicate_rows_v1,
+        ),
+        (
+            "v2",
+            Rule::DuplicateKeysV2,
+            rows.duplicate_keys_v2,
+            rows.duplicate_rows_v2,
+        ),
     ];
     for (side, rule, keys, extra) in sides {
         if let Some(n) = keys.filter(|n| *n > 0) {
@@ -338,7 +365,12 @@ fn key_rules(r: &mut Reasons, rows: &RowCounts) {
     ];
     for (side, rule, count) in sides {
         if let Some(n) = count.filter(|n| *n > 0) {
-            r.fire(rule, format!("{n} row(s) in {side} have a NULL key"), json!(n), json!(0));
+            r.fire(
+                rule,
+                format!("{n} row(s) in {side} have a NULL key"),
+                json!(n),
+                json!(0),
+            );
         }
     }
 }
@@ -357,8 +389,16 @@ fn row_rules(r: &mut Reasons, rows: &RowCounts) {
         fraction_rules(r, rows, changed);
     }
     let counts = [
-        (Rule::RowsChanged, changed, "matched row(s) differ beyond tolerance"),
-        (Rule::RowsRemoved, rows.only_v1, "row(s) of v1 are missing from v2"),
+        (
+            Rule::RowsChanged,
+            changed,
+            "matched row(s) differ beyond tolerance",
+        ),
+        (
+            Rule::RowsRemoved,
+            rows.only_v1,
+            "row(s) of v1 are missing from v2",
+        ),
         (Rule::RowsAdded, rows.only_v2, "row(s) of v2 are not in v1"),
     ];
     for (rule, n, what) in counts {
@@ -414,7 +454,14 @@ fn input_rules(r: &mut Reasons, inputs: &[InputInfo]) {
     let total: u64 = dead.iter().map(|i| i.rows_dead_lettered).sum();
     let each: Vec<String> = dead
         .iter()
-        .map(|i| format!("`{}` {} of {}", i.name, i.rows_dead_lettered, i.rows_read.unwrap_or(0)))
+        .map(|i| {
+            format!(
+                "`{}` {} of {}",
+                i.name,
+                i.rows_dead_lettered,
+                i.rows_read.unwrap_or(0)
+            )
+        })
         .collect();
     r.fire(
         Rule::DeadLetteredRows,
@@ -429,7 +476,10 @@ fn input_rules(r: &mut Reasons, inputs: &[InputInfo]) {
     let worst = dead
         .iter()
         .filter(|i| i.dead_lettered_fraction() > max)
-        .max_by(|a, b| a.dead_lettered_fraction().total_cmp(&b.dead_lettered_fraction()));
+        .max_by(|a, b| {
+            a.dead_lettered_fraction()
+                .total_cmp(&b.dead_lettered_fraction())
+        });
     if let Some(worst) = worst {
         r.fire(
             Rule::MaxDeadLetteredFraction,
@@ -507,7 +557,11 @@ mod tests {
 
     #[test]
     fn identical_outputs_promote() {
-        let (v, r) = judge(&SchemaDiff::default(), &keyed(100, 100, 0, 0, 0), &Policy::default());
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(100, 100, 0, 0, 0),
+            &Policy::default(),
+        );
         assert_eq!(v, Verdict::Promote);
         assert!(r.is_empty());
     }
@@ -531,9 +585,17 @@ mod tests {
         let mut reasons = comparison(&schema, Some(&rows), &policy);
         reasons.extend(inputs(&[input(10, 5)], &policy));
         let checks = checklist(&policy, &reasons, ALL_BUT_RUNS);
-        assert_eq!(checks.len(), 15, "all but schema_migration and nondeterministic");
+        assert_eq!(
+            checks.len(),
+            15,
+            "all but schema_migration and nondeterministic"
+        );
         for reason in &reasons {
-            assert!(checks.iter().any(|c| c.rule == reason.rule), "{} is not checked", reason.rule);
+            assert!(
+                checks.iter().any(|c| c.rule == reason.rule),
+                "{} is not checked",
+                reason.rule
+            );
         }
         let outcome = |rule: Rule| checks.iter().find(|c| c.rule == rule).unwrap().outcome;
         assert_eq!(outcome(Rule::SchemaBreaking), Outcome::Block);
@@ -562,7 +624,11 @@ mod tests {
             .collect();
         assert_eq!(
             checked,
-            [Rule::SchemaMigration, Rule::SchemaBreaking, Rule::SchemaCompatible]
+            [
+                Rule::SchemaMigration,
+                Rule::SchemaBreaking,
+                Rule::SchemaCompatible
+            ]
         );
     }
 
@@ -590,7 +656,11 @@ mod tests {
         assert_eq!(v, Verdict::Review);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].rule, Rule::DeadLetteredRows);
-        assert!(r[0].message.contains("`orders` 1 of 1000"), "{}", r[0].message);
+        assert!(
+            r[0].message.contains("`orders` 1 of 1000"),
+            "{}",
+            r[0].message
+        );
         // 11 in 1,000 is above it: block, naming the input.
         let (v, r) = judge_with(&[input(1000, 11)]);
         assert_eq!(v, Verdict::Block);
@@ -600,20 +670,32 @@ mod tests {
 
     #[test]
     fn small_differences_ask_for_review() {
-        let (v, r) = judge(&SchemaDiff::default(), &keyed(1000, 1000, 0, 0, 10), &Policy::default());
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(1000, 1000, 0, 0, 10),
+            &Policy::default(),
+        );
         assert_eq!(v, Verdict::Review);
         assert_eq!(r[0].rule, Rule::RowsChanged);
     }
 
     #[test]
     fn more_than_one_percent_removed_or_changed_blocks() {
-        let (v, r) = judge(&SchemaDiff::default(), &keyed(1000, 995, 6, 1, 5), &Policy::default());
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(1000, 995, 6, 1, 5),
+            &Policy::default(),
+        );
         assert_eq!(v, Verdict::Block);
         assert_eq!(r[0].rule, Rule::MaxRemovedOrChangedFraction);
         assert_eq!(r[0].observed, json!(0.011));
         assert_eq!(r[0].threshold, json!(0.01));
         // Exactly at the threshold does not block.
-        let (v, _) = judge(&SchemaDiff::default(), &keyed(1000, 995, 5, 0, 5), &Policy::default());
+        let (v, _) = judge(
+            &SchemaDiff::default(),
+            &keyed(1000, 995, 5, 0, 5),
+            &Policy::default(),
+        );
         assert_eq!(v, Verdict::Review);
     }
 
@@ -632,16 +714,30 @@ mod tests {
 
     #[test]
     fn empty_outputs_never_promote_silently() {
-        let (v, r) = judge(&SchemaDiff::default(), &keyed(10, 0, 10, 0, 0), &Policy::default());
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(10, 0, 10, 0, 0),
+            &Policy::default(),
+        );
         assert_eq!(v, Verdict::Block);
         assert!(r.iter().any(|r| r.rule == Rule::EmptyV2));
-        let (v, r) = judge(&SchemaDiff::default(), &keyed(0, 0, 0, 0, 0), &Policy::default());
-        assert_eq!((v, r.len(), r[0].rule), (Verdict::Review, 1, Rule::BothEmpty));
+        let (v, r) = judge(
+            &SchemaDiff::default(),
+            &keyed(0, 0, 0, 0, 0),
+            &Policy::default(),
+        );
+        assert_eq!(
+            (v, r.len(), r[0].rule),
+            (Verdict::Review, 1, Rule::BothEmpty)
+        );
         let quiet = Policy {
             both_empty: RuleLevel::Ignore,
             ..Policy::default()
         };
-        assert_eq!(judge(&SchemaDiff::default(), &keyed(0, 0, 0, 0, 0), &quiet).0, Verdict::Promote);
+        assert_eq!(
+            judge(&SchemaDiff::default(), &keyed(0, 0, 0, 0, 0), &quiet).0,
+            Verdict::Promote
+        );
     }
 
     #[test]

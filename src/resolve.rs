@@ -209,7 +209,7 @@ fn versions(loaded: &LoadedScenario, v1: Transform, v2: Transform) -> Result<Ver
             ));
         }
     }
-    Ok(Versions::Folder(Box::new(model_run(loaded, &v1, &v2)?)))
+    Ok(Versions::Folder(model_run(loaded, &v1, &v2)?))
 }
 
 /// Both versions' models, with the config's targets and per-model keys.

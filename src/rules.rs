@@ -128,8 +128,13 @@ impl Rule {
             Nondeterministic => Family::Determinism,
             SchemaMigration | SchemaBreaking | SchemaCompatible => Family::Schema,
             DuplicateKeysV1 | DuplicateKeysV2 | NullKeysV1 | NullKeysV2 => Family::Keys,
-            EmptyV2 | BothEmpty | MaxRemovedOrChangedFraction | MaxAddedFraction | RowsChanged
-            | RowsRemoved | RowsAdded => Family::Rows,
+            EmptyV2
+            | BothEmpty
+            | MaxRemovedOrChangedFraction
+            | MaxAddedFraction
+            | RowsChanged
+            | RowsRemoved
+            | RowsAdded => Family::Rows,
             DeadLetteredRows | MaxDeadLetteredFraction => Family::Inputs,
         }
     }

@@ -49,11 +49,11 @@ use smallvec::SmallVec;
 /// Values at least this large are summed apart, scaled down by [`SCALE`],
 /// so that no partial sum of the main expansion can overflow: a sum of fewer
 /// than 2^63 values below 2^960 stays below 2^1023.
-const BIG: f64 = 9.745314011399999e288; // 2^960
+const BIG: f64 = f64::from_bits((1023 + 960) << 52);
 /// 2^-512, exact: scaling a value of 2^960 or more by it loses nothing.
-const SCALE: f64 = 7.458340731200207e-155;
+const SCALE: f64 = f64::from_bits((1023 - 512) << 52);
 /// 2^512, undoing [`SCALE`].
-const UNSCALE: f64 = 1.3407807929942597e154;
+const UNSCALE: f64 = f64::from_bits((1023 + 512) << 52);
 
 /// An exact sum of doubles: the mathematical sum of everything added, held
 /// without rounding, plus counts of the infinities and NaNs added (so that

@@ -9,7 +9,7 @@ use crate::report::{
     Mode, ModelReport, Reason, Rule, SqlSources, Timings, ToleranceInfo,
 };
 
-use super::job::{Job, Mode as JobMode};
+use super::job::{Job, Mode as JobMode, Versions};
 
 /// What one path of the pipeline found.
 pub(super) struct Found {
@@ -22,7 +22,7 @@ pub(super) struct Found {
 /// The comparison of a transform or of two tables, or the models of a
 /// folder, each already judged on its own.
 pub(super) enum Subject {
-    One(Compared),
+    One(Box<Compared>),
     Models {
         models: Vec<ModelReport>,
         added: Vec<String>,
@@ -129,8 +129,8 @@ fn comparison_info(job: &Job, sql: Option<SqlSources>) -> ComparisonInfo {
         JobMode::Diff(t) => (t.v1_label.clone(), t.v2_label.clone()),
         JobMode::Run { transforms, .. } | JobMode::Check(transforms) => {
             match &transforms.versions {
-                super::Versions::File { v1, v2 } => (v1.label.clone(), v2.label.clone()),
-                super::Versions::Folder(m) => (m.v1_label.clone(), m.v2_label.clone()),
+                Versions::File { v1, v2 } => (v1.label.clone(), v2.label.clone()),
+                Versions::Folder(m) => (m.v1_label.clone(), m.v2_label.clone()),
             }
         }
     };

@@ -19,7 +19,9 @@ use crate::report::{ModelReport, SqlSources, Timings, Why};
 use crate::transform::{self, Origin, Transform, Version};
 
 use super::assemble::{Found, Subject};
-use super::{Env, ModelRun, Stage, ms};
+use super::env::{Env, ms};
+use super::job::ModelRun;
+use super::progress::Stage;
 
 /// Run (or plan) both versions' models and compare the selected ones.
 pub(super) async fn run(env: &Env<'_>, m: &ModelRun, timings: &mut Timings) -> Result<Found> {
@@ -30,7 +32,8 @@ pub(super) async fn run(env: &Env<'_>, m: &ModelRun, timings: &mut Timings) -> R
     let v1 = VersionRun::new(env, Version::V1, &m.v1, order1, &selection).await?;
     let v2 = VersionRun::new(env, Version::V2, &m.v2, order2, &selection).await?;
 
-    env.observer.stage(if plan_only { Stage::Plan } else { Stage::RunV1 });
+    env.observer
+        .stage(if plan_only { Stage::Plan } else { Stage::RunV1 });
     let t = Instant::now();
     let out1 = v1.run(env, &BTreeMap::new()).await?;
     timings.run_v1_ms = ms(t);

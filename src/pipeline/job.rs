@@ -64,7 +64,7 @@ pub struct Transforms {
 #[derive(Debug, Clone)]
 pub enum Versions {
     File { v1: Transform, v2: Transform },
-    Folder(Box<ModelRun>),
+    Folder(ModelRun),
 }
 
 /// A transform that is a folder of models, in both versions.

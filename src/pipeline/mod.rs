@@ -9,20 +9,19 @@
 
 mod assemble;
 mod dag;
+mod env;
 pub mod job;
 pub mod progress;
 mod single;
 
-use std::path::Path;
 use std::time::Instant;
-
-use datafusion::prelude::SessionContext;
 
 use crate::engine::{self, within};
 use crate::error::{Error, Result};
 use crate::load::{self, DeadLetter};
 use crate::report::{DiffReport, InputInfo, InputSubset, Timings};
 
+use env::{Env, ms};
 pub use job::{Job, Mode, ModelRun, Versions};
 pub use progress::{Observer, Silent, Stage};
 
@@ -30,16 +29,6 @@ pub use progress::{Observer, Silent, Stage};
 pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let run = run(job, observer);
     within(job.limits.run, || "the run".to_string(), "--timeout", run).await
-}
-
-/// What every stage of one run shares.
-struct Env<'a> {
-    /// The session the inputs are registered in.
-    ctx: &'a SessionContext,
-    job: &'a Job,
-    /// Scratch space for converted inputs and materialised outputs.
-    scratch: &'a Path,
-    observer: &'a dyn Observer,
 }
 
 async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
@@ -80,11 +69,6 @@ async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let dead_letter = dead.finish()?.filter(|_| !job.plan_only());
     timings.total_ms = ms(started);
     Ok(assemble::report(job, inputs, dead_letter, found, timings))
-}
-
-/// Milliseconds since `t`.
-fn ms(t: Instant) -> u64 {
-    t.elapsed().as_millis() as u64
 }
 
 /// Stage 1: register every input (for `diff`, v1 and v2 themselves),

@@ -11,7 +11,8 @@ use crate::report::{Determinism, SqlSources, Timings};
 use crate::transform::{self, Transform, Version};
 
 use super::assemble::{Found, Subject};
-use super::{Env, Stage, ms};
+use super::env::{Env, ms};
+use super::progress::Stage;
 
 /// `diff`: the tables registered as v1 and v2 when loaded, compared.
 pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found> {
@@ -22,7 +23,7 @@ pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found
     let c = compare::registered(env.ctx, settings, key, Depth::Rows, Logic::Unknown).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
-        subject: Subject::One(c),
+        subject: Subject::One(Box::new(c)),
         sql: None,
         determinism: None,
     })
@@ -65,7 +66,7 @@ pub(super) async fn run(
     let c = compare::registered(env.ctx, settings, key, Depth::Rows, logic).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
-        subject: Subject::One(c),
+        subject: Subject::One(Box::new(c)),
         sql: Some(sql_sources(v1, v2, v1_sql, v2_sql)),
         determinism,
     })
@@ -95,7 +96,7 @@ pub(super) async fn check(
     let c = compare::registered(env.ctx, settings, key, Depth::Schema, logic).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
-        subject: Subject::One(c),
+        subject: Subject::One(Box::new(c)),
         sql: Some(sql_sources(v1, v2, v1_sql, v2_sql)),
         determinism: None,
     })

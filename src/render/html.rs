@@ -13,9 +13,9 @@ use std::fmt::Write;
 
 use similar::{ChangeTag, TextDiff};
 
+use super::sections::{self, Change};
 use super::text::{self, MAX_VALUE_CHARS};
 use crate::report::percent;
-use super::sections::{self, Change};
 use crate::report::{ComparisonView, DiffReport, Level, Mode};
 
 const STYLE: &str = r#"
@@ -164,7 +164,11 @@ pub fn render(r: &DiffReport) -> String {
         let _ = writeln!(o, "<p>{}</p>", esc(&text::inert(d)));
     }
     if let Some((e, met)) = sections::expected(r) {
-        let mark = if met { "as expected" } else { "NOT as expected" };
+        let mark = if met {
+            "as expected"
+        } else {
+            "NOT as expected"
+        };
         let _ = writeln!(o, "<p>Expected verdict: {e} ({mark})</p>");
     }
     o.push_str("</header>\n<main>\n<h2>Reasons</h2>\n");
@@ -272,7 +276,11 @@ fn models(o: &mut String, r: &DiffReport) {
 /// Notes, schema, rows, columns, samples and SQL diff of one comparison.
 fn body(o: &mut String, c: &ComparisonView) {
     for note in &c.findings.notes {
-        let _ = writeln!(o, "<p class=\"note\"><strong>Note:</strong> {}</p>", esc(note));
+        let _ = writeln!(
+            o,
+            "<p class=\"note\"><strong>Note:</strong> {}</p>",
+            esc(note)
+        );
     }
     schema(o, c);
     if c.plan_only {
@@ -348,7 +356,11 @@ fn schema(o: &mut String, c: &ComparisonView) {
         // Removed and retyped columns are marked; a reordering is one row
         // per column.
         let marked = matches!(row.change, Change::Removed | Change::Type { .. });
-        let tr = if marked { "<tr class=\"diff\">" } else { "<tr>" };
+        let tr = if marked {
+            "<tr class=\"diff\">"
+        } else {
+            "<tr>"
+        };
         for column in &row.columns {
             let _ = writeln!(
                 o,
@@ -462,7 +474,10 @@ fn samples(o: &mut String, c: &ComparisonView) {
         }
         o.push_str("</tbody>\n</table>\n");
     }
-    for ((title, list), id) in sections::one_side_lists(c).into_iter().zip(["only-v1", "only-v2"]) {
+    for ((title, list), id) in sections::one_side_lists(c)
+        .into_iter()
+        .zip(["only-v1", "only-v2"])
+    {
         if list.is_empty() {
             continue;
         }

@@ -15,9 +15,9 @@ use std::fmt::Write;
 
 use similar::TextDiff;
 
+use super::sections;
 use super::text::{self, MAX_VALUE_CHARS};
 use crate::report::percent;
-use super::sections;
 use crate::report::{ComparisonView, DiffReport, Level, Mode, Verdict};
 
 /// Hard cap on the rendered Markdown, in characters.
@@ -83,7 +83,13 @@ fn models(md: &mut Doc, r: &DiffReport) {
     let mut t =
         String::from("### Models\n\n| model | verdict | compared because |\n|---|---|---|\n");
     for m in sections::model_rows(r) {
-        let _ = writeln!(t, "| {} | {} | {} |", name(m.name), m.verdict, escape(m.why.as_str()));
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} |",
+            name(m.name),
+            m.verdict,
+            escape(m.why.as_str())
+        );
     }
     for (what, list) in sections::model_changes(r) {
         let names: Vec<String> = list.iter().map(|n| name(n)).collect();

@@ -8,9 +8,7 @@
 use serde_json::Value;
 
 use super::text;
-use crate::report::{
-    ChangedRow, ComparisonView, DiffReport, RowSample, SchemaDiff, Verdict, Why,
-};
+use crate::report::{ChangedRow, ComparisonView, DiffReport, RowSample, SchemaDiff, Verdict, Why};
 
 /// What happened to a column (or, for a reordering, to several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +43,10 @@ impl SchemaRow<'_> {
         match self.change {
             Change::Added => "added".into(),
             Change::Removed => "removed".into(),
-            Change::Type { note: n, comparable } => {
+            Change::Type {
+                note: n,
+                comparable,
+            } => {
                 let not_compared = if comparable {
                     ""
                 } else {
@@ -205,7 +206,10 @@ pub fn one_side(s: &RowSample) -> (String, String) {
 /// The two one-side sample lists of a comparison, titled.
 pub fn one_side_lists<'a>(c: &ComparisonView<'a>) -> [(&'static str, &'a [RowSample]); 2] {
     let s = &c.findings.samples;
-    [("Only in v1", &s.only_v1[..]), ("Only in v2", &s.only_v2[..])]
+    [
+        ("Only in v1", &s.only_v1[..]),
+        ("Only in v2", &s.only_v2[..]),
+    ]
 }
 
 #[cfg(test)]
@@ -266,7 +270,13 @@ mod tests {
                     "Utf8",
                     "breaking"
                 ),
-                ("m".into(), "nullability".into(), "non-null", "nullable", "compatible"),
+                (
+                    "m".into(),
+                    "nullability".into(),
+                    "non-null",
+                    "nullable",
+                    "compatible"
+                ),
                 ("a, b".into(), "reordered".into(), "", "", "compatible"),
             ]
         );

@@ -11,9 +11,9 @@ use std::fmt::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::Options;
+use super::sections::{self, Change};
 use super::text::{self, fields, inert, value};
 use crate::report::percent;
-use super::sections::{self, Change};
 use crate::report::{ComparisonView, DiffReport, Level, Mode, RowSample, Verdict};
 
 struct Paint(bool);
@@ -108,7 +108,11 @@ fn head(o: &mut String, r: &DiffReport, p: &Paint) {
         let _ = writeln!(o, "{}", inert(d));
     }
     if let Some((e, met)) = sections::expected(r) {
-        let mark = if met { "as expected" } else { "NOT as expected" };
+        let mark = if met {
+            "as expected"
+        } else {
+            "NOT as expected"
+        };
         let _ = writeln!(o, "expected verdict: {e} ({mark})");
     }
 
@@ -125,12 +129,7 @@ fn head(o: &mut String, r: &DiffReport, p: &Paint) {
             Level::Block => p.fg(AnsiColor::Red, "block "),
             Level::Review => p.fg(AnsiColor::Yellow, "review"),
         };
-        let _ = writeln!(
-            o,
-            "  {level}  {}: {}",
-            reason.rule,
-            inert(&reason.message)
-        );
+        let _ = writeln!(o, "  {level}  {}: {}", reason.rule, inert(&reason.message));
     }
 
     if let Some(sentence) = text::determinism_sentence(r) {

@@ -95,9 +95,11 @@ fn a_removal_without_a_logic_change_is_only_a_breaking_change() {
 }
 
 #[test]
-fn check_reads_no_data_past_the_schema() {
+fn check_counts_and_keeps_no_records() {
     // Rows after the inference sample are broken: `run` screens every
-    // record and dead-letters them, `check` never reads them.
+    // record and dead-letters them; `check` screens them too (which records
+    // are bad decides the schema `run` infers) but neither counts them nor
+    // writes a dead-letter file.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut csv = String::from("id,amount\n");
@@ -180,4 +182,29 @@ fn sql_errors_name_the_file_line_and_column() {
 
     let out = check(&["scenarios/refactor", "--runs", "2"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `check` plans every bundled scenario (exit 0 or 1, never an error):
+/// `[transform] runs` is for `run` only, and a bad CSV record does not
+/// break the schema `check` infers.
+#[test]
+fn every_scenario_passes_check() {
+    let mut dirs: Vec<_> = std::fs::read_dir(common::root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("diffgate.toml").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let out = check(&[&format!("scenarios/{name}"), "--format", "json"]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = json(&out);
+        assert_eq!(r["comparison"]["command"], "check", "{name}");
+        assert!(r.get("determinism").is_none(), "{name}: nothing re-ran");
+    }
 }

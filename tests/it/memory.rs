@@ -199,3 +199,71 @@ fn bad_limits_are_usage_errors() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+/// `n` rows keyed 0..n with one int column, 30% of it changed in v2; with
+/// `list`, a `list<int64>` column instead and key 0 appearing twice.
+fn write_small_pair(dir: &Path, n: i64, list: bool) {
+    use datafusion::arrow::array::{Int64Builder, ListBuilder};
+    for v in ["v1", "v2"] {
+        let mut ids: Vec<i64> = (0..n).collect();
+        let value: ArrayRef = if list {
+            ids[1] = 0;
+            let mut b = ListBuilder::new(Int64Builder::new());
+            for &id in &ids {
+                b.values().append_slice(&[id, id + 1]);
+                b.append(true);
+            }
+            Arc::new(b.finish())
+        } else {
+            let changed = |id: i64| v == "v2" && (id * 7919) % 10 < 3;
+            Arc::new(Int64Array::from_iter_values(
+                ids.iter().map(|&id| id % 1000 + i64::from(changed(id))),
+            ))
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("a", value.data_type().clone(), true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(ids)), value];
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
+        let file = std::fs::File::create(dir.join(format!("{v}.parquet"))).unwrap();
+        let mut w = ArrowWriter::try_new(file, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+}
+
+/// The limit holds at any thread count: each sort's merge reservation is a
+/// share of the limit, not a fixed 10 MB per partition (16 threads at 128M
+/// failed in 3 of 5 runs; 2 threads at 16M failed at 44,000 rows).
+#[test]
+fn a_small_limit_holds_at_many_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    write_small_pair(dir.path(), 44_000, false);
+    let (free, _) = report(dir.path(), &["--threads", "2"], None);
+    assert!(free["rows"]["changed"].as_u64().unwrap() > 10_000);
+    for (threads, limit) in [("16", "128M"), ("2", "16M"), ("8", "16M")] {
+        for _ in 0..3 {
+            let args = ["--threads", threads, "--memory-limit", limit];
+            let (limited, _) = report(dir.path(), &args, None);
+            assert_eq!(limited, free, "--threads {threads} --memory-limit {limit}");
+        }
+    }
+}
+
+/// A nested column with a duplicated key: the duplicated key's rows carry
+/// no values, so memory no longer grows with the square of the row count
+/// (20,000 rows failed even at 2G).
+#[test]
+fn a_list_column_with_a_duplicated_key_fits_a_small_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_small_pair(dir.path(), 20_000, true);
+    let (free, _) = report(dir.path(), &[], None);
+    assert_eq!(free["rows"]["matched_duplicate_keys"], 1);
+    assert_eq!(free["rows"]["unchanged"], 19_998);
+    for threads in ["1", "4", "8"] {
+        let args = ["--threads", threads, "--memory-limit", "32M"];
+        let (limited, _) = report(dir.path(), &args, None);
+        assert_eq!(limited, free, "--threads {threads}");
+    }
+}

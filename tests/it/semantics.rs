@@ -449,3 +449,113 @@ fn counts_match_a_plain_reference_on_generated_data() {
         assert_eq!(column(&r, "x")["mismatches"], changed);
     }
 }
+
+/// Every NaN is one value: a NaN with its sign bit set (what `inf - inf`
+/// gives) equals a plain NaN, keyed and keyless.
+#[test]
+fn nan_of_every_bit_pattern_is_one_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let minus_nan = f64::from_bits(0xfff8_0000_0000_0000);
+    let payload = f64::from_bits(0x7ff8_0000_0000_0001);
+    let nan = |x: f64| -> ArrayRef { Arc::new(Float64Array::from(vec![x, 1.0])) };
+    let ids = || -> ArrayRef { Arc::new(Int64Array::from(vec![1, 2])) };
+    let v1 = parquet(
+        dir.path(),
+        "v1.parquet",
+        vec![("k", ids()), ("x", nan(f64::NAN))],
+    );
+    for (name, other) in [("minus", minus_nan), ("payload", payload)] {
+        let v2 = parquet(
+            dir.path(),
+            &format!("{name}.parquet"),
+            vec![("k", ids()), ("x", nan(other))],
+        );
+        let keyless = diff(&v1, &v2, &[]);
+        assert_eq!(
+            (keyless.code, &rows(&keyless)["only_v1"]),
+            (0, &json!(0)),
+            "{name}: {}",
+            keyless.stderr
+        );
+        let keyed = diff(&v1, &v2, &["--key", "k"]);
+        assert_eq!(rows(&keyed)["changed"], 0, "{name}");
+    }
+}
+
+/// Without a key, values are matched exactly: a tolerance does not apply,
+/// and the report says so instead of listing it silently.
+#[test]
+fn a_tolerance_without_a_key_is_a_note_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = csv(dir.path(), "v1.csv", "k,x\n1,1.0\n2,2.0\n");
+    let v2 = csv(dir.path(), "v2.csv", "k,x\n1,1.0\n2,2.0001\n");
+    let r = diff(&v1, &v2, &["--abs-tol", "0.01"]);
+    assert_eq!(
+        (&rows(&r)["only_v1"], &rows(&r)["only_v2"]),
+        (&json!(1), &json!(1))
+    );
+    let notes = r.report["notes"].as_array().expect("notes");
+    assert!(
+        notes[0]
+            .as_str()
+            .unwrap()
+            .contains("not applied without a key"),
+        "{notes:?}"
+    );
+    for format in ["terminal", "markdown", "html"] {
+        let out = common::diffgate()
+            .arg("diff")
+            .args([&v1, &v2])
+            .args(["--abs-tol", "0.01", "--format", format])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("tolerances are not applied without a key"),
+            "{format}"
+        );
+    }
+    // With a key, the same tolerance applies and there is no note.
+    let keyed = diff(&v1, &v2, &["--abs-tol", "0.01", "--key", "k"]);
+    assert_eq!(rows(&keyed)["changed"], 0);
+    assert!(keyed.report.get("notes").is_none());
+}
+
+/// An infinite difference is counted, shown as ∞, never folded into a
+/// finite maximum.
+#[test]
+fn infinite_differences_are_counted_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = || -> ArrayRef { Arc::new(Int64Array::from(vec![1, 2])) };
+    let v1 = parquet(
+        dir.path(),
+        "v1.parquet",
+        vec![
+            ("k", ids()),
+            ("x", Arc::new(Float64Array::from(vec![2.0, 1.0]))),
+        ],
+    );
+    let v2 = parquet(
+        dir.path(),
+        "v2.parquet",
+        vec![
+            ("k", ids()),
+            ("x", Arc::new(Float64Array::from(vec![f64::INFINITY, 1.5]))),
+        ],
+    );
+    let r = diff(&v1, &v2, &["--key", "k"]);
+    let x = column(&r, "x");
+    assert_eq!(
+        (&x["mismatches"], &x["non_finite_diffs"]),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(x["max_abs_diff"], 0.5, "the finite differences' maximum");
+    let out = common::diffgate()
+        .arg("diff")
+        .args([&v1, &v2])
+        .args(["--key", "k", "--format", "terminal"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains('∞'), "{text}");
+}

@@ -86,7 +86,11 @@ fn nan_cells_are_read_as_nan_whatever_the_statistics_say() {
     // the second file.
     let (_, r) = diff("nan_stats", "nan_row_groups", &["--key", "k"]);
     assert_eq!(
-        (&r["rows"]["changed"], &r["rows"]["unchanged"], &r["rows"]["only_v2"]),
+        (
+            &r["rows"]["changed"],
+            &r["rows"]["unchanged"],
+            &r["rows"]["only_v2"]
+        ),
         (&json!(1), &json!(1), &json!(2))
     );
     assert_eq!(

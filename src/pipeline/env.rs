@@ -1,0 +1,26 @@
+//! What every stage of one run shares, at the ground floor of the
+//! pipeline so that each path (`single.rs`, `dag.rs`) imports it without
+//! importing the module that dispatches to it.
+
+use std::path::Path;
+use std::time::Instant;
+
+use datafusion::prelude::SessionContext;
+
+use super::job::Job;
+use super::progress::Observer;
+
+/// The run's session, job, scratch space and observer.
+pub(super) struct Env<'a> {
+    /// The session the inputs are registered in.
+    pub ctx: &'a SessionContext,
+    pub job: &'a Job,
+    /// Scratch space for converted inputs and materialised outputs.
+    pub scratch: &'a Path,
+    pub observer: &'a dyn Observer,
+}
+
+/// Milliseconds since `t`.
+pub(super) fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
