@@ -177,7 +177,10 @@ fn diffgate(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, u64, serde_json
     let out = dir.join("report.json");
     let t = Instant::now();
     // Reaped by wait4 below, which also reports the peak RSS.
-    #[allow(clippy::zombie_processes)]
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, which also reads its peak RSS"
+    )]
     let child = Command::new(bin)
         .args(args)
         .current_dir(dir)

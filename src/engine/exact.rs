@@ -751,7 +751,7 @@ impl GroupsAccumulator for MomentsGroups {
                 let m = &mut self.groups[g];
                 let before = m.heap_size();
                 m.add(a.value(i), squares);
-                self.heap = self.heap + m.heap_size() - before;
+                self.heap = (self.heap + m.heap_size()).saturating_sub(before);
             }
         }
         Ok(())
@@ -1049,5 +1049,132 @@ mod tests {
         assert_eq!(one.finish(Kind::VarSamp), None);
         assert_eq!(one.finish(Kind::VarPop), Some(0.0));
         assert_eq!(Moments::default().finish(Kind::Sum), None);
+    }
+
+    /// The aggregates as SQL sees them: every form (grouped, DISTINCT, a
+    /// sliding window) gives the exact result however the rows are spread
+    /// over partitions, and integer and decimal sums keep the built-ins.
+    #[tokio::test]
+    async fn sql_aggregates_are_exact_in_every_form() {
+        use datafusion::arrow::array::{Int64Array, RecordBatch};
+        use datafusion::arrow::datatypes::{Field, Schema};
+        use datafusion::datasource::MemTable;
+
+        let mut seed = 11;
+        let xs: Vec<f64> = (0..3000)
+            .map(|_| (lcg(&mut seed) % 1_000_003) as f64 / 7.0 - 70_000.0)
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("i", DataType::Int64, false),
+            Field::new("g", DataType::Int64, false),
+            Field::new("x", DataType::Float64, false),
+        ]));
+        // Four partitions of uneven batches.
+        let parts: Vec<Vec<RecordBatch>> = (0..4)
+            .map(|p| {
+                (0..xs.len())
+                    .filter(|i| i % 4 == p)
+                    .collect::<Vec<_>>()
+                    .chunks(97)
+                    .map(|rows| {
+                        let col = |f: &dyn Fn(usize) -> f64| -> Float64Array {
+                            rows.iter().map(|&i| f(i)).collect()
+                        };
+                        RecordBatch::try_new(
+                            Arc::clone(&schema),
+                            vec![
+                                Arc::new(Int64Array::from_iter_values(
+                                    rows.iter().map(|&i| i as i64),
+                                )),
+                                Arc::new(Int64Array::from_iter_values(
+                                    rows.iter().map(|&i| (i % 3) as i64),
+                                )),
+                                Arc::new(col(&|i| xs[i])),
+                            ],
+                        )
+                        .unwrap()
+                    })
+                    .collect()
+            })
+            .collect();
+        let ctx = SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_target_partitions(4),
+        );
+        register(&ctx);
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+            .unwrap();
+        let query = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                let mut out: Vec<Vec<f64>> = Vec::new();
+                for b in &batches {
+                    for r in 0..b.num_rows() {
+                        out.push(
+                            b.columns()
+                                .iter()
+                                .map(|c| {
+                                    let c = datafusion::arrow::compute::cast(c, &DataType::Float64)
+                                        .unwrap();
+                                    c.as_primitive::<Float64Type>().value(r)
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                out.sort_by(|a, b| a[0].total_cmp(&b[0]));
+                out
+            }
+        };
+        let group = |g: usize| -> Moments {
+            let mut m = Moments::default();
+            xs.iter()
+                .enumerate()
+                .filter(|(i, _)| i % 3 == g)
+                .for_each(|(_, &x)| m.add(x, true));
+            m
+        };
+        let rows = query(
+            "SELECT g, SUM(x), AVG(x), VAR_SAMP(x), STDDEV_POP(x), SUM(DISTINCT x) FROM t GROUP BY g",
+        )
+        .await;
+        for (g, row) in rows.iter().enumerate() {
+            let m = group(g);
+            let want = [
+                g as f64,
+                m.finish(Kind::Sum).unwrap(),
+                m.finish(Kind::Avg).unwrap(),
+                m.finish(Kind::VarSamp).unwrap(),
+                m.finish(Kind::StddevPop).unwrap(),
+                m.finish(Kind::Sum).unwrap(),
+            ];
+            assert_eq!(
+                row.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.map(f64::to_bits),
+                "group {g}"
+            );
+        }
+        // A sliding window: three rows in order of i, taken out exactly.
+        let rows = query(
+            "SELECT i, SUM(x) OVER (ORDER BY i ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM t",
+        )
+        .await;
+        for row in rows.iter().step_by(101) {
+            let i = row[0] as usize;
+            let mut e = Exact::default();
+            xs[i.saturating_sub(2)..=i].iter().for_each(|&x| e.add(x));
+            assert_eq!(row[1].to_bits(), e.value().to_bits(), "row {i}");
+        }
+        // Integers and decimals keep the built-in types.
+        let mut types = Vec::new();
+        for sql in [
+            "SELECT SUM(i) FROM t",
+            "SELECT SUM(d) FROM (SELECT CAST(i AS DECIMAL(10, 2)) AS d FROM t)",
+            "SELECT AVG(i) FROM t",
+        ] {
+            let df = ctx.sql(sql).await.unwrap();
+            types.push(df.schema().field(0).data_type().to_string());
+        }
+        assert_eq!(types, ["Int64", "Decimal128(20, 2)", "Float64"]);
     }
 }

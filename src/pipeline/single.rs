@@ -18,12 +18,10 @@ use super::progress::Stage;
 pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found> {
     env.observer.stage(Stage::Compare);
     let t = Instant::now();
-    let settings = &env.job.settings;
-    let key = Key::Given(&settings.key);
-    let c = compare::registered(env.ctx, settings, key, Depth::Rows, Logic::Unknown).await?;
+    let subject = compare(env, Depth::Rows, Logic::Unknown).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
-        subject: Subject::One(Box::new(c)),
+        subject,
         sql: None,
         determinism: None,
     })
@@ -60,13 +58,10 @@ pub(super) async fn run(
     // Planned again for the logic check; planning reads no data.
     let (_, df1) = transform::plan(env.ctx, v1).await?;
     let (_, df2) = transform::plan(env.ctx, v2).await?;
-    let settings = &env.job.settings;
-    let logic = Logic::Plans(env.ctx, &df1, &df2);
-    let key = Key::Given(&settings.key);
-    let c = compare::registered(env.ctx, settings, key, Depth::Rows, logic).await?;
+    let subject = compare(env, Depth::Rows, Logic::Plans(env.ctx, &df1, &df2)).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
-        subject: Subject::One(Box::new(c)),
+        subject,
         sql: Some(sql_sources(v1, v2, v1_sql, v2_sql)),
         determinism,
     })
@@ -90,16 +85,22 @@ pub(super) async fn check(
     }
     env.observer.stage(Stage::Compare);
     let t = Instant::now();
-    let settings = &env.job.settings;
-    let logic = Logic::Plans(env.ctx, &df1, &df2);
-    let key = Key::Given(&settings.key);
-    let c = compare::registered(env.ctx, settings, key, Depth::Schema, logic).await?;
+    let subject = compare(env, Depth::Schema, Logic::Plans(env.ctx, &df1, &df2)).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
-        subject: Subject::One(Box::new(c)),
+        subject,
         sql: Some(sql_sources(v1, v2, v1_sql, v2_sql)),
         determinism: None,
     })
+}
+
+/// The outputs registered as v1 and v2, through the comparison unit on
+/// the run's key.
+async fn compare(env: &Env<'_>, depth: Depth, logic: Logic<'_>) -> Result<Subject> {
+    let settings = &env.job.settings;
+    let key = Key::Given(&settings.key);
+    let c = compare::registered(env.ctx, settings, key, depth, logic).await?;
+    Ok(Subject::One(Box::new(c)))
 }
 
 /// Run one version into its scratch directory, registered as that side.

@@ -165,6 +165,18 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     for note in &c.findings.notes {
         let _ = writeln!(o, "\n{} {}", p.bold("Note:"), inert(note));
     }
+    schema(o, c, p);
+    if c.plan_only {
+        let _ = writeln!(o, "\n{}", p.bold("Rows"));
+        let _ = writeln!(o, "  {}", text::PLAN_ONLY);
+        return;
+    }
+    rows(o, c, p);
+    columns(o, c, p, opts);
+    samples(o, c, p);
+}
+
+fn schema(o: &mut String, c: &ComparisonView, p: &Paint) {
     let _ = writeln!(o, "\n{}", p.bold("Schema"));
     let s = &c.findings.schema;
     if s.is_empty() {
@@ -201,12 +213,10 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
             }
         }
     }
+}
 
+fn rows(o: &mut String, c: &ComparisonView, p: &Paint) {
     let _ = writeln!(o, "\n{}", p.bold("Rows"));
-    if c.plan_only {
-        let _ = writeln!(o, "  {}", text::PLAN_ONLY);
-        return;
-    }
     let _ = writeln!(o, "  {:<22}{:>12}{:>12}", "", "v1", "v2");
     for (label, a, b) in text::row_pairs(c) {
         let _ = writeln!(o, "  {label:<22}{a:>12}{b:>12}");
@@ -214,7 +224,10 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     for line in text::row_summary(c, &|n| n.to_string()) {
         let _ = writeln!(o, "  {line}");
     }
+}
 
+/// The columns that differ (every compared column with `--verbose`).
+fn columns(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     if c.mode == Mode::Keyed {
         let all = &c.findings.columns;
         let differing = all.iter().filter(|c| c.mismatches > 0).count();
@@ -254,7 +267,9 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
             }
         }
     }
+}
 
+fn samples(o: &mut String, c: &ComparisonView, p: &Paint) {
     let samples = &c.findings.samples;
     if !samples.changed.is_empty() {
         let title = format!("Changed rows (first {} by key)", samples.changed.len());

@@ -3,7 +3,6 @@
 //! (GitHub Actions mode and its files, colour forcing), so the tests behave
 //! the same on a laptop and on a CI runner, and never write to the runner's
 //! own step summary.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
