@@ -129,11 +129,23 @@ fn round(parts: &[f64]) -> f64 {
     hi
 }
 
-/// `a · b` as two doubles whose sum is the exact product (unless it
-/// overflows or underflows).
+/// `a · b` as two doubles whose sum is the exact product (Dekker's
+/// algorithm: no fused multiply-add needed, which baseline x86-64 lacks),
+/// unless it overflows or underflows. Inputs of 2^996 or more overflow the
+/// split; their squares overflow anyway.
 fn two_product(a: f64, b: f64) -> (f64, f64) {
+    /// 2^27 + 1: splits a double into two halves of 26 bits.
+    const SPLITTER: f64 = 134_217_729.0;
+    let split = |x: f64| {
+        let c = SPLITTER * x;
+        let hi = c - (c - x);
+        (hi, x - hi)
+    };
     let p = a * b;
-    (p, a.mul_add(b, -p))
+    let (ah, al) = split(a);
+    let (bh, bl) = split(b);
+    let e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+    (p, e)
 }
 
 impl Exact {
@@ -335,12 +347,6 @@ impl Moments {
         }
     }
 
-    fn merge(&mut self, o: &Moments) {
-        self.n += o.n;
-        self.s1.merge(&o.s1);
-        self.s2.merge(&o.s2);
-    }
-
     fn finish(&self, kind: Kind) -> Option<f64> {
         let n = self.n;
         match kind {
@@ -425,13 +431,23 @@ impl ExactFloat {
         t == Some(&DataType::Float64)
     }
 
-    fn state_name(&self, name: &str, part: &str) -> FieldRef {
-        let t = if part == "count" {
-            DataType::UInt64
+    /// The state columns: the count, then for each exact sum its top two
+    /// partials and, when it holds more, the whole sum as bytes.
+    fn state_columns(&self, name: &str) -> Vec<FieldRef> {
+        let field =
+            |part: &str, t: DataType| Arc::new(Field::new(format_state_name(name, part), t, true));
+        let mut fields = vec![field("count", DataType::UInt64)];
+        let sums: &[&str] = if self.kind.squares() {
+            &["exact sum", "exact sum of squares"]
         } else {
-            DataType::Binary
+            &["exact sum"]
         };
-        Arc::new(Field::new(format_state_name(name, part), t, true))
+        for sum in sums {
+            fields.push(field(&format!("{sum} hi"), DataType::Float64));
+            fields.push(field(&format!("{sum} lo"), DataType::Float64));
+            fields.push(field(&format!("{sum} more"), DataType::Binary));
+        }
+        fields
     }
 }
 
@@ -524,14 +540,7 @@ impl AggregateUDFImpl for ExactFloat {
                 true,
             ))]);
         }
-        let mut fields = vec![
-            self.state_name(args.name, "count"),
-            self.state_name(args.name, "exact sum"),
-        ];
-        if self.kind.squares() {
-            fields.push(self.state_name(args.name, "exact sum of squares"));
-        }
-        Ok(fields)
+        Ok(self.state_columns(args.name))
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
@@ -663,53 +672,91 @@ fn kept(a: &Float64Array, filter: Option<&BooleanArray>, i: usize) -> bool {
     a.is_valid(i) && filter.is_none_or(|f| f.is_valid(i) && f.value(i))
 }
 
-/// Decode each row `i` of the state columns (`count`, `exact sum`, `exact
-/// sum of squares`) and hand it to `f(i, moments)`.
-fn for_each_state(
-    states: &[ArrayRef],
-    squares: bool,
-    mut f: impl FnMut(usize, Moments),
-) -> Result<()> {
-    let counts = states[0].as_primitive::<UInt64Type>();
-    let s1: &BinaryArray = states[1].as_binary();
-    let s2: Option<&BinaryArray> = squares.then(|| states[2].as_binary());
-    for i in 0..counts.len() {
-        if counts.is_null(i) || counts.value(i) == 0 {
-            continue;
-        }
-        let mut m = Moments {
-            n: counts.value(i),
-            ..Moments::default()
-        };
-        m.s1.merge_encoded(s1.value(i))?;
-        if let Some(s2) = s2 {
-            m.s2.merge_encoded(s2.value(i))?;
-        }
-        f(i, m);
-    }
-    Ok(())
+/// The state columns of many groups: the count and, per exact sum, its
+/// top two partials (`hi`, `lo`; the usual case, with no heap data) or, for
+/// a longer or rare sum, its bytes (`more`).
+struct StateCols<'a> {
+    counts: &'a UInt64Array,
+    sums: Vec<(&'a Float64Array, &'a Float64Array, &'a BinaryArray)>,
 }
 
-/// Encode `groups` as the state columns.
+impl<'a> StateCols<'a> {
+    fn new(states: &'a [ArrayRef], squares: bool) -> Self {
+        let sum = |k: usize| {
+            (
+                states[1 + 3 * k].as_primitive::<Float64Type>(),
+                states[2 + 3 * k].as_primitive::<Float64Type>(),
+                states[3 + 3 * k].as_binary::<i32>(),
+            )
+        };
+        let sums = if squares {
+            vec![sum(0), sum(1)]
+        } else {
+            vec![sum(0)]
+        };
+        StateCols {
+            counts: states[0].as_primitive::<UInt64Type>(),
+            sums,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Merge row `i` into `m`.
+    fn merge_into(&self, i: usize, m: &mut Moments) -> Result<()> {
+        if self.counts.is_null(i) || self.counts.value(i) == 0 {
+            return Ok(());
+        }
+        m.n += self.counts.value(i);
+        for (k, (hi, lo, more)) in self.sums.iter().enumerate() {
+            let e = if k == 0 { &mut m.s1 } else { &mut m.s2 };
+            if more.is_valid(i) {
+                e.merge_encoded(more.value(i))?;
+            } else {
+                // Zero partials add nothing.
+                for p in [lo.value(i), hi.value(i)] {
+                    if p != 0.0 {
+                        grow(&mut e.parts, p);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The state columns of `groups`.
 fn encode_states<'a>(groups: impl Iterator<Item = &'a Moments>, squares: bool) -> Vec<ArrayRef> {
+    let sums = if squares { 2 } else { 1 };
     let mut counts = Vec::new();
-    let mut s1 = BinaryBuilder::new();
-    let mut s2 = BinaryBuilder::new();
+    let mut hi: Vec<Vec<f64>> = vec![Vec::new(); sums];
+    let mut lo: Vec<Vec<f64>> = vec![Vec::new(); sums];
+    let mut more: Vec<BinaryBuilder> = (0..sums).map(|_| BinaryBuilder::new()).collect();
     let mut buf = Vec::new();
     for m in groups {
         counts.push(m.n);
-        buf.clear();
-        m.s1.encode(&mut buf);
-        s1.append_value(&buf);
-        if squares {
-            buf.clear();
-            m.s2.encode(&mut buf);
-            s2.append_value(&buf);
+        for (k, e) in [&m.s1, &m.s2].into_iter().take(sums).enumerate() {
+            if !e.has_rare() && e.parts.len() <= 2 {
+                let p = &e.parts;
+                hi[k].push(p.last().copied().unwrap_or(0.0));
+                lo[k].push(if p.len() == 2 { p[0] } else { 0.0 });
+                more[k].append_null();
+            } else {
+                hi[k].push(0.0);
+                lo[k].push(0.0);
+                buf.clear();
+                e.encode(&mut buf);
+                more[k].append_value(&buf);
+            }
         }
     }
-    let mut out: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(counts)), Arc::new(s1.finish())];
-    if squares {
-        out.push(Arc::new(s2.finish()));
+    let mut out: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(counts))];
+    for ((hi, lo), mut more) in hi.into_iter().zip(lo).zip(more) {
+        out.push(Arc::new(Float64Array::from(hi)));
+        out.push(Arc::new(Float64Array::from(lo)));
+        out.push(Arc::new(more.finish()));
     }
     out
 }
@@ -778,9 +825,13 @@ impl GroupsAccumulator for MomentsGroups {
     ) -> Result<()> {
         self.resize(total_num_groups);
         let squares = self.kind.squares();
-        let groups = &mut self.groups;
-        for_each_state(values, squares, |i, m| groups[group_indices[i]].merge(&m))?;
-        self.recount_heap();
+        let cols = StateCols::new(values, squares);
+        for (i, &g) in group_indices.iter().enumerate().take(cols.len()) {
+            let m = &mut self.groups[g];
+            let before = m.heap_size();
+            cols.merge_into(i, m)?;
+            self.heap = (self.heap + m.heap_size()).saturating_sub(before);
+        }
         Ok(())
     }
 
@@ -861,8 +912,11 @@ impl Accumulator for MomentsAcc {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let squares = self.kind.squares();
-        let m = &mut self.m;
-        for_each_state(states, squares, |_, row| m.merge(&row))
+        let cols = StateCols::new(states, squares);
+        for i in 0..cols.len() {
+            cols.merge_into(i, &mut self.m)?;
+        }
+        Ok(())
     }
 }
 
@@ -947,6 +1001,18 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         *seed >> 11
+    }
+
+    #[test]
+    fn products_split_exactly() {
+        let mut seed = 3;
+        for _ in 0..10_000 {
+            let a = (lcg(&mut seed) as f64 / (1u64 << 53) as f64 - 0.5) * 1e6;
+            let b = (lcg(&mut seed) as f64 / (1u64 << 53) as f64 - 0.5) * 1e-3;
+            let (p, e) = two_product(a, b);
+            assert_eq!(p, a * b);
+            assert_eq!(e, a.mul_add(b, -p), "{a} · {b}");
+        }
     }
 
     #[test]

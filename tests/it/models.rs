@@ -70,6 +70,14 @@ fn the_dbt_scenario_compares_changed_models_and_their_downstream() {
     assert_eq!(out.status.code(), Some(1));
     let r = json(&out);
     assert_eq!(r["verdict"], "block");
+    // Running the models is timed apart from comparing them.
+    let t = &r["timings"];
+    let ms = |f: &str| t[f].as_u64().unwrap();
+    assert!(ms("run_v1_ms") > 0 && ms("run_v2_ms") > 0, "{t}");
+    assert!(
+        ms("run_v1_ms") + ms("run_v2_ms") + ms("compare_ms") <= ms("total_ms"),
+        "{t}"
+    );
     // Dependency order; order_statuses is untouched and not compared.
     assert_eq!(
         names(&r, "models"),
