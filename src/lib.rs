@@ -2,19 +2,22 @@
 //! Apache DataFusion, compare the outputs by schema, rows and columns, and
 //! gate the release on a verdict.
 //!
-//! The pipeline, one module per stage (see [`pipeline`] for the sequence):
+//! The pipeline, one module per stage ([`pipeline`] runs them, one path per
+//! mode of a [`pipeline::Job`]):
 //!
 //! | stage | module | owns |
 //! |---|---|---|
 //! | load | [`load`] | registering inputs as tables, format detection, bad records, canary subsets |
-//! | run v1/v2 | [`transform`], [`git`], [`models`], [`determinism`] | planning and materialising each version's SQL (a file or a model folder, from the working tree or a git ref); re-runs for the determinism check |
+//! | run v1/v2 | [`transform`], [`git`], [`models`], [`determinism`], [`engine`] | planning and materialising each version's SQL (a file or a model folder, from the working tree or a git ref); re-runs for the determinism check; the session, its limits and its exact float aggregates |
 //! | align | [`align`] | schema diff, key resolution, comparison types |
-//! | compare | [`compare`] | streaming row/column comparison, samples |
-//! | judge | [`judge`] | policy rules → verdict and reasons |
+//! | compare | [`compare`] | the comparison unit every path takes; streaming row/column comparison, samples |
+//! | judge | [`judge`], [`rules`] | the typed rules, judged by family → verdict and reasons |
 //! | render | [`render`] | terminal, JSON, Markdown, HTML and JUnit from the report |
 //! | deliver | [`deliver`] | report files, GitHub Actions summary/outputs/annotations, progress |
 //!
-//! [`report::DiffReport`] is the contract between comparing and rendering.
+//! [`cli`] parses flags, [`resolve`] turns them and the scenario file into a
+//! job. [`report::DiffReport`] is the contract between comparing and
+//! rendering.
 
 pub mod align;
 pub mod cli;
