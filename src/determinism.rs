@@ -188,7 +188,7 @@ impl ScalarUDFImpl for RowHash {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        // Constants (folded from statistics) expand to the batch's length.
+        // Constants (literals, folded columns) expand to the batch's length.
         let arrays = args
             .args
             .iter()

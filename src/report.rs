@@ -434,6 +434,17 @@ pub enum Mode {
     Keyless,
 }
 
+impl Mode {
+    /// Keyed when there is a key, keyless (whole rows) when it is empty.
+    pub fn of(key: &[String]) -> Mode {
+        if key.is_empty() {
+            Mode::Keyless
+        } else {
+            Mode::Keyed
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ToleranceInfo {
     pub abs: f64,

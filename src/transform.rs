@@ -208,7 +208,9 @@ pub fn same_logic(ctx: &SessionContext, v1: &DataFrame, v2: &DataFrame) -> Resul
 
 /// Run `transform` within `limit` (`--transform-timeout`; `what` names it
 /// when it runs out), write its output as Arrow IPC files into `dir`, and
-/// register that as table `table`. Returns the SQL text that was run.
+/// register that as table `table`. Returns the SQL text that was run and
+/// the query as planned (for the logic check; planning again would read
+/// the SQL again, from git too).
 pub async fn run_into(
     ctx: &SessionContext,
     transform: &Transform,
@@ -216,10 +218,11 @@ pub async fn run_into(
     table: &str,
     limit: Option<Duration>,
     what: impl FnOnce() -> String,
-) -> Result<String> {
+) -> Result<(String, DataFrame)> {
     let run = async {
         let (sql, df) = plan(ctx, transform).await?;
         let streams = df
+            .clone()
             .execute_stream_partitioned()
             .await
             .map_err(|e| transform.engine_error(&e))?;
@@ -231,7 +234,7 @@ pub async fn run_into(
         register_parts(ctx, table, dir)
             .await
             .map_err(|e| transform.engine_error(&e))?;
-        Ok(sql)
+        Ok((sql, df))
     };
     within(limit, what, "--transform-timeout", run).await
 }

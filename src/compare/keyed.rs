@@ -465,14 +465,14 @@ async fn side(
     if !group {
         return Ok(df);
     }
-    one_row_per_key(df, v, alignment).context(what)
+    one_row_per_key(df, v, alignment).await.context(what)
 }
 
 /// A side whose keys repeat, as one row per key with its row count: rows
 /// of a key that occurs once keep their values; a duplicated key keeps
 /// none (there is no single row to pair, so its values are never compared,
 /// and picking one of its rows would depend on scheduling).
-fn one_row_per_key(
+async fn one_row_per_key(
     df: DataFrame,
     v: Version,
     alignment: &Alignment,
@@ -489,7 +489,11 @@ fn one_row_per_key(
             (0..nk).map(|i| col(name(v, 'k', i))).collect(),
             vec![count_all().alias(&n)],
         )?
-        .filter(col(&n).gt(lit(1i64)))?;
+        .filter(col(&n).gt(lit(1i64)))?
+        // Used twice below (to drop those keys' rows, then as rows of their
+        // own): computed once.
+        .cache()
+        .await?;
     let unique = df.join_on(
         duplicated.clone().select(
             (0..nk)

@@ -123,11 +123,7 @@ pub struct Compared {
 
 impl Compared {
     pub fn mode(&self) -> report::Mode {
-        if self.key.is_empty() {
-            report::Mode::Keyless
-        } else {
-            report::Mode::Keyed
-        }
+        report::Mode::of(&self.key)
     }
 }
 

@@ -98,8 +98,8 @@ impl ScalarUDFImpl for RowHash {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
-        // A constant column (the planner folds one read from statistics
-        // into a scalar) is expanded to the batch's length.
+        // A constant column (a literal, or one the planner folded) comes as
+        // a scalar: expand it to the batch's length.
         let arrays = args
             .args
             .iter()

@@ -181,21 +181,6 @@ impl Exact {
         }
     }
 
-    pub fn merge(&mut self, other: &Exact) {
-        for &p in &other.parts {
-            grow(&mut self.parts, p);
-        }
-        if let Some(o) = &other.rare {
-            let rare = self.rare.get_or_insert_with(Box::default);
-            for &p in &o.big {
-                grow(&mut rare.big, p);
-            }
-            rare.pos_inf += o.pos_inf;
-            rare.neg_inf += o.neg_inf;
-            rare.nan += o.nan;
-        }
-    }
-
     /// The sum, rounded once. With no huge or non-finite values (the usual
     /// case) it is the correctly rounded exact sum; otherwise still a
     /// function of the exact partial sums, so just as independent of order.
@@ -777,8 +762,12 @@ impl MomentsGroups {
         }
     }
 
-    fn recount_heap(&mut self) {
-        self.heap = self.groups.iter().map(Moments::heap_size).sum();
+    /// Take the groups `emit_to` asks for, with the heap they hold.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Moments> {
+        let taken = emit_to.take_needed(&mut self.groups);
+        let freed: usize = taken.iter().map(Moments::heap_size).sum();
+        self.heap = self.heap.saturating_sub(freed);
+        taken
     }
 }
 
@@ -805,15 +794,13 @@ impl GroupsAccumulator for MomentsGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = emit_to.take_needed(&mut self.groups);
-        self.recount_heap();
+        let groups = self.take(emit_to);
         let out: Float64Array = groups.iter().map(|m| m.finish(self.kind)).collect();
         Ok(Arc::new(out))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = emit_to.take_needed(&mut self.groups);
-        self.recount_heap();
+        let groups = self.take(emit_to);
         Ok(encode_states(groups.iter(), self.kind.squares()))
     }
 

@@ -6,13 +6,12 @@
 //! what the reader could not decode goes to the dead-letter file, counted.
 
 use std::path::{Path, PathBuf};
-
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use std::sync::Arc;
 
-use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::datasource::file_format::options::{ArrowReadOptions, ReadOptions};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use serde::Deserialize;
 
@@ -336,19 +335,20 @@ async fn register_parquet(
     path: &str,
     ext: &str,
 ) -> datafusion::error::Result<()> {
-    let opts = ParquetReadOptions::default().file_extension(ext);
-    ctx.register_parquet(name, path, opts).await?;
-    let schema = ctx.table_provider(name).await?.schema();
-    if !schema.fields().iter().any(|f| has_float(f.data_type())) {
-        return Ok(());
+    let mut listing = ParquetReadOptions::default()
+        .file_extension(ext)
+        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
+    let schema = listing
+        .infer_schema(&ctx.state(), &ListingTableUrl::parse(path)?)
+        .await?;
+    if schema.fields().iter().any(|f| has_float(f.data_type())) {
+        let mut options = ctx.copied_table_options().parquet;
+        options.global.pruning = false;
+        options.global.enable_page_index = false;
+        options.global.bloom_filter_on_read = false;
+        listing = ListingOptions::new(Arc::new(ParquetFormat::new().with_options(options)))
+            .with_file_extension(ext);
     }
-    ctx.deregister_table(name)?;
-    let mut options = ctx.state().table_options().parquet.clone();
-    options.global.pruning = false;
-    options.global.enable_page_index = false;
-    options.global.bloom_filter_on_read = false;
-    let listing = ListingOptions::new(Arc::new(ParquetFormat::new().with_options(options)))
-        .with_file_extension(ext);
     ctx.register_listing_table(name, path, listing, Some(schema), None)
         .await
 }

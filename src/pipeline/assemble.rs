@@ -137,11 +137,7 @@ fn comparison_info(job: &Job, sql: Option<SqlSources>) -> ComparisonInfo {
     let key = job.settings.key.clone();
     ComparisonInfo {
         command: job.command(),
-        mode: if key.is_empty() {
-            Mode::Keyless
-        } else {
-            Mode::Keyed
-        },
+        mode: Mode::of(&key),
         key,
         v1,
         v2,

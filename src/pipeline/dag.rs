@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 
 use crate::compare::{self, Depth, Key, Logic};
 use crate::engine;
@@ -45,7 +45,7 @@ pub(super) async fn run(env: &Env<'_>, m: &ModelRun, timings: &mut Timings) -> R
     let shared: BTreeMap<String, PathBuf> = out1
         .iter()
         .filter(|(n, _)| same.contains(*n))
-        .map(|(n, d)| (n.clone(), d.clone()))
+        .map(|(n, o)| (n.clone(), o.dir.clone()))
         .collect();
     let t = Instant::now();
     let out2 = v2.run(env, &shared).await?;
@@ -70,9 +70,15 @@ pub(super) async fn run(env: &Env<'_>, m: &ModelRun, timings: &mut Timings) -> R
     })
 }
 
-/// Where each model of a version put its output (empty paths when only
-/// planned).
-type Outputs = BTreeMap<String, PathBuf>;
+/// What each model of a version gave, by name.
+type Outputs = BTreeMap<String, Output>;
+
+/// One model's output: where it was written (empty when only planned) and
+/// its planned query (absent when v2 reused v1's output).
+struct Output {
+    dir: PathBuf,
+    plan: Option<DataFrame>,
+}
 
 /// One version's models: its session (the shared inputs registered), the
 /// models in dependency order, and those the compared models need.
@@ -131,30 +137,39 @@ impl<'a> VersionRun<'a> {
     /// Run (or plan) the needed models in order, each registered under its
     /// own name; `shared` outputs (already run for v1) are registered
     /// instead of run again.
-    async fn run(&self, env: &Env<'_>, shared: &Outputs) -> Result<Outputs> {
+    async fn run(&self, env: &Env<'_>, shared: &BTreeMap<String, PathBuf>) -> Result<Outputs> {
         let mut outputs = BTreeMap::new();
         for name in self.order.iter().filter(|n| self.needed.contains(*n)) {
             let t = self.transform(name);
-            let dir = if env.job.plan_only() {
+            let output = if env.job.plan_only() {
                 let (_, df) = transform::plan(&self.ctx, &t).await?;
                 self.ctx
-                    .register_table(name.as_str(), df.into_view())
+                    .register_table(name.as_str(), df.clone().into_view())
                     .context(|| format!("cannot register model `{name}`"))?;
-                PathBuf::new()
+                Output {
+                    dir: PathBuf::new(),
+                    plan: Some(df),
+                }
             } else if let Some(dir) = shared.get(name) {
                 transform::register_parts(&self.ctx, name.as_str(), dir)
                     .await
                     .context(|| format!("cannot read model `{name}`"))?;
-                dir.clone()
+                Output {
+                    dir: dir.clone(),
+                    plan: None,
+                }
             } else {
                 let v = self.version.as_str();
                 let dir = env.scratch.join("models").join(v).join(name);
                 let what = || format!("{v} model {}", t.path.display());
                 let limit = env.job.limits.transform;
-                transform::run_into(&self.ctx, &t, &dir, name, limit, what).await?;
-                dir
+                let (_, df) = transform::run_into(&self.ctx, &t, &dir, name, limit, what).await?;
+                Output {
+                    dir,
+                    plan: Some(df),
+                }
             };
-            outputs.insert(name.clone(), dir);
+            outputs.insert(name.clone(), output);
         }
         Ok(outputs)
     }
@@ -163,11 +178,12 @@ impl<'a> VersionRun<'a> {
     async fn register_side(&self, ctx: &SessionContext, name: &str, out: &Outputs) -> Result<()> {
         let table = self.version.table_name();
         let what = || format!("cannot read model `{name}`");
-        if out[name].as_os_str().is_empty() {
+        let dir = &out[name].dir;
+        if dir.as_os_str().is_empty() {
             let provider = self.ctx.table_provider(name).await.context(what)?;
             ctx.register_table(table, provider).context(what)?;
         } else {
-            transform::register_parts(ctx, table, &out[name])
+            transform::register_parts(ctx, table, dir)
                 .await
                 .context(what)?;
         }
@@ -188,7 +204,7 @@ async fn compare_model(
     for (run, out) in sides {
         run.register_side(&ctx, name, out).await?;
     }
-    let [(v1, _), (v2, _)] = sides;
+    let [(_, out1), (v2, out2)] = sides;
     let (a, b) = (&m.v1.models[name], &m.v2.models[name]);
     let key = match m.keys.get(name) {
         Some(k) => Key::Given(k),
@@ -199,16 +215,16 @@ async fn compare_model(
     } else {
         Depth::Rows
     };
-    let plans = if a.sql == b.sql {
-        None
-    } else {
-        let (_, df1) = transform::plan(&v1.ctx, &v1.transform(name)).await?;
-        let (_, df2) = transform::plan(&v2.ctx, &v2.transform(name)).await?;
-        Some((df1, df2))
-    };
-    let logic = match &plans {
-        None => Logic::Same,
-        Some((df1, df2)) => Logic::Plans(&v2.ctx, df1, df2),
+    // A model whose SQL changed ran (or was planned) in both versions, so
+    // both its plans are at hand.
+    let plans = (out1[name].plan.as_ref(), out2[name].plan.as_ref());
+    let logic = match plans {
+        _ if a.sql == b.sql => Logic::Same,
+        (Some(df1), Some(df2)) => Logic::Plans(&v2.ctx, df1, df2),
+        _ => {
+            let message = format!("model `{name}` changed but was not planned in both versions");
+            return Err(Error::Internal(message));
+        }
     };
     let c = compare::registered(&ctx, &job.settings, key, depth, logic)
         .await

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use datafusion::prelude::DataFrame;
+
 use crate::compare::{self, Depth, Key, Logic};
 use crate::determinism::Rerun;
 use crate::error::{EngineContext, Result};
@@ -38,11 +40,11 @@ pub(super) async fn run(
 ) -> Result<Found> {
     env.observer.stage(Stage::RunV1);
     let t = Instant::now();
-    let v1_sql = materialise(env, v1).await?;
+    let (v1_sql, df1) = materialise(env, v1).await?;
     timings.run_v1_ms = ms(t);
     env.observer.stage(Stage::RunV2);
     let t = Instant::now();
-    let v2_sql = materialise(env, v2).await?;
+    let (v2_sql, df2) = materialise(env, v2).await?;
     timings.run_v2_ms = ms(t);
     let determinism = if runs >= 2 {
         env.observer.stage(Stage::Determinism);
@@ -55,9 +57,6 @@ pub(super) async fn run(
     };
     env.observer.stage(Stage::Compare);
     let t = Instant::now();
-    // Planned again for the logic check; planning reads no data.
-    let (_, df1) = transform::plan(env.ctx, v1).await?;
-    let (_, df2) = transform::plan(env.ctx, v2).await?;
     let subject = compare(env, Depth::Rows, Logic::Plans(env.ctx, &df1, &df2)).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
@@ -103,8 +102,9 @@ async fn compare(env: &Env<'_>, depth: Depth, logic: Logic<'_>) -> Result<Subjec
     Ok(Subject::One(Box::new(c)))
 }
 
-/// Run one version into its scratch directory, registered as that side.
-async fn materialise(env: &Env<'_>, t: &Transform) -> Result<String> {
+/// Run one version into its scratch directory, registered as that side:
+/// its SQL and its planned query.
+async fn materialise(env: &Env<'_>, t: &Transform) -> Result<(String, DataFrame)> {
     let v = t.version;
     let dir = env.scratch.join(v.as_str());
     let what = || format!("{} transform {}", v.as_str(), t.path.display());
