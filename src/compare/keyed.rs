@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use super::cells::{self, compare_column};
 use super::row_hash;
 use super::sample::SmallestK;
-use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions};
+use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions, key_expr};
 use crate::align::{Alignment, Pair};
 use crate::error::{EngineContext, Result};
 use crate::report::{ChangedCell, ChangedRow, ColumnStats, RowCounts, RowSample, Samples};
@@ -188,8 +188,9 @@ async fn census(ctx: &SessionContext, alignment: &Alignment, sample: usize) -> R
             .key
             .iter()
             .enumerate()
-            .map(|(i, k)| common_expr(k, v).alias(census_key(i)))
-            .collect();
+            .map(|(i, k)| Ok(key_expr(k, v)?.alias(census_key(i))))
+            .collect::<datafusion::error::Result<_>>()
+            .context(what)?;
         let hash = row_hash::expr(
             alignment
                 .columns
@@ -375,7 +376,10 @@ async fn key_stats(ctx: &SessionContext, v: Version, key: &[Pair]) -> Result<Key
     // group key itself, so it is computed on the (smaller) grouped result.
     let per_key = t
         .aggregate(
-            key.iter().map(|k| ident(&k.name)).collect(),
+            key.iter()
+                .map(|k| Ok(key_expr(k, v)?.alias(&k.name)))
+                .collect::<datafusion::error::Result<_>>()
+                .context(what)?,
             vec![count_all().alias("n")],
         )
         .context(what)?;
@@ -430,8 +434,9 @@ async fn side(
             .key
             .iter()
             .enumerate()
-            .map(|(i, k)| common_expr(k, v).eq(col(census_key(i))))
-            .collect();
+            .map(|(i, k)| Ok(key_expr(k, v)?.eq(col(census_key(i)))))
+            .collect::<datafusion::error::Result<_>>()
+            .context(what)?;
         t = keys.join_on(t, JoinType::RightSemi, on).context(what)?;
     }
     let not_null = alignment
@@ -442,7 +447,7 @@ async fn side(
         .unwrap();
     let mut exprs: Vec<Expr> = Vec::new();
     for (i, k) in alignment.key.iter().enumerate() {
-        exprs.push(common_expr(k, v).alias(name(v, 'k', i)));
+        exprs.push(key_expr(k, v).context(what)?.alias(name(v, 'k', i)));
     }
     for (j, c) in alignment.columns.iter().enumerate() {
         let mut e = common_expr(c, v);

@@ -3,22 +3,21 @@
 //! each distinct row per side; a row seen `n1` times in v1 and `n2` times in
 //! v2 adds `max(n1 - n2, 0)` to only_v1 and `max(n2 - n1, 0)` to only_v2, so
 //! v1 `[a, a, b]` against v2 `[a, b, b, c]` gives only_v1 1, only_v2 2.
-//! GROUP BY treats NULLs as equal; every NaN is made one NaN and -0.0 is
-//! folded into 0.0 first, so values equal by the comparison rules group
-//! together.
+//! GROUP BY treats NULLs as equal; every column is a key
+//! ([`super::key_expr`]: one NaN, -0.0 as 0.0), so values equal by the
+//! comparison rules group together.
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::functions::math::expr_fn::isnan;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{Expr, col, lit, when};
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 
 use super::cells;
 use super::sample::SmallestK;
-use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions};
+use super::{CompareOptions, Comparison, count_at, fold_partitions, key_expr};
 use crate::align::Alignment;
 use crate::error::{EngineContext, Error, Result};
 use crate::report::{RowCounts, RowSample, Samples};
@@ -101,16 +100,7 @@ async fn side(ctx: &SessionContext, v: Version, alignment: &Alignment) -> Result
     let what = || format!("cannot plan the {} side of the comparison", v.as_str());
     let mut exprs = Vec::with_capacity(alignment.columns.len() + 2);
     for (j, c) in alignment.columns.iter().enumerate() {
-        let mut e = common_expr(c, v);
-        if c.common == DataType::Float64 {
-            // Every NaN (whatever its sign and payload bits) becomes one
-            // NaN and -0.0 becomes 0.0, so that equal values group together.
-            e = when(isnan(e.clone()), lit(f64::NAN))
-                .when(e.clone().eq(lit(0.0f64)), lit(0.0f64))
-                .otherwise(e)
-                .context(what)?;
-        }
-        exprs.push(e.alias(format!("__c{j}")));
+        exprs.push(key_expr(c, v).context(what)?.alias(format!("__c{j}")));
     }
     let (n1, n2) = if v == Version::V1 {
         (1i64, 0i64)

@@ -25,8 +25,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::Int64Type;
-use datafusion::logical_expr::{Expr, cast, ident};
+use datafusion::functions::math::expr_fn::isnan;
+use datafusion::logical_expr::{Expr, cast, ident, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
@@ -211,6 +213,21 @@ fn common_expr(p: &Pair, v: Version) -> Expr {
     } else {
         cast(e, p.common.clone())
     }
+}
+
+/// Column `p` of side `v` as a key: in its common type and, for a float,
+/// with every NaN (whatever its sign and payload bits) made one NaN and
+/// -0.0 made 0.0, so values the comparison holds equal group and join as
+/// one key. The key columns of a keyed comparison and every column of a
+/// keyless one (a whole row is its key) go through here.
+fn key_expr(p: &Pair, v: Version) -> datafusion::error::Result<Expr> {
+    let e = common_expr(p, v);
+    if p.common != DataType::Float64 {
+        return Ok(e);
+    }
+    when(isnan(e.clone()), lit(f64::NAN))
+        .when(e.clone().eq(lit(0.0f64)), lit(0.0f64))
+        .otherwise(e)
 }
 
 /// Execute `df` partition by partition: each partition streams on its own

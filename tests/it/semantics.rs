@@ -559,3 +559,46 @@ fn infinite_differences_are_counted_and_shown() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains('∞'), "{text}");
 }
+
+/// A float key pairs by the same rules as a float value: NaN of any bit
+/// pattern is one key, -0.0 is 0.0.
+#[test]
+fn float_keys_pair_nan_with_nan_and_signed_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let minus_nan = f64::from_bits(0xfff8_0000_0000_0000);
+    let keys = |k: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(k)) };
+    let vals = || -> ArrayRef { Arc::new(Int64Array::from(vec![1, 2, 3])) };
+    let v1 = parquet(
+        dir.path(),
+        "v1.parquet",
+        vec![("k", keys(vec![f64::NAN, 0.0, 1.0])), ("v", vals())],
+    );
+    let v2 = parquet(
+        dir.path(),
+        "v2.parquet",
+        vec![("k", keys(vec![minus_nan, -0.0, 1.0])), ("v", vals())],
+    );
+    let r = diff(&v1, &v2, &["--key", "k"]);
+    let rows = rows(&r);
+    assert_eq!(
+        (&rows["matched"], &rows["only_v1"], &rows["only_v2"]),
+        (&json!(3), &json!(0), &json!(0)),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(rows["unchanged"], 3);
+    // Two NaN keys of different bits on one side are one duplicated key.
+    let v3 = parquet(
+        dir.path(),
+        "v3.parquet",
+        vec![("k", keys(vec![f64::NAN, minus_nan, 1.0])), ("v", vals())],
+    );
+    let r = diff(&v1, &v3, &["--key", "k"]);
+    assert_eq!(rows_of(&r, "duplicate_keys_v2"), 1);
+}
+
+fn rows_of(r: &Run, field: &str) -> u64 {
+    r.report["rows"][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("rows.{field}: {}", r.report))
+}
