@@ -122,7 +122,8 @@ impl OutputArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario directory holding diffgate.toml (or the .toml file itself).
+    /// Scenario directory holding diffgate.toml (or the .toml file itself),
+    /// or a dbt project directory (then --base REF reads v1 from git).
     pub scenario: PathBuf,
     /// Read v1 of the transform as it is at this git ref (e.g.
     /// `origin/main`); v2 comes from the working tree, or from --head.
@@ -143,6 +144,20 @@ pub struct RunArgs {
     /// The date `{as_of}` stands for in subset predicates (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
+    /// The warehouse the SQL is written for (snowflake, bigquery, duckdb,
+    /// postgres, redshift, databricks): its parser, integer division and
+    /// common functions. Default: `[transform] dialect`, else a dbt
+    /// profile's adapter type.
+    #[arg(long, value_name = "NAME")]
+    pub dialect: Option<String>,
+    /// dbt: variables as YAML or JSON (`{key: value}`), winning over the
+    /// project's `vars:`, as `dbt --vars` does.
+    #[arg(long, value_name = "YAML")]
+    pub vars: Option<String>,
+    /// dbt: the profile target that `target.name` names (default: the
+    /// profile's own, else `dev`).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
     #[command(flatten)]
     pub shared: SharedArgs,
     #[command(flatten)]

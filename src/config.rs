@@ -39,6 +39,9 @@ pub struct Scenario {
     /// Per-model settings for a model folder.
     #[serde(default)]
     pub models: BTreeMap<String, ModelSpec>,
+    /// A transform that is a dbt project.
+    #[serde(default)]
+    pub dbt: DbtSpec,
 }
 
 /// Which rows of the inputs a run sees: a key-hash sample and per-input
@@ -101,6 +104,24 @@ pub struct TransformSpec {
     /// SQL changed and everything downstream of them).
     #[serde(default)]
     pub targets: Vec<String>,
+    /// The warehouse the SQL is written for (`--dialect`).
+    pub dialect: Option<crate::engine::Warehouse>,
+}
+
+/// Settings for a transform that is a dbt project (`[dbt]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbtSpec {
+    /// Folder where source tables are looked for as files:
+    /// `DATA/<source>/<table>.<ext>` or `DATA/<table>.<ext>` (or a folder
+    /// of that name), when no `[inputs]` entry names them.
+    pub data: Option<String>,
+    /// Values for `var()`, winning over the project's (`--vars` wins over
+    /// these).
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+    /// The profile target `target.name` names (`--target`).
+    pub target: Option<String>,
 }
 
 /// Settings of one model of a model folder (`[models.NAME]`).
@@ -379,6 +400,17 @@ pub fn load(dir: &Path) -> Result<LoadedScenario> {
         dir.join(FILE_NAME)
     };
     let dir = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // A dbt project with no diffgate.toml is its own transform, v1 read
+    // from git with --base.
+    if !config_path.exists() && crate::dbt::is_project(&dir) {
+        let scenario =
+            parse("[transform]\npath = \".\"\n").map_err(|m| Error::config(&config_path, m))?;
+        return Ok(LoadedScenario {
+            config_path: dir.join(crate::dbt::PROJECT_FILE),
+            dir,
+            scenario,
+        });
+    }
     let text = std::fs::read_to_string(&config_path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::config(
             &config_path,

@@ -150,6 +150,13 @@ impl Repo {
             .is_ok_and(|k| k.trim() == "tree")
     }
 
+    /// Whether `rel` is a file (a blob) at `commit`.
+    pub fn is_file(&self, commit: &Commit, rel: &str) -> bool {
+        let object = format!("{}:{rel}", commit.id);
+        run_git(&self.root, &["cat-file", "-t", "--end-of-options", &object])
+            .is_ok_and(|k| k.trim() == "blob")
+    }
+
     /// Paths (relative to `rel`) of the files under directory `rel` at
     /// `commit`, subdirectories included.
     pub fn list(&self, commit: &Commit, rel: &str) -> Result<Vec<String>> {

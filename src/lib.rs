@@ -8,7 +8,7 @@
 //! | stage | module | owns |
 //! |---|---|---|
 //! | load | [`load`] | registering inputs as tables, format detection, bad records, canary subsets |
-//! | run v1/v2 | [`transform`], [`git`], [`models`], [`determinism`], [`engine`] | planning and materialising each version's SQL (a file or a model folder, from the working tree or a git ref); re-runs for the determinism check; the session, its limits and its exact float aggregates |
+//! | run v1/v2 | [`transform`], [`git`], [`models`], [`dbt`], [`determinism`], [`engine`] | planning and materialising each version's SQL (a file, a model folder or a dbt project rendered as dbt does, from the working tree or a git ref); re-runs for the determinism check; the session, its limits, its exact float aggregates and a warehouse's SQL dialect |
 //! | align | [`align`] | schema diff, key resolution, comparison types |
 //! | compare | [`compare`] | the comparison unit every path takes; streaming row/column comparison, samples |
 //! | judge | [`judge`], [`rules`] | the typed rules, judged by family → verdict and reasons |
@@ -23,6 +23,7 @@ pub mod align;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod dbt;
 pub mod deliver;
 pub mod determinism;
 pub mod engine;

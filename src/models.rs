@@ -30,6 +30,9 @@ pub struct Model {
     pub raw: String,
     /// Models this one reads (inputs are not listed).
     pub upstream: BTreeSet<String>,
+    /// Why it could not be rendered (a dbt model), naming file and line;
+    /// it stops the run only when a compared model needs it.
+    pub error: Option<String>,
 }
 
 /// The models of one version, by name.
@@ -130,6 +133,7 @@ pub fn read(dir: &Path, at: FolderAt<'_>, inputs: &[String]) -> Result<ModelSet>
                 sql,
                 raw,
                 upstream,
+                error: None,
             },
         );
     }
@@ -478,6 +482,7 @@ mod tests {
                             sql: sql.to_string(),
                             raw: sql.to_string(),
                             upstream,
+                            error: None,
                         },
                     )
                 })

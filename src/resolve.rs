@@ -53,9 +53,27 @@ pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
 fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
     let loaded = config::load(&args.scenario)?;
     let s = &loaded.scenario;
-    let (inputs, subset) = loaded.inputs(args.env.as_deref(), args.as_of.as_deref())?;
+    let (mut inputs, subset) = loaded.inputs(args.env.as_deref(), args.as_of.as_deref())?;
     let (v1, v2, git) = transforms(&loaded, args)?;
-    let versions = versions(&loaded, v1, v2)?;
+    let mut warehouse = match &args.dialect {
+        Some(d) => Some(crate::engine::Warehouse::parse(d).ok_or_else(|| {
+            Error::Usage(format!(
+                "--dialect {d}: not a warehouse diffgate knows ({})",
+                crate::engine::Warehouse::NAMES
+            ))
+        })?),
+        None => s.transform.dialect,
+    };
+    let is_dbt = dbt_project(&v1, &v2);
+    let versions = match is_dbt {
+        true => {
+            let (run, more, profile_warehouse) = dbt_run(&loaded, &v1, &v2, args, warehouse)?;
+            inputs.extend(more);
+            warehouse = warehouse.or(profile_warehouse);
+            Versions::Folder(run)
+        }
+        false => versions(&loaded, v1, v2)?,
+    };
     let runs = args.runs.or(s.transform.runs).unwrap_or(1);
     if matches!(versions, Versions::Folder(_)) && args.runs.is_some() {
         return Err(Error::Usage(
@@ -86,7 +104,135 @@ fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
             reproduce: None,
         },
     };
-    base.with_flags(mode, &args.shared)
+    let mut job = base.with_flags(mode, &args.shared)?;
+    job.engine.warehouse = warehouse;
+    job.engine.refuse_integer_division = is_dbt;
+    Ok(job)
+}
+
+/// Whether both versions of the transform are dbt projects.
+fn dbt_project(v1: &Transform, v2: &Transform) -> bool {
+    let is = |t: &Transform| match &t.origin {
+        Origin::Git { repo, commit, rel } => {
+            let file = if rel.is_empty() || rel == "." {
+                crate::dbt::PROJECT_FILE.to_string()
+            } else {
+                format!("{rel}/{}", crate::dbt::PROJECT_FILE)
+            };
+            repo.is_file(commit, &file)
+        }
+        _ => crate::dbt::is_project(&t.path),
+    };
+    is(v1) && is(v2)
+}
+
+/// Both versions of a dbt project as model folders, the inputs its seeds
+/// and source files add, and the warehouse its profile names.
+fn dbt_run(
+    loaded: &LoadedScenario,
+    v1: &Transform,
+    v2: &Transform,
+    args: &RunArgs,
+    warehouse: Option<crate::engine::Warehouse>,
+) -> Result<(ModelRun, Vec<InputSource>, Option<crate::engine::Warehouse>)> {
+    use crate::dbt::{Options, Tree};
+    let s = &loaded.scenario;
+    let mut vars: std::collections::BTreeMap<String, serde_json::Value> = s
+        .dbt
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+        .collect();
+    if let Some(text) = &args.vars {
+        let parsed: serde_json::Map<String, serde_json::Value> = serde_yaml_ng::from_str(text)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "--vars: not a YAML mapping of names to values: {e}"
+                ))
+            })?;
+        vars.extend(parsed);
+    }
+    let options = Options {
+        vars,
+        target: args.target.clone().or_else(|| s.dbt.target.clone()),
+        warehouse,
+        data: s.dbt.data.as_deref().map(|d| loaded.resolve(d)),
+    };
+    fn tree(t: &Transform) -> Tree<'_> {
+        match &t.origin {
+            Origin::Git { repo, commit, rel } => Tree::Git {
+                repo,
+                commit,
+                rel,
+                dir: &t.path,
+            },
+            _ => Tree::Dir(&t.path),
+        }
+    }
+    let declared: Vec<String> = s.inputs.keys().cloned().collect();
+    // `dir/.` (a project with no diffgate.toml) is named `dir`.
+    let tidy = |t: &Transform| {
+        let mut t = t.clone();
+        t.path = t
+            .path
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        t
+    };
+    let (v1, v2) = (&tidy(v1), &tidy(v2));
+    let r = crate::dbt::resolve(tree(v1), tree(v2), &options, &declared)?;
+    check_model_specs(loaded, &r.v1, &r.v2)?;
+    let mut keys: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut notes = r.notes.clone();
+    for (name, (key, from)) in &r.keys {
+        keys.insert(name.clone(), key.clone());
+        notes
+            .entry(name.clone())
+            .or_default()
+            .insert(0, format!("key `{}` from {from}", key.join(", ")));
+    }
+    for (name, spec) in &s.models {
+        let k = spec.key.columns();
+        if !k.is_empty() {
+            keys.insert(name.clone(), k);
+            if let Some(n) = notes.get_mut(name) {
+                n.retain(|x| !x.starts_with("key `"));
+            }
+        }
+    }
+    let run = ModelRun {
+        dir: v2.path.clone(),
+        v1_label: v1.label.clone(),
+        v2_label: v2.label.clone(),
+        v1: r.v1,
+        v2: r.v2,
+        targets: s.transform.targets.clone(),
+        keys,
+        notes,
+    };
+    Ok((run, r.inputs, r.warehouse))
+}
+
+/// `[models.NAME]` naming no model would silently fall back to the
+/// default key: an error with a suggestion.
+fn check_model_specs(
+    loaded: &LoadedScenario,
+    m1: &models::ModelSet,
+    m2: &models::ModelSet,
+) -> Result<()> {
+    for name in loaded.scenario.models.keys() {
+        if !m1.models.contains_key(name) && !m2.models.contains_key(name) {
+            let hint = crate::error::did_you_mean(name, m2.models.keys().map(String::as_str))
+                .map(|h| format!(" (did you mean `{h}`?)"))
+                .unwrap_or_default();
+            return Err(Error::config(
+                &loaded.config_path,
+                format!("[models.{name}]: no model `{name}` in the folder{hint}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `[compare]` tolerances: the default and one per column.
@@ -122,6 +268,15 @@ fn transforms(
     match (&args.base, &t.path, &t.v1, &t.v2) {
         (None, None, Some(v1), Some(v2)) => {
             Ok((from_tree(Version::V1, v1), from_tree(Version::V2, v2), None))
+        }
+        (None, Some(_), _, _)
+            if crate::dbt::is_project(&loaded.dir)
+                && !loaded.config_path.ends_with(config::FILE_NAME) =>
+        {
+            Err(Error::Usage(format!(
+                "{} is a dbt project: give --base REF to read v1 from git (v2 is the working tree), or write a diffgate.toml whose [transform] names two project folders as v1 and v2",
+                loaded.dir.display()
+            )))
         }
         (None, Some(path), _, _) => Err(Error::config(
             &loaded.config_path,
@@ -223,18 +378,7 @@ fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<
     };
     let s = &loaded.scenario;
     let (m1, m2) = (read(v1)?, read(v2)?);
-    // A typo in [models.NAME] would silently fall back to the default key.
-    for name in s.models.keys() {
-        if !m1.models.contains_key(name) && !m2.models.contains_key(name) {
-            let hint = crate::error::did_you_mean(name, m2.models.keys().map(String::as_str))
-                .map(|h| format!(" (did you mean `{h}`?)"))
-                .unwrap_or_default();
-            return Err(Error::config(
-                &loaded.config_path,
-                format!("[models.{name}]: no model `{name}` in the folder{hint}"),
-            ));
-        }
-    }
+    check_model_specs(loaded, &m1, &m2)?;
     Ok(ModelRun {
         dir: v2.path.clone(),
         v1_label: v1.label.clone(),
@@ -248,6 +392,7 @@ fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<
             .map(|(n, spec)| (n.clone(), spec.key.columns()))
             .filter(|(_, k)| !k.is_empty())
             .collect(),
+        notes: Default::default(),
     })
 }
 
@@ -398,6 +543,8 @@ fn engine(f: &SharedArgs) -> Result<EngineOptions> {
         threads: f.threads,
         memory_limit: f.memory_limit,
         spill_dir: f.spill_dir.clone(),
+        warehouse: None,
+        refuse_integer_division: false,
     })
 }
 

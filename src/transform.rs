@@ -163,8 +163,7 @@ pub async fn plan(ctx: &SessionContext, transform: &Transform) -> Result<(String
         return Err(transform
             .error("a transform file holds one query, but this one holds several statements"));
     }
-    let df = ctx
-        .sql_with_options(&sql, sql_options())
+    let df = crate::engine::dialect::plan(ctx, &sql, sql_options())
         .await
         .map_err(|e| transform.engine_error(&e))?;
     if let Some(kind) = not_a_query(df.logical_plan()) {

@@ -17,7 +17,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{EngineContext, Error, Result};
 
+pub mod dialect;
 pub mod exact;
+
+pub use dialect::Warehouse;
 
 /// Execution settings that shape the session.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +32,13 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// Directory for spill files; `None` = the system temporary directory.
     pub spill_dir: Option<PathBuf>,
+    /// The warehouse whose SQL the transforms are written in; `None` =
+    /// DataFusion's own SQL.
+    pub warehouse: Option<Warehouse>,
+    /// With no warehouse: refuse `int / int`, whose answer depends on the
+    /// warehouse (SQL written for one, e.g. a dbt project, whose warehouse
+    /// is not known).
+    pub refuse_integer_division: bool,
 }
 
 impl EngineOptions {
@@ -122,9 +132,20 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
     let runtime = runtime
         .build_arc()
         .context(|| "cannot start the query engine".to_string())?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    if let Some(w) = options.warehouse {
+        config = dialect::configure(config, w)
+            .context(|| format!("cannot set the SQL dialect {}", w.as_str()))?;
+    }
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     // Float aggregates whose results do not depend on scheduling.
     exact::register(&ctx);
+    if let Some(w) = options.warehouse {
+        dialect::install(&mut ctx, w)
+            .context(|| format!("cannot set the SQL dialect {}", w.as_str()))?;
+    } else if options.refuse_integer_division {
+        dialect::refuse_integer_division(&mut ctx)
+            .context(|| "cannot set integer division".to_string())?;
+    }
     Ok(ctx)
 }
 

@@ -186,6 +186,9 @@ pub async fn register(
         _ => source.error(e.to_string()),
     })?;
     let files = data_files(source, path, meta.is_dir())?;
+    for f in &files {
+        lfs_pointer(source, f)?;
+    }
     let extension = extension_of(&files[0]);
     let format = match source.format {
         Some(f) => f,
@@ -438,6 +441,20 @@ fn extension_of(path: &Path) -> String {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_string()
+}
+
+/// A Git LFS pointer checked out in place of its file (no `git lfs pull`)
+/// would read as a small table of its own three lines: an error naming it.
+fn lfs_pointer(source: &InputSource, file: &Path) -> Result<()> {
+    const POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
+    let small = std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.len() < 1024);
+    if small && std::fs::read(file).is_ok_and(|b| b.starts_with(POINTER)) {
+        return Err(source.error(format!(
+            "{} is a Git LFS pointer, not the data: fetch it with `git lfs pull` (in GitHub Actions: actions/checkout with `lfs: true`)",
+            file.display()
+        )));
+    }
+    Ok(())
 }
 
 fn detect_format(source: &InputSource, files: &[PathBuf]) -> Result<Format> {

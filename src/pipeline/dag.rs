@@ -31,6 +31,7 @@ pub(super) async fn run(env: &Env<'_>, m: &ModelRun, timings: &mut Timings) -> R
     let selection = models::select(&m.v1, &m.v2, &order2, &m.targets, &m.dir)?;
     let v1 = VersionRun::new(env, Version::V1, &m.v1, order1, &selection).await?;
     let v2 = VersionRun::new(env, Version::V2, &m.v2, order2, &selection).await?;
+    unrendered(m, [&v1, &v2])?;
 
     env.observer
         .stage(if plan_only { Stage::Plan } else { Stage::RunV1 });
@@ -226,9 +227,12 @@ async fn compare_model(
             return Err(Error::Internal(message));
         }
     };
-    let c = compare::registered(&ctx, &job.settings, key, depth, logic)
+    let mut c = compare::registered(&ctx, &job.settings, key, depth, logic)
         .await
         .map_err(|e| model_error(m, name, e))?;
+    if let Some(notes) = m.notes.get(name) {
+        c.findings.notes.splice(0..0, notes.iter().cloned());
+    }
     let rows = (!job.plan_only()).then_some(&c.findings.rows);
     let mut reasons = judge::comparison(&c.findings.schema, rows, &job.policy);
     let verdict = judge::order(&mut reasons);
@@ -253,6 +257,31 @@ async fn compare_model(
             v2: b.raw.clone(),
         },
         findings: c.findings,
+    })
+}
+
+/// Every model a compared model needs that could not be rendered, in both
+/// versions at once, as one error; models nothing compared needs do not
+/// stop the run.
+fn unrendered(m: &ModelRun, runs: [&VersionRun<'_>; 2]) -> Result<()> {
+    let mut errors = Vec::new();
+    for run in runs {
+        for name in run.order.iter().filter(|n| run.needed.contains(*n)) {
+            if let Some(e) = &run.set.models[name].error {
+                errors.push(format!("{} model `{name}`: {e}", run.version.as_str()));
+            }
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Models {
+        path: m.dir.clone(),
+        message: format!(
+            "{} model(s) that the compared models need cannot be rendered:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        ),
     })
 }
 

@@ -80,9 +80,12 @@ pub struct ModelRun {
     /// Models to compare (`[transform] targets`); empty = changed ones and
     /// their downstream.
     pub targets: Vec<String>,
-    /// Keys per model (`[models.NAME] key`); others use the run's key when
-    /// their outputs have it, else compare whole rows.
+    /// Keys per model (`[models.NAME] key`, or a dbt project's); others use
+    /// the run's key when their outputs have it, else compare whole rows.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// Notes each compared model's report carries (where a dbt project's
+    /// key came from, `is_incremental()` taken as false).
+    pub notes: BTreeMap<String, Vec<String>>,
 }
 
 /// What the report says about the run beyond its findings.

@@ -1,0 +1,976 @@
+//! Rendering models' Jinja the way dbt does, with minijinja.
+//!
+//! The context dbt gives a model: `ref`, `source`, `config` (recording
+//! `materialized`, `unique_key`, `enabled`; nothing else has an effect),
+//! `var` (`--vars`, then the project's `vars:`, then the default; string
+//! values rendered in turn, as dbt does), `env_var`, `target`, `this`,
+//! `is_incremental()` (false: both versions are full refreshes, and the
+//! report says so), `return`, `adapter.dispatch`, `exceptions`, `log`,
+//! `execute`, and macros: the project's (global and under its name),
+//! installed packages' (under their names) and dbt's own cross-database
+//! macros (global and under `dbt`), written here to render DataFusion SQL
+//! (`macros/dbt.sql`). The `dbt_utils` macros people use most are written
+//! here too (`macros/dbt_utils.sql`) and win over an installed copy.
+//!
+//! Macros render to strings in Jinja; dbt's `return(x)` hands back any
+//! value. Each macro is therefore called through a Rust function: `return`
+//! stores its value and stops the macro with an error, which that function
+//! turns back into the value.
+//!
+//! What needs a live warehouse (`run_query`, `adapter.get_columns_in_relation`,
+//! `dbt_utils.star` and the like) is an error naming the macro, so no model
+//! is ever rendered with a guessed answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use minijinja::value::{Object, Value};
+use minijinja::{Environment, Error as JError, ErrorKind, State, UndefinedBehavior};
+use serde_json::Value as Json;
+
+use super::project::{File, ModelFile, Project};
+use crate::engine::Warehouse;
+
+const DBT_MACROS: &str = include_str!("macros/dbt.sql");
+const DBT_UTILS_MACROS: &str = include_str!("macros/dbt_utils.sql");
+
+/// Fuel for one model's rendering: bounds a runaway loop in a pull
+/// request's Jinja.
+const FUEL: u64 = 50_000_000;
+
+/// What a model's Jinja may refer to, in this version.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Models of this version.
+    pub models: BTreeSet<String>,
+    /// Seeds, by name: the input each is registered as.
+    pub seeds: BTreeMap<String, String>,
+    /// Source tables, by (source, table): the input each is registered as,
+    /// or why there is none.
+    pub sources: BTreeMap<(String, String), Result<String, String>>,
+}
+
+/// The target a run renders for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub schema: String,
+    pub database: String,
+    pub warehouse: Option<Warehouse>,
+}
+
+impl Target {
+    fn kind(&self) -> &'static str {
+        self.warehouse.map_or("datafusion", Warehouse::as_str)
+    }
+}
+
+/// One model rendered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rendered {
+    pub sql: String,
+    /// Models it reads (`ref` to a model).
+    pub refs: BTreeSet<String>,
+    /// `config(...)` arguments of the model, as JSON.
+    pub config: BTreeMap<String, Json>,
+    /// Whether it called `is_incremental()`.
+    pub incremental: bool,
+}
+
+/// What rendering one model records.
+#[derive(Default)]
+struct Capture {
+    refs: BTreeSet<String>,
+    config: BTreeMap<String, Json>,
+    incremental: bool,
+    /// Values handed to `return()`, innermost macro last.
+    returns: Vec<Value>,
+}
+
+type Shared = Arc<Mutex<Capture>>;
+
+fn lock(c: &Shared) -> MutexGuard<'_, Capture> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A callable value with dbt's calling convention (positional arguments,
+/// keyword arguments as a trailing map).
+type Body = dyn Fn(&mut State<'_, '_>, Args) -> Result<Value, JError> + Send + Sync;
+
+struct Func {
+    name: String,
+    f: Box<Body>,
+}
+
+impl fmt::Debug for Func {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)
+    }
+}
+
+impl Object for Func {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, JError> {
+        (self.f)(state, Args::new(args))
+    }
+}
+
+fn func(
+    name: &str,
+    f: impl Fn(&mut State<'_, '_>, Args) -> Result<Value, JError> + Send + Sync + 'static,
+) -> Value {
+    Value::from_object(Func {
+        name: name.to_string(),
+        f: Box::new(f),
+    })
+}
+
+/// A call's arguments: positional, then keyword.
+struct Args {
+    all: Vec<Value>,
+    positional: Vec<Value>,
+    keywords: BTreeMap<String, Value>,
+}
+
+impl Args {
+    fn new(args: &[Value]) -> Args {
+        let mut positional = args.to_vec();
+        let mut keywords = BTreeMap::new();
+        if positional.last().is_some_and(Value::is_kwargs)
+            && let Some(kw) = positional.pop()
+            && let Ok(keys) = kw.try_iter()
+        {
+            for k in keys {
+                if let (Some(name), Ok(v)) = (k.as_str(), kw.get_item(&k)) {
+                    keywords.insert(name.to_string(), v);
+                }
+            }
+        }
+        Args {
+            all: args.to_vec(),
+            positional,
+            keywords,
+        }
+    }
+
+    /// Argument `i`, or keyword `name`.
+    fn get(&self, i: usize, name: &str) -> Option<Value> {
+        self.positional
+            .get(i)
+            .cloned()
+            .or_else(|| self.keywords.get(name).cloned())
+            .filter(|v| !v.is_undefined())
+    }
+
+    fn string(&self, i: usize, name: &str, call: &str) -> Result<String, JError> {
+        match self.get(i, name) {
+            Some(v) => Ok(v.as_str().map_or_else(|| v.to_string(), str::to_string)),
+            None => Err(error(format!("{call}(): argument `{name}` is missing"))),
+        }
+    }
+}
+
+/// A serde value as a Jinja value.
+fn js<T: serde::Serialize>(v: T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+fn error(message: impl Into<String>) -> JError {
+    JError::new(ErrorKind::InvalidOperation, message.into())
+}
+
+/// A relation (`ref`, `source`, `this`): renders as the name the table is
+/// registered under.
+#[derive(Debug)]
+struct Relation {
+    name: String,
+    schema: String,
+    database: String,
+}
+
+impl Object for Relation {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "name" | "identifier" | "table" => Value::from(self.name.clone()),
+            "schema" => Value::from(self.schema.clone()),
+            "database" => Value::from(self.database.clone()),
+            "is_table" => Value::from(true),
+            "is_view" | "is_cte" => Value::from(false),
+            _ => return None,
+        })
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, JError> {
+        match method {
+            // Quoting and the parts shown make no difference to a name
+            // registered in one session.
+            "include" | "quote" | "incorporate" => Ok(Value::from_dyn_object(self.clone())),
+            "render" => Ok(Value::from(self.name.clone())),
+            _ => Err(JError::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// `config`: callable (`config(materialized='table')`, recorded) and with
+/// `config.get(key, default)` reading what was recorded.
+#[derive(Debug)]
+struct Config {
+    capture: SharedDebug,
+}
+
+#[derive(Clone)]
+struct SharedDebug(Shared);
+
+impl fmt::Debug for SharedDebug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("config")
+    }
+}
+
+impl Object for Config {
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, JError> {
+        let args = Args::new(args);
+        let mut c = lock(&self.capture.0);
+        for (k, v) in &args.keywords {
+            let json = serde_json::to_value(v).unwrap_or(Json::Null);
+            c.config.insert(k.clone(), json);
+        }
+        // A dict as the one positional argument sets the same.
+        if let Some(first) = args.positional.first()
+            && let Ok(keys) = first.try_iter()
+        {
+            for k in keys {
+                if let (Some(name), Ok(v)) = (k.as_str(), first.get_item(&k)) {
+                    let json = serde_json::to_value(&v).unwrap_or(Json::Null);
+                    c.config.insert(name.to_string(), json);
+                }
+            }
+        }
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, JError> {
+        let args = Args::new(args);
+        match method {
+            "get" | "require" => {
+                let key = args.string(0, "name", "config.get")?;
+                let c = lock(&self.capture.0);
+                match c.config.get(&key) {
+                    Some(v) => Ok(js(v)),
+                    None if method == "require" => Err(error(format!(
+                        "config.require('{key}'): `{key}` is not set"
+                    ))),
+                    None => Ok(args.get(1, "default").unwrap_or(Value::from(()))),
+                }
+            }
+            "set" => Ok(Value::from("")),
+            _ => Err(JError::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// Where each macro is defined: namespace → macro name → template.
+type Registry = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The macro names a file defines (`{% macro name(`).
+fn macro_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{%") {
+        rest = &rest[i + 2..];
+        let t = rest.trim_start_matches(['-', '+']).trim_start();
+        if let Some(after) = t.strip_prefix("macro")
+            && after.starts_with(char::is_whitespace)
+        {
+            let name: String = after
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// dbt's `{% test name(...) %}` blocks define the macro `test_name`.
+fn tests_as_macros(text: &str) -> String {
+    if !text.contains("test") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("{%") {
+        out.push_str(&rest[..i]);
+        let tag = &rest[i..];
+        let end = tag.find("%}").map_or(tag.len(), |e| e + 2);
+        let inner = &tag[2..end.saturating_sub(2).max(2)];
+        let trimmed = inner.trim_start_matches(['-', '+']).trim_start();
+        let lead = &inner[..inner.len() - trimmed.len()];
+        if let Some(after) = trimmed.strip_prefix("test")
+            && after.starts_with(char::is_whitespace)
+        {
+            out.push_str(&format!("{{%{lead}macro test_{}%}}", after.trim_start()));
+        } else if let Some(after) = trimmed.strip_prefix("endtest") {
+            out.push_str(&format!("{{%{lead}endmacro{after}%}}"));
+        } else {
+            out.push_str(&tag[..end]);
+        }
+        rest = &tag[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A macro of template `template`, called through Rust so that `return()`
+/// gives its value.
+fn macro_value(template: String, name: String, capture: Shared) -> Value {
+    let label = name.clone();
+    func(&label, move |state, args| {
+        let tmpl = state.env().get_template(&template)?;
+        let depth = lock(&capture).returns.len();
+        let mut captured = tmpl.render_captured(())?;
+        let result = captured.with_state_mut(|st| match st.lookup(&name) {
+            Some(m) => m.call(st, &args.all),
+            None => Err(error(format!(
+                "macro `{name}` is not defined in {template}"
+            ))),
+        });
+        let mut c = lock(&capture);
+        if c.returns.len() > depth {
+            let v = c.returns.pop().unwrap_or_default();
+            c.returns.truncate(depth);
+            return Ok(v);
+        }
+        result
+    })
+}
+
+/// Renders the models of one project version.
+pub struct Renderer {
+    env: Environment<'static>,
+    capture: Shared,
+    target: Target,
+}
+
+impl Renderer {
+    pub fn new(
+        project: &Project,
+        names: Names,
+        vars: BTreeMap<String, Json>,
+        target: Target,
+    ) -> Result<Renderer, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(200);
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        let capture: Shared = Arc::default();
+        let mut registry: Registry = BTreeMap::new();
+        let mut add = |env: &mut Environment<'static>,
+                       ns: &str,
+                       template: String,
+                       file: &File|
+         -> Result<(), String> {
+            let text = tests_as_macros(&file.text);
+            if let Err(e) = env.add_template_owned(template.clone(), text.clone()) {
+                // A macro file minijinja cannot read stops only the models
+                // that call one of its macros, with this message.
+                let why = describe(&e, Some(file));
+                let broken = format!("{template}#unreadable");
+                let mut stub = String::new();
+                for m in macro_names(&text) {
+                    stub.push_str(&format!(
+                        "{{% macro {m}() %}}{{{{ exceptions.raise_compiler_error({:?}) }}}}{{% endmacro %}}\n",
+                        format!("macro `{m}` of {} cannot be read: {why}", file.shown)
+                    ));
+                }
+                env.add_template_owned(broken.clone(), stub)
+                    .map_err(|e| describe(&e, Some(file)))?;
+                for m in macro_names(&text) {
+                    registry
+                        .entry(ns.to_string())
+                        .or_default()
+                        .insert(m, broken.clone());
+                }
+                return Ok(());
+            }
+            for m in macro_names(&text) {
+                registry
+                    .entry(ns.to_string())
+                    .or_default()
+                    .insert(m, template.clone());
+            }
+            Ok(())
+        };
+        let builtin = |name: &str, text: &str| File {
+            rel: name.to_string(),
+            shown: format!("(diffgate's {name})"),
+            text: text.to_string(),
+        };
+        add(
+            &mut env,
+            "dbt",
+            "dbt/macros.sql".into(),
+            &builtin("dbt.sql", DBT_MACROS),
+        )?;
+        for p in &project.packages {
+            for f in &p.macros {
+                add(&mut env, &p.name, format!("{}/{}", p.name, f.rel), f)?;
+            }
+        }
+        // Written here, winning over an installed dbt_utils.
+        add(
+            &mut env,
+            "dbt_utils",
+            "dbt_utils/diffgate.sql".into(),
+            &builtin("dbt_utils.sql", DBT_UTILS_MACROS),
+        )?;
+        for f in &project.macros {
+            add(
+                &mut env,
+                &project.name,
+                format!("{}/{}", project.name, f.rel),
+                f,
+            )?;
+        }
+        // dbt_utils before 1.0 held the cross-database macros.
+        let dbt = registry.get("dbt").cloned().unwrap_or_default();
+        let utils = registry.entry("dbt_utils".into()).or_default();
+        for (m, t) in &dbt {
+            utils.entry(m.clone()).or_insert_with(|| t.clone());
+        }
+        let value = |ns: &str, m: &str| {
+            registry
+                .get(ns)
+                .and_then(|ms| ms.get(m))
+                .map(|t| macro_value(t.clone(), m.to_string(), capture.clone()))
+        };
+        // Namespaces.
+        for (ns, macros) in &registry {
+            let map: BTreeMap<String, Value> = macros
+                .keys()
+                .filter_map(|m| value(ns, m).map(|v| (m.clone(), v)))
+                .collect();
+            env.add_global(ns.clone(), Value::from(map));
+        }
+        // Global macros: dbt's, then the project's over them.
+        for ns in ["dbt", project.name.as_str()] {
+            if let Some(macros) = registry.get(ns) {
+                for m in macros.keys() {
+                    if let Some(v) = value(ns, m) {
+                        env.add_global(m.clone(), v);
+                    }
+                }
+            }
+        }
+        let mut r = Renderer {
+            env,
+            capture,
+            target,
+        };
+        r.add_context(project, names, vars, registry);
+        Ok(r)
+    }
+
+    /// The globals every model sees.
+    fn add_context(
+        &mut self,
+        project: &Project,
+        names: Names,
+        vars: BTreeMap<String, Json>,
+        registry: Registry,
+    ) {
+        let env = &mut self.env;
+        let t = &self.target;
+        let (schema, database) = (t.schema.clone(), t.database.clone());
+        let names = Arc::new(names);
+        let relation = move |name: &str| {
+            Value::from_object(Relation {
+                name: name.to_string(),
+                schema: schema.clone(),
+                database: database.clone(),
+            })
+        };
+        let c = self.capture.clone();
+        let n = names.clone();
+        let rel = relation.clone();
+        env.add_global(
+            "ref",
+            func("ref", move |_, args| {
+                let name = match args.positional.len() {
+                    2 => args.string(1, "name", "ref")?,
+                    _ => args.string(0, "name", "ref")?,
+                };
+                if n.models.contains(&name) {
+                    lock(&c).refs.insert(name.clone());
+                    return Ok(rel(&name));
+                }
+                if let Some(input) = n.seeds.get(&name) {
+                    return Ok(rel(input));
+                }
+                Err(error(format!(
+                    "ref('{name}'): no model or seed `{name}` in this project"
+                )))
+            }),
+        );
+        let n = names.clone();
+        let rel = relation.clone();
+        env.add_global(
+            "source",
+            func("source", move |_, args| {
+                let source = args.string(0, "source_name", "source")?;
+                let table = args.string(1, "table_name", "source")?;
+                match n.sources.get(&(source.clone(), table.clone())) {
+                    Some(Ok(input)) => Ok(rel(input)),
+                    Some(Err(why)) => Err(error(format!("source('{source}', '{table}'): {why}"))),
+                    None => Err(error(format!(
+                        "source('{source}', '{table}'): no such source table is declared in the project's YAML files"
+                    ))),
+                }
+            }),
+        );
+        env.add_global(
+            "config",
+            Value::from_object(Config {
+                capture: SharedDebug(self.capture.clone()),
+            }),
+        );
+        let project_vars = project.vars.clone();
+        env.add_global(
+            "var",
+            func("var", move |state, args| {
+                let name = args.string(0, "name", "var")?;
+                let v = vars.get(&name).or_else(|| project_vars.get(&name));
+                match v {
+                    Some(Json::String(s)) if s.contains("{{") || s.contains("{%") => {
+                        state.env().render_str(s, ()).map(Value::from)
+                    }
+                    Some(v) => Ok(js(v)),
+                    None => args
+                        .get(1, "default")
+                        .ok_or_else(|| error(format!("var('{name}'): required var `{name}` is not set: give it in the project's `vars:` or with --vars"))),
+                }
+            }),
+        );
+        env.add_global(
+            "env_var",
+            func("env_var", |_, args| {
+                let name = args.string(0, "var", "env_var")?;
+                if name.starts_with("DBT_ENV_SECRET") {
+                    return Err(error(format!(
+                        "env_var('{name}'): secrets (DBT_ENV_SECRET_*) may not be rendered into a model"
+                    )));
+                }
+                // A pull request's model could print any other variable (a
+                // CI token) into an error message: only DBT_* are read;
+                // others take their default.
+                if !name.starts_with("DBT_") {
+                    return args.get(1, "default").ok_or_else(|| {
+                        error(format!("env_var('{name}'): only DBT_* environment variables are read into models (CI secrets live in the others); give a default or rename it"))
+                    });
+                }
+                match std::env::var(&name) {
+                    Ok(v) => Ok(Value::from(v)),
+                    Err(_) => args.get(1, "default").ok_or_else(|| {
+                        error(format!("env_var('{name}'): the environment variable `{name}` is not set and no default is given"))
+                    }),
+                }
+            }),
+        );
+        let c = self.capture.clone();
+        env.add_global(
+            "is_incremental",
+            func("is_incremental", move |_, _| {
+                lock(&c).incremental = true;
+                Ok(Value::from(false))
+            }),
+        );
+        env.add_global(
+            "should_full_refresh",
+            func("should_full_refresh", |_, _| Ok(Value::from(true))),
+        );
+        let c = self.capture.clone();
+        env.add_global(
+            "return",
+            func("return", move |_, args| {
+                let v = args.positional.first().cloned().unwrap_or_default();
+                lock(&c).returns.push(v);
+                Err(error("return() outside a macro"))
+            }),
+        );
+        env.add_global("log", func("log", |_, _| Ok(Value::from(""))));
+        env.add_global("print", func("print", |_, _| Ok(Value::from(""))));
+        env.add_global("execute", Value::from(true));
+        env.add_global(
+            "flags",
+            js(serde_json::json!({"FULL_REFRESH": false, "WHICH": "run"})),
+        );
+        env.add_global(
+            "fromjson",
+            func("fromjson", |_, args| {
+                let s = args.string(0, "string", "fromjson")?;
+                serde_json::from_str::<Json>(&s)
+                    .map(|j| js(&j))
+                    .map_err(|e| error(format!("fromjson(): {e}")))
+            }),
+        );
+        env.add_global(
+            "tojson",
+            func("tojson", |_, args| {
+                let v = args.get(0, "value").unwrap_or_default();
+                serde_json::to_string(&v)
+                    .map(Value::from)
+                    .map_err(|e| error(format!("tojson(): {e}")))
+            }),
+        );
+        let mut exceptions = BTreeMap::new();
+        exceptions.insert(
+            "raise_compiler_error".to_string(),
+            func("raise_compiler_error", |_, args| {
+                let m = args
+                    .string(0, "msg", "raise_compiler_error")
+                    .unwrap_or_default();
+                Err(error(format!("the model raised a compiler error: {m}")))
+            }),
+        );
+        exceptions.insert("warn".to_string(), func("warn", |_, _| Ok(Value::from(""))));
+        env.add_global("exceptions", Value::from(exceptions));
+        for name in ["run_query", "statement", "load_result"] {
+            env.add_global(name, needs_warehouse(name));
+        }
+        let target = serde_json::json!({
+            "name": t.name,
+            "schema": t.schema,
+            "database": t.database,
+            "type": t.kind(),
+            "threads": 1,
+            "profile_name": project.profile.clone().unwrap_or_default(),
+        });
+        env.add_global("target", js(&target));
+        env.add_global("project_name", Value::from(project.name.clone()));
+        env.add_global(
+            "adapter",
+            Value::from_object(Adapter {
+                registry: Arc::new(registry),
+                project: project.name.clone(),
+                kind: t.kind(),
+                capture: SharedDebug(self.capture.clone()),
+            }),
+        );
+    }
+
+    /// Render one model. The error names the file and line.
+    pub fn render(
+        &mut self,
+        model: &ModelFile,
+        config: &BTreeMap<String, Json>,
+    ) -> Result<Rendered, String> {
+        {
+            let mut c = lock(&self.capture);
+            *c = Capture::default();
+            c.config = config.clone();
+        }
+        let this = Value::from_object(Relation {
+            name: model.name.clone(),
+            schema: self.target.schema.clone(),
+            database: self.target.database.clone(),
+        });
+        self.env.add_global("this", this);
+        self.env.add_global(
+            "model",
+            js(serde_json::json!({
+                "name": model.name,
+                "unique_id": format!("model.{}", model.name),
+                "resource_type": "model",
+                "original_file_path": model.file.rel,
+            })),
+        );
+        let name = format!("model:{}", model.file.rel);
+        self.env
+            .add_template_owned(name.clone(), model.file.text.clone())
+            .map_err(|e| describe(&e, Some(&model.file)))?;
+        let rendered = self
+            .env
+            .get_template(&name)
+            .and_then(|t| t.render(()))
+            .map_err(|e| describe(&e, Some(&model.file)));
+        self.env.remove_template(&name);
+        let sql = rendered?;
+        let c = lock(&self.capture);
+        Ok(Rendered {
+            sql,
+            refs: c.refs.clone(),
+            config: c.config.clone(),
+            incremental: c.incremental,
+        })
+    }
+
+    /// Render a string setting that holds Jinja (`"{{ target.name != 'prod' }}"`).
+    pub fn render_setting(&self, text: &str) -> Result<String, String> {
+        self.env
+            .render_str(text, ())
+            .map_err(|e| describe(&e, None))
+    }
+}
+
+fn needs_warehouse(name: &'static str) -> Value {
+    func(name, move |_, _| {
+        Err(error(format!(
+            "`{name}` asks a live warehouse, which diffgate does not have: compute the value in SQL, or give it with --vars"
+        )))
+    })
+}
+
+/// `adapter`: `dispatch` finds a macro's implementation for this target;
+/// `quote` and `type` answer; relation introspection needs a warehouse.
+#[derive(Debug)]
+struct Adapter {
+    registry: Arc<Registry>,
+    project: String,
+    kind: &'static str,
+    capture: SharedDebug,
+}
+
+impl Object for Adapter {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, JError> {
+        let args = Args::new(args);
+        match method {
+            "dispatch" => {
+                let name = args.string(0, "macro_name", "adapter.dispatch")?;
+                let ns = args
+                    .get(1, "macro_namespace")
+                    .and_then(|v| v.as_str().map(str::to_string));
+                // Implementations for DataFusion first, then the target's
+                // warehouse, then the default; the project's own before the
+                // namespace's, before dbt's.
+                let mut spaces = vec![self.project.clone()];
+                spaces.extend(ns.clone());
+                spaces.push("dbt".into());
+                for prefix in ["datafusion", self.kind, "default"] {
+                    let wanted = format!("{prefix}__{name}");
+                    for space in &spaces {
+                        if let Some(t) = self.registry.get(space).and_then(|m| m.get(&wanted)) {
+                            return Ok(macro_value(t.clone(), wanted, self.capture.0.clone()));
+                        }
+                    }
+                }
+                // A plain macro of that name (dbt's own cross-db macros).
+                for space in spaces.iter().rev() {
+                    if let Some(t) = self.registry.get(space).and_then(|m| m.get(&name)) {
+                        return Ok(macro_value(t.clone(), name, self.capture.0.clone()));
+                    }
+                }
+                Err(error(format!(
+                    "adapter.dispatch('{name}'{}): no implementation `default__{name}` (nor `{}__{name}`) in the project, {}dbt",
+                    ns.as_ref().map(|n| format!(", '{n}'")).unwrap_or_default(),
+                    self.kind,
+                    ns.as_ref()
+                        .map(|n| format!("package `{n}` or "))
+                        .unwrap_or_default()
+                )))
+            }
+            "quote" => Ok(Value::from(format!(
+                "\"{}\"",
+                args.string(0, "identifier", "adapter.quote")?
+            ))),
+            "type" => Ok(Value::from(self.kind)),
+            "get_columns_in_relation"
+            | "get_relation"
+            | "get_missing_columns"
+            | "expand_target_column_types" => Err(error(format!(
+                "adapter.{method}() asks a live warehouse about a relation, which diffgate does not answer yet"
+            ))),
+            _ => Err(JError::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A rendering error as `file:line: what`, the innermost template first.
+fn describe(e: &JError, file: Option<&File>) -> String {
+    let mut parts = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut first = true;
+    while let Some(err) = cur {
+        if let Some(j) = err.downcast_ref::<JError>() {
+            let at = match (j.name(), j.line()) {
+                (Some(n), Some(l)) => {
+                    let shown = where_is(n, file);
+                    format!("{shown}:{l}: ")
+                }
+                _ => String::new(),
+            };
+            let what = j
+                .detail()
+                .map_or_else(|| j.kind().to_string(), str::to_string);
+            if first || !at.is_empty() {
+                parts.push(format!("{at}{what}"));
+            }
+        }
+        first = false;
+        cur = err.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts.join("; called from ")
+}
+
+/// How a template name is shown: the model's file, a macro file.
+fn where_is(template: &str, file: Option<&File>) -> String {
+    if let Some(f) = file
+        && template.starts_with("model:")
+    {
+        return f.shown.clone();
+    }
+    template.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dbt::project::File;
+
+    fn project(macros: &[(&str, &str)]) -> Project {
+        Project {
+            name: "shop".into(),
+            profile: None,
+            model_paths: vec!["models".into()],
+            macro_paths: vec!["macros".into()],
+            seed_paths: vec!["seeds".into()],
+            vars: [("start".to_string(), Json::from("2024-01-01"))].into(),
+            models_config: serde_yaml_ng::Value::Null,
+            seeds_config: serde_yaml_ng::Value::Null,
+            models: Vec::new(),
+            macros: macros
+                .iter()
+                .map(|(rel, text)| File {
+                    rel: rel.to_string(),
+                    shown: rel.to_string(),
+                    text: text.to_string(),
+                })
+                .collect(),
+            sources: Vec::new(),
+            seeds: Vec::new(),
+            model_yaml: BTreeMap::new(),
+            packages: Vec::new(),
+        }
+    }
+
+    fn render(macros: &[(&str, &str)], sql: &str) -> Result<Rendered, String> {
+        let p = project(macros);
+        let names = Names {
+            models: ["stg".to_string(), "m".to_string()].into(),
+            seeds: [("raw_seed".to_string(), "raw_seed".to_string())].into(),
+            sources: [(
+                ("shop".to_string(), "orders".to_string()),
+                Ok("orders".to_string()),
+            )]
+            .into(),
+        };
+        let target = Target {
+            name: "dev".into(),
+            schema: "main".into(),
+            database: "db".into(),
+            warehouse: Some(Warehouse::Snowflake),
+        };
+        let mut r = Renderer::new(&p, names, BTreeMap::new(), target)?;
+        let model = ModelFile {
+            name: "m".into(),
+            parts: vec!["m".into()],
+            file: File {
+                rel: "models/m.sql".into(),
+                shown: "models/m.sql".into(),
+                text: sql.into(),
+            },
+        };
+        r.render(&model, &BTreeMap::new())
+    }
+
+    #[test]
+    fn dbt_context_renders() {
+        let sql = "{{ config(materialized='table', unique_key='id') }}\n\
+                   {# a comment #}{% set cols = ['a', 'b'] %}\n\
+                   select {% for c in cols %}{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}\n\
+                   from {{ ref('stg') }} join {{ source('shop', 'orders') }} using (id)\n\
+                   join {{ ref('raw_seed') }} using (id)\n\
+                   where d >= '{{ var('start') }}' and {{ var('missing', 1) }} = 1\n\
+                   {% if is_incremental() %} and x > (select max(x) from {{ this }}) {% endif %}\n\
+                   -- {{ target.type }} {{ this }}";
+        let r = render(&[], sql).unwrap();
+        assert!(r.sql.contains("select a, b"), "{}", r.sql);
+        assert!(
+            r.sql.contains("from stg join orders using (id)"),
+            "{}",
+            r.sql
+        );
+        assert!(r.sql.contains("join raw_seed using"), "{}", r.sql);
+        assert!(r.sql.contains("d >= '2024-01-01' and 1 = 1"), "{}", r.sql);
+        assert!(!r.sql.contains("max(x)"), "{}", r.sql);
+        assert!(r.sql.contains("-- snowflake m"), "{}", r.sql);
+        assert_eq!(r.refs, ["stg".to_string()].into());
+        assert_eq!(r.config["unique_key"], Json::from("id"));
+        assert!(r.incremental);
+    }
+
+    #[test]
+    fn project_macros_dispatch_and_return_values() {
+        let macros = [(
+            "macros/m.sql",
+            "{% macro cents_to_dollars(c, precision=2) %}{{ return(adapter.dispatch('cents_to_dollars')(c, precision)) }}{% endmacro %}\n\
+             {% macro default__cents_to_dollars(c, precision) %}({{ c }} / 100)::numeric(16, {{ precision }}){% endmacro %}\n\
+             {% macro cols() %}{{ return(['x', 'y']) }}{% endmacro %}",
+        )];
+        let r = render(
+            &macros,
+            "select {{ cents_to_dollars('price') }}, {{ cols() | join('+') }}, {{ dbt_utils.generate_surrogate_key(['a', 'b']) }}, {{ dbt.date_trunc('day', 'ts') }}",
+        )
+        .unwrap();
+        assert!(r.sql.contains("(price / 100)::numeric(16, 2)"), "{}", r.sql);
+        assert!(r.sql.contains(", x+y,"), "{}", r.sql);
+        assert!(r.sql.contains("md5("), "{}", r.sql);
+        assert!(r.sql.contains("date_trunc('day', ts)"), "{}", r.sql);
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_what() {
+        let e = render(&[], "select 1\nfrom {{ ref('nope') }}").unwrap_err();
+        assert!(
+            e.contains("models/m.sql:2") && e.contains("no model or seed `nope`"),
+            "{e}"
+        );
+        let e = render(&[], "select {{ run_query('select 1') }}").unwrap_err();
+        assert!(
+            e.contains("run_query") && e.contains("live warehouse"),
+            "{e}"
+        );
+        let e = render(&[], "select {{ var('x') }}").unwrap_err();
+        assert!(e.contains("required var `x`"), "{e}");
+        let e = render(&[], "select {{ unknown_macro() }}").unwrap_err();
+        assert!(e.contains("models/m.sql:1"), "{e}");
+        let e = render(&[], "select {% if %}").unwrap_err();
+        assert!(e.contains("models/m.sql:1"), "{e}");
+    }
+}

@@ -1,0 +1,95 @@
+"""The reference diff of a dbt project's two versions, built by real dbt.
+
+Builds each version with dbt-core and dbt-duckdb (`dbt seed`, `dbt run`, in
+a copy, with a DuckDB profile of its own), then counts in DuckDB, for each
+model given with its key, what diffgate reports: rows of v1 and v2, rows
+only in one version, matched rows with any shared column different (NULL
+equal to NULL), and columns added or removed.
+
+    python dbt_reference.py V1_DIR V2_DIR '{"orders": ["order_id"]}'
+
+prints one JSON object, by model. Needs tests/py/requirements-dbt.txt.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import duckdb
+import yaml
+
+
+def build(src, work, name, shared):
+    project = work / name
+    shutil.copytree(src, project, ignore=shutil.ignore_patterns("target", "logs"))
+    config = yaml.safe_load((project / "dbt_project.yml").read_text())
+    profile = config["profile"]
+    # Seeds and installed packages are shared inputs: a version without
+    # its own takes v2's, as diffgate does.
+    seeds = config.get("seed-paths", config.get("data-paths", ["seeds"]))
+    for folder in ["dbt_packages", *seeds]:
+        if not (project / folder).exists() and (shared / folder).exists():
+            shutil.copytree(shared / folder, project / folder)
+    profiles = work / f"profiles_{name}"
+    profiles.mkdir()
+    db = work / f"{name}.duckdb"
+    outputs = {"dev": {"type": "duckdb", "path": str(db), "schema": "main", "threads": 1}}
+    (profiles / "profiles.yml").write_text(
+        yaml.safe_dump({profile: {"target": "dev", "outputs": outputs}})
+    )
+    dbt = pathlib.Path(sys.executable).parent / "dbt"
+    env = dict(os.environ, DO_NOT_TRACK="1", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    for command in ("seed", "run"):
+        args = [str(dbt), command, "--project-dir", str(project), "--profiles-dir", str(profiles)]
+        out = subprocess.run(args, env=env, cwd=project, capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"dbt {command} of {src} failed:\n{out.stdout}\n{out.stderr}")
+    return db
+
+
+def columns(con, db, model):
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_catalog = ? and table_schema = 'main' and table_name = ? "
+        "order by ordinal_position",
+        [db, model],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def counts(con, model, key):
+    c1, c2 = columns(con, "v1", model), columns(con, "v2", model)
+    shared = [c for c in c1 if c in c2 and c not in key]
+    on = " and ".join(f'a."{k}" = b."{k}"' for k in key)
+    same = " and ".join(f'a."{c}" is not distinct from b."{c}"' for c in shared) or "true"
+    one = lambda sql: con.execute(sql).fetchone()[0]
+    t1, t2 = f'v1.main."{model}"', f'v2.main."{model}"'
+    return {
+        "v1": one(f"select count(*) from {t1}"),
+        "v2": one(f"select count(*) from {t2}"),
+        "only_v1": one(f"select count(*) from {t1} a where not exists (select 1 from {t2} b where {on})"),
+        "only_v2": one(f"select count(*) from {t2} b where not exists (select 1 from {t1} a where {on})"),
+        "changed": one(f"select count(*) from {t1} a join {t2} b on {on} where not ({same})"),
+        "added": [c for c in c2 if c not in c1],
+        "removed": [c for c in c1 if c not in c2],
+    }
+
+
+def main():
+    v1, v2, keys = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        shared = pathlib.Path(v2)
+        dbs = {name: build(src, work, name, shared) for name, src in (("v1", v1), ("v2", v2))}
+        con = duckdb.connect()
+        for name, db in dbs.items():
+            con.execute(f"attach '{db}' as {name} (read_only)")
+        print(json.dumps({m: counts(con, m, k) for m, k in keys.items()}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
