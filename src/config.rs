@@ -351,12 +351,23 @@ impl LoadedScenario {
         Ok((sources, info))
     }
 
+    /// `path` as given in the scenario file, against the scenario's
+    /// directory (`.` components left out: `"."` is the directory itself).
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() {
+        let full = if p.is_absolute() {
             p.to_path_buf()
         } else {
             self.dir.join(p)
+        };
+        let tidy: PathBuf = full
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        if tidy.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            tidy
         }
     }
 }

@@ -41,10 +41,144 @@ pub struct ModelSet {
     pub models: BTreeMap<String, Model>,
 }
 
-/// Where a folder is read from.
-pub enum FolderAt<'a> {
-    WorkingTree,
-    Git { repo: &'a Repo, commit: &'a Commit },
+/// The files of one version of a folder (a model folder, a dbt project):
+/// the working tree, or a commit.
+#[derive(Clone, Copy)]
+pub enum Tree<'a> {
+    /// The folder in the working tree.
+    Dir(&'a Path),
+    /// The folder `rel` (inside `repo`) at `commit`; `dir` is where
+    /// it is in the working tree.
+    Git {
+        repo: &'a Repo,
+        commit: &'a Commit,
+        rel: &'a str,
+        dir: &'a Path,
+    },
+}
+
+impl Tree<'_> {
+    /// The folder as the working tree has it.
+    pub fn dir(&self) -> &Path {
+        match self {
+            Tree::Dir(d) => d,
+            Tree::Git { dir, .. } => dir,
+        }
+    }
+
+    /// How messages name file `rel` of this version: its path, with the
+    /// git ref when read from git.
+    pub fn shown(&self, rel: &str) -> String {
+        let p = self.dir().join(rel);
+        match self {
+            Tree::Dir(_) => p.display().to_string(),
+            Tree::Git { commit, .. } => format!("{} @ {}", p.display(), commit.describe()),
+        }
+    }
+
+    /// Files under folder `sub` (relative to the folder), as paths
+    /// relative to the folder, sorted; hidden files and folders left out.
+    /// A folder that does not exist holds none.
+    pub fn files(&self, sub: &str) -> Result<Vec<String>> {
+        let sub = sub.trim_end_matches('/');
+        let mut out = Vec::new();
+        match self {
+            Tree::Dir(root) => {
+                let start = if sub.is_empty() || sub == "." {
+                    root.to_path_buf()
+                } else {
+                    root.join(sub)
+                };
+                if !start.is_dir() {
+                    return Ok(out);
+                }
+                let mut stack = vec![start];
+                while let Some(d) = stack.pop() {
+                    let entries = std::fs::read_dir(&d).map_err(|e| io(&d, e))?;
+                    for entry in entries {
+                        let entry = entry.map_err(|e| io(&d, e))?;
+                        if entry.file_name().to_string_lossy().starts_with('.') {
+                            continue;
+                        }
+                        let p = entry.path();
+                        if p.is_dir() {
+                            stack.push(p);
+                        } else if let Ok(rel) = p.strip_prefix(root) {
+                            let parts: Vec<String> = rel
+                                .components()
+                                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                                .collect();
+                            out.push(parts.join("/"));
+                        }
+                    }
+                }
+            }
+            Tree::Git {
+                repo, commit, rel, ..
+            } => {
+                let at = join(rel, sub);
+                if !repo.is_dir(commit, &at) {
+                    return Ok(out);
+                }
+                for f in repo.list(commit, &at)? {
+                    if f.split('/').any(|part| part.starts_with('.')) {
+                        continue;
+                    }
+                    out.push(join(sub, &f));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether file `rel` (relative to the folder) exists.
+    pub fn exists(&self, rel: &str) -> bool {
+        match self {
+            Tree::Dir(root) => root.join(rel).is_file(),
+            Tree::Git {
+                repo,
+                commit,
+                rel: root,
+                ..
+            } => repo.is_file(commit, &join(root, rel)),
+        }
+    }
+
+    /// The text of file `rel` (relative to the folder).
+    pub fn read(&self, rel: &str) -> Result<String> {
+        match self {
+            Tree::Dir(root) => {
+                let p = root.join(rel);
+                std::fs::read_to_string(&p).map_err(|e| io(&p, e))
+            }
+            Tree::Git {
+                repo,
+                commit,
+                rel: root,
+                ..
+            } => repo.read(commit, &join(root, rel)),
+        }
+    }
+}
+
+fn join(a: &str, b: &str) -> String {
+    let a = a.trim_end_matches('/');
+    let b = b.trim_start_matches("./");
+    if a.is_empty() || a == "." {
+        b.to_string()
+    } else if b.is_empty() || b == "." {
+        a.to_string()
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn error(path: &Path, message: impl Into<String>) -> Error {
@@ -54,44 +188,15 @@ fn error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// Read the model folder `dir` of one version. `inputs` are the declared
-/// input names (what `source()` may name and what a model may not be
-/// called).
-pub fn read(dir: &Path, at: FolderAt<'_>, inputs: &[String]) -> Result<ModelSet> {
+/// Read the model folder of one version. `inputs` are the declared input
+/// names (what `source()` may name and what a model may not be called).
+pub fn read(tree: Tree<'_>, inputs: &[String]) -> Result<ModelSet> {
+    let dir = tree.dir();
     let mut files: Vec<(String, PathBuf, String)> = Vec::new();
-    match at {
-        FolderAt::WorkingTree => {
-            let mut stack = vec![dir.to_path_buf()];
-            while let Some(d) = stack.pop() {
-                let entries = std::fs::read_dir(&d).map_err(|e| error(&d, e.to_string()))?;
-                for entry in entries {
-                    let entry = entry.map_err(|e| error(&d, e.to_string()))?;
-                    let p = entry.path();
-                    let hidden = entry.file_name().to_string_lossy().starts_with('.');
-                    if hidden {
-                        continue;
-                    }
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else if p.extension().is_some_and(|e| e == "sql") {
-                        let sql =
-                            std::fs::read_to_string(&p).map_err(|e| error(&p, e.to_string()))?;
-                        let name = stem(&p);
-                        files.push((name, p, sql));
-                    }
-                }
-            }
-        }
-        FolderAt::Git { repo, commit } => {
-            let rel = repo.relative(dir)?;
-            for file in repo.list(commit, &rel)? {
-                if !file.ends_with(".sql") || file.split('/').any(|part| part.starts_with('.')) {
-                    continue;
-                }
-                let sql = repo.read(commit, &format!("{rel}/{file}"))?;
-                let p = dir.join(&file);
-                files.push((stem(&p), p, sql));
-            }
+    for rel in tree.files("")? {
+        if rel.ends_with(".sql") {
+            let p = dir.join(&rel);
+            files.push((stem(&p), p, tree.read(&rel)?));
         }
     }
     files.sort_by(|a, b| a.1.cmp(&b.1));

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::git;
 use crate::judge::Policy;
 use crate::load::InputSource;
-use crate::models::{self, FolderAt};
+use crate::models::{self, Tree};
 use crate::pipeline::job::{
     About, DEFAULT_DEAD_LETTER, Job, LoadOptions, Mode, ModelRun, Tables, Transforms, Versions,
 };
@@ -110,20 +110,24 @@ fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
     Ok(job)
 }
 
+/// The folder a transform version is: in the working tree, or at a commit.
+fn tree(t: &Transform) -> Tree<'_> {
+    match &t.origin {
+        Origin::Git { repo, commit, rel } => Tree::Git {
+            repo,
+            commit,
+            rel,
+            dir: &t.path,
+        },
+        _ => Tree::Dir(&t.path),
+    }
+}
+
 /// Whether both versions of the transform are dbt projects.
 fn dbt_project(v1: &Transform, v2: &Transform) -> bool {
-    let is = |t: &Transform| match &t.origin {
-        Origin::Git { repo, commit, rel } => {
-            let file = if rel.is_empty() || rel == "." {
-                crate::dbt::PROJECT_FILE.to_string()
-            } else {
-                format!("{rel}/{}", crate::dbt::PROJECT_FILE)
-            };
-            repo.is_file(commit, &file)
-        }
-        _ => crate::dbt::is_project(&t.path),
-    };
-    is(v1) && is(v2)
+    [v1, v2]
+        .iter()
+        .all(|t| tree(t).exists(crate::dbt::PROJECT_FILE))
 }
 
 /// Both versions of a dbt project as model folders, the inputs its seeds
@@ -135,7 +139,7 @@ fn dbt_run(
     args: &RunArgs,
     warehouse: Option<crate::engine::Warehouse>,
 ) -> Result<(ModelRun, Vec<InputSource>, Option<crate::engine::Warehouse>)> {
-    use crate::dbt::{Options, Tree};
+    use crate::dbt::Options;
     let s = &loaded.scenario;
     let mut vars: std::collections::BTreeMap<String, serde_json::Value> = s
         .dbt
@@ -158,47 +162,18 @@ fn dbt_run(
         warehouse,
         data: s.dbt.data.as_deref().map(|d| loaded.resolve(d)),
     };
-    fn tree(t: &Transform) -> Tree<'_> {
-        match &t.origin {
-            Origin::Git { repo, commit, rel } => Tree::Git {
-                repo,
-                commit,
-                rel,
-                dir: &t.path,
-            },
-            _ => Tree::Dir(&t.path),
-        }
-    }
     let declared: Vec<String> = s.inputs.keys().cloned().collect();
-    // `dir/.` (a project with no diffgate.toml) is named `dir`.
-    let tidy = |t: &Transform| {
-        let mut t = t.clone();
-        t.path = t
-            .path
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect();
-        t
-    };
-    let (v1, v2) = (&tidy(v1), &tidy(v2));
     let r = crate::dbt::resolve(tree(v1), tree(v2), &options, &declared)?;
     check_model_specs(loaded, &r.v1, &r.v2)?;
-    let mut keys: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    let mut notes = r.notes.clone();
-    for (name, (key, from)) in &r.keys {
-        keys.insert(name.clone(), key.clone());
-        notes
-            .entry(name.clone())
-            .or_default()
-            .insert(0, format!("key `{}` from {from}", key.join(", ")));
-    }
-    for (name, spec) in &s.models {
-        let k = spec.key.columns();
-        if !k.is_empty() {
-            keys.insert(name.clone(), k);
-            if let Some(n) = notes.get_mut(name) {
-                n.retain(|x| !x.starts_with("key `"));
-            }
+    // `[models.NAME] key` wins; the project's key, where none is given,
+    // says where it came from.
+    let mut keys = config_keys(s);
+    let mut notes = r.notes;
+    for (name, (key, from)) in r.keys {
+        if let std::collections::btree_map::Entry::Vacant(slot) = keys.entry(name.clone()) {
+            let note = format!("key `{}` from {from}", key.join(", "));
+            notes.entry(name).or_default().insert(0, note);
+            slot.insert(key);
         }
     }
     let run = ModelRun {
@@ -212,6 +187,15 @@ fn dbt_run(
         notes,
     };
     Ok((run, r.inputs, r.warehouse))
+}
+
+/// The keys `[models.NAME] key` gives.
+fn config_keys(s: &config::Scenario) -> std::collections::BTreeMap<String, Vec<String>> {
+    s.models
+        .iter()
+        .map(|(n, spec)| (n.clone(), spec.key.columns()))
+        .filter(|(_, k)| !k.is_empty())
+        .collect()
 }
 
 /// `[models.NAME]` naming no model would silently fall back to the
@@ -370,12 +354,7 @@ fn versions(loaded: &LoadedScenario, v1: Transform, v2: Transform) -> Result<Ver
 /// Both versions' models, with the config's targets and per-model keys.
 fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<ModelRun> {
     let inputs: Vec<String> = loaded.scenario.inputs.keys().cloned().collect();
-    let read = |t: &Transform| match &t.origin {
-        Origin::Git { repo, commit, .. } => {
-            models::read(&t.path, FolderAt::Git { repo, commit }, &inputs)
-        }
-        _ => models::read(&t.path, FolderAt::WorkingTree, &inputs),
-    };
+    let read = |t: &Transform| models::read(tree(t), &inputs);
     let s = &loaded.scenario;
     let (m1, m2) = (read(v1)?, read(v2)?);
     check_model_specs(loaded, &m1, &m2)?;
@@ -386,12 +365,7 @@ fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<
         v1: m1,
         v2: m2,
         targets: s.transform.targets.clone(),
-        keys: s
-            .models
-            .iter()
-            .map(|(n, spec)| (n.clone(), spec.key.columns()))
-            .filter(|(_, k)| !k.is_empty())
-            .collect(),
+        keys: config_keys(s),
         notes: Default::default(),
     })
 }

@@ -29,7 +29,7 @@ use minijinja::value::{Object, Value};
 use minijinja::{Environment, Error as JError, ErrorKind, State, UndefinedBehavior};
 use serde_json::Value as Json;
 
-use super::project::{File, ModelFile, Project};
+use super::project::{File, ModelFile, Package, Project};
 use crate::engine::Warehouse;
 
 const DBT_MACROS: &str = include_str!("macros/dbt.sql");
@@ -372,6 +372,7 @@ pub struct Renderer {
 impl Renderer {
     pub fn new(
         project: &Project,
+        packages: &[Package],
         names: Names,
         vars: BTreeMap<String, Json>,
         target: Target,
@@ -431,7 +432,7 @@ impl Renderer {
             "dbt/macros.sql".into(),
             &builtin("dbt.sql", DBT_MACROS),
         )?;
-        for p in &project.packages {
+        for p in packages {
             for f in &p.macros {
                 add(&mut env, &p.name, format!("{}/{}", p.name, f.rel), f)?;
             }
@@ -873,9 +874,8 @@ mod tests {
                 })
                 .collect(),
             sources: Vec::new(),
-            seeds: Vec::new(),
             model_yaml: BTreeMap::new(),
-            packages: Vec::new(),
+            seed_yaml: BTreeMap::new(),
         }
     }
 
@@ -896,7 +896,7 @@ mod tests {
             database: "db".into(),
             warehouse: Some(Warehouse::Snowflake),
         };
-        let mut r = Renderer::new(&p, names, BTreeMap::new(), target)?;
+        let mut r = Renderer::new(&p, &[], names, BTreeMap::new(), target)?;
         let model = ModelFile {
             name: "m".into(),
             parts: vec!["m".into()],
@@ -952,6 +952,240 @@ mod tests {
         assert!(r.sql.contains(", x+y,"), "{}", r.sql);
         assert!(r.sql.contains("md5("), "{}", r.sql);
         assert!(r.sql.contains("date_trunc('day', ts)"), "{}", r.sql);
+    }
+
+    /// Every macro written here, rendered and run in DataFusion: each
+    /// column is one check that must be true.
+    #[tokio::test]
+    async fn bundled_macros_compute_what_dbt_documents() {
+        let checks = [
+            (
+                "dateadd_day",
+                r#"{{ dbt.dateadd('day', 3, "DATE '2024-02-27'") }} = DATE '2024-03-01'"#,
+            ),
+            (
+                "dateadd_month",
+                r#"{{ dbt.dateadd('month', -1, "DATE '2024-03-31'") }} = DATE '2024-02-29'"#,
+            ),
+            (
+                "dateadd_quarter",
+                r#"{{ dbt.dateadd('quarter', 1, "DATE '2024-01-31'") }} = DATE '2024-04-30'"#,
+            ),
+            (
+                "dateadd_week",
+                r#"{{ dbt.dateadd('week', 2, "DATE '2024-01-01'") }} = DATE '2024-01-15'"#,
+            ),
+            (
+                "datediff_day",
+                r#"{{ dbt.datediff("DATE '2024-01-01'", "DATE '2024-03-01'", 'day') }} = 60"#,
+            ),
+            (
+                "datediff_month",
+                r#"{{ dbt.datediff("DATE '2023-12-31'", "DATE '2024-01-01'", 'month') }} = 1"#,
+            ),
+            (
+                "datediff_quarter",
+                r#"{{ dbt.datediff("DATE '2023-12-31'", "DATE '2024-04-01'", 'quarter') }} = 2"#,
+            ),
+            (
+                "datediff_year",
+                r#"{{ dbt.datediff("DATE '2023-12-31'", "DATE '2024-01-01'", 'year') }} = 1"#,
+            ),
+            (
+                "datediff_hour",
+                r#"{{ dbt.datediff("TIMESTAMP '2024-01-01 10:59:00'", "TIMESTAMP '2024-01-01 11:00:00'", 'hour') }} = 1"#,
+            ),
+            (
+                "date_trunc",
+                r#"{{ dbt.date_trunc('month', "DATE '2024-02-10'") }} = TIMESTAMP '2024-02-01 00:00:00'"#,
+            ),
+            (
+                "last_day",
+                r#"{{ dbt.last_day("DATE '2024-02-10'", 'month') }} = DATE '2024-02-29'"#,
+            ),
+            ("safe_cast", r#"{{ dbt.safe_cast("'x'", 'INT') }} IS NULL"#),
+            ("cast", r#"{{ dbt.cast("'7'", dbt.type_bigint()) }} = 7"#),
+            ("concat", r#"{{ dbt.concat(["'a'", "'b'"]) }} = 'ab'"#),
+            (
+                "hash",
+                r#"{{ dbt.hash("'a'") }} = '0cc175b9c0f1b6a831c399e269772661'"#,
+            ),
+            (
+                "type_numeric",
+                r#"CAST('1.5' AS {{ dbt.type_numeric() }}) = 1.5"#,
+            ),
+            ("type_string", r#"CAST(1 AS {{ dbt.type_string() }}) = '1'"#),
+            (
+                "type_float",
+                r#"CAST('0.5' AS {{ dbt.type_float() }}) = 0.5"#,
+            ),
+            (
+                "type_boolean",
+                r#"CAST('true' AS {{ dbt.type_boolean() }})"#,
+            ),
+            (
+                "type_timestamp",
+                r#"CAST('2024-01-01' AS {{ dbt.type_timestamp() }}) = TIMESTAMP '2024-01-01 00:00:00'"#,
+            ),
+            (
+                "current_timestamp",
+                r#"{{ current_timestamp() }} > TIMESTAMP '2024-01-01 00:00:00'"#,
+            ),
+            (
+                "split_part",
+                r#"{{ dbt.split_part("'a-b-c'", "'-'", 2) }} = 'b'"#,
+            ),
+            (
+                "listagg",
+                r#"(SELECT {{ dbt.listagg('x', "','", 'order by x') }} FROM (VALUES ('b'), ('a')) t(x)) = 'a,b'"#,
+            ),
+            (
+                "listagg_limit",
+                r#"(SELECT {{ dbt.listagg('x', "','", 'order by x', 1) }} FROM (VALUES ('b'), ('a')) t(x)) = 'a'"#,
+            ),
+            (
+                "any_value",
+                r#"(SELECT {{ dbt.any_value('x') }} FROM (VALUES (4), (4)) t(x)) = 4"#,
+            ),
+            (
+                "bool_or",
+                r#"(SELECT {{ dbt.bool_or('x') }} FROM (VALUES (false), (true)) t(x))"#,
+            ),
+            (
+                "cast_bool_to_text",
+                r#"{{ dbt.cast_bool_to_text('true') }} = 'true'"#,
+            ),
+            (
+                "escape_single_quotes",
+                r#"{{ dbt.string_literal(dbt.escape_single_quotes("it's")) }} = 'it''s'"#,
+            ),
+            ("position", r#"{{ dbt.position("'b'", "'abc'") }} = 2"#),
+            ("right", r#"{{ dbt.right("'abc'", 2) }} = 'bc'"#),
+            ("length", r#"{{ dbt.length("'abc'") }} = 3"#),
+            (
+                "replace",
+                r#"{{ dbt.replace("'abc'", "'b'", "'x'") }} = 'axc'"#,
+            ),
+            (
+                "array_construct",
+                r#"cardinality({{ dbt.array_construct([1, 2]) }}) = 2"#,
+            ),
+            (
+                "array_append",
+                r#"cardinality({{ dbt.array_append(dbt.array_construct([1]), 2) }}) = 2"#,
+            ),
+            (
+                "array_concat",
+                r#"cardinality({{ dbt.array_concat(dbt.array_construct([1]), dbt.array_construct([2])) }}) = 2"#,
+            ),
+            ("date", r#"{{ dbt.date(2024, 2, 29) }} = DATE '2024-02-29'"#),
+            (
+                "generate_series",
+                r#"(SELECT count(*) FROM ({{ dbt.generate_series(5) }}) g) = 5"#,
+            ),
+            (
+                "date_spine",
+                r#"(SELECT count(*) FROM ({{ dbt_utils.date_spine('day', "DATE '2024-01-01'", "DATE '2024-01-08'") }}) s) = 7"#,
+            ),
+            (
+                "surrogate_key",
+                r#"{{ dbt_utils.generate_surrogate_key(["'1'", 'null']) }} = md5('1-_dbt_utils_surrogate_key_null_')"#,
+            ),
+            (
+                "old_surrogate_key",
+                r#"{{ dbt_utils.surrogate_key(["'1'", 'null']) }} = md5('1-')"#,
+            ),
+            (
+                "group_by",
+                r#"(SELECT count(*) FROM (SELECT a, b, count(*) AS n FROM (VALUES (1, 2), (1, 2)) t(a, b) {{ dbt_utils.group_by(2) }}) g) = 1"#,
+            ),
+            (
+                "safe_divide",
+                r#"{{ dbt_utils.safe_divide(1, 0) }} IS NULL"#,
+            ),
+            (
+                "deduplicate",
+                r#"(SELECT count(*) FROM ({{ dbt_utils.deduplicate('dups', 'k', 'v desc') }}) d) = 2"#,
+            ),
+            (
+                "pivot",
+                r#"(SELECT p_a * 10 + p_b FROM (SELECT {{ dbt_utils.pivot('c', ['a', 'b'], prefix='p_', quote_identifiers=False) }} FROM (VALUES ('a'), ('a'), ('b')) t(c)) p) = 21"#,
+            ),
+        ];
+        let mut sql =
+            "WITH dups AS (SELECT * FROM (VALUES (1, 1), (1, 2), (2, 1)) t(k, v))\nSELECT\n"
+                .to_string();
+        for (i, (name, check)) in checks.iter().enumerate() {
+            let comma = if i + 1 < checks.len() { "," } else { "" };
+            sql.push_str(&format!("  ({check}) AS {name}{comma}\n"));
+        }
+        sql.push_str("FROM (VALUES (1)) one(x)");
+        let rendered = render(&[], &sql).unwrap().sql;
+        let ctx = crate::engine::session(&crate::engine::EngineOptions::default()).unwrap();
+        let df =
+            crate::engine::dialect::plan(&ctx, &rendered, datafusion::prelude::SQLOptions::new())
+                .await
+                .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+        let batches = df
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+        let batch = &batches[0];
+        let failed: Vec<&str> = checks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                use datafusion::arrow::array::{Array, AsArray};
+                let col = batch.column(*i).as_boolean();
+                col.is_null(0) || !col.value(0)
+            })
+            .map(|(_, (name, _))| *name)
+            .collect();
+        assert!(failed.is_empty(), "failed: {failed:?}\n{rendered}");
+    }
+
+    #[test]
+    fn a_model_reads_only_dbt_variables_and_never_secrets_and_cannot_loop_forever() {
+        // Edition 2024: setting a variable is unsafe; these names are this
+        // test's own.
+        unsafe {
+            std::env::set_var("DBT_DIFFGATE_TEST_SCHEMA", "analytics");
+            std::env::set_var("DIFFGATE_TEST_TOKEN", "s3cr3t");
+            std::env::set_var("DBT_ENV_SECRET_DIFFGATE_TEST", "s3cr3t");
+        }
+        let r = render(&[], "select '{{ env_var('DBT_DIFFGATE_TEST_SCHEMA') }}'").unwrap();
+        assert!(r.sql.contains("'analytics'"), "{}", r.sql);
+        let r = render(&[], "select '{{ env_var('DIFFGATE_TEST_TOKEN', 'none') }}'").unwrap();
+        assert!(
+            r.sql.contains("'none'") && !r.sql.contains("s3cr3t"),
+            "{}",
+            r.sql
+        );
+        let e = render(&[], "select '{{ env_var('DIFFGATE_TEST_TOKEN') }}'").unwrap_err();
+        assert!(e.contains("only DBT_*") && !e.contains("s3cr3t"), "{e}");
+        let e = render(
+            &[],
+            "select '{{ env_var('DBT_ENV_SECRET_DIFFGATE_TEST', 'x') }}'",
+        )
+        .unwrap_err();
+        assert!(e.contains("secrets") && !e.contains("s3cr3t"), "{e}");
+        let e = render(
+            &[],
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+        )
+        .unwrap_err();
+        assert!(e.to_lowercase().contains("fuel"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_macro_file_stops_only_the_models_that_call_it() {
+        let macros = [("macros/bad.sql", "{% macro bad() %}{% if %}{% endmacro %}")];
+        assert!(render(&macros, "select 1").is_ok());
+        let e = render(&macros, "select {{ bad() }}").unwrap_err();
+        assert!(
+            e.contains("macro `bad` of macros/bad.sql cannot be read"),
+            "{e}"
+        );
     }
 
     #[test]

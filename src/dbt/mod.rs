@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::git::{Commit, Repo};
 
+pub use crate::models::Tree;
 pub use project::Project;
 
 /// The file dbt reads a project from.
@@ -33,145 +33,6 @@ pub const PROJECT_FILE: &str = "dbt_project.yml";
 /// Whether `dir` (in the working tree) is a dbt project.
 pub fn is_project(dir: &Path) -> bool {
     dir.join(PROJECT_FILE).is_file()
-}
-
-/// The files of one version of a project: the working tree, or a commit.
-#[derive(Clone, Copy)]
-pub enum Tree<'a> {
-    /// The project folder in the working tree.
-    Dir(&'a Path),
-    /// The project folder `rel` (inside `repo`) at `commit`; `dir` is where
-    /// it is in the working tree.
-    Git {
-        repo: &'a Repo,
-        commit: &'a Commit,
-        rel: &'a str,
-        dir: &'a Path,
-    },
-}
-
-impl Tree<'_> {
-    /// The project folder as the working tree has it.
-    pub fn dir(&self) -> &Path {
-        match self {
-            Tree::Dir(d) => d,
-            Tree::Git { dir, .. } => dir,
-        }
-    }
-
-    /// How messages name file `rel` of this version: its path, with the
-    /// git ref when read from git.
-    pub fn shown(&self, rel: &str) -> String {
-        let p = self.dir().join(rel);
-        match self {
-            Tree::Dir(_) => p.display().to_string(),
-            Tree::Git { commit, .. } => format!("{} @ {}", p.display(), commit.describe()),
-        }
-    }
-
-    /// Files under folder `sub` (relative to the project), as paths
-    /// relative to the project, sorted; hidden files and folders left out.
-    /// A folder that does not exist holds none.
-    pub fn files(&self, sub: &str) -> Result<Vec<String>> {
-        let sub = sub.trim_end_matches('/');
-        let mut out = Vec::new();
-        match self {
-            Tree::Dir(root) => {
-                let start = if sub.is_empty() || sub == "." {
-                    root.to_path_buf()
-                } else {
-                    root.join(sub)
-                };
-                if !start.is_dir() {
-                    return Ok(out);
-                }
-                let mut stack = vec![start];
-                while let Some(d) = stack.pop() {
-                    let entries = std::fs::read_dir(&d).map_err(|e| io(&d, e))?;
-                    for entry in entries {
-                        let entry = entry.map_err(|e| io(&d, e))?;
-                        if entry.file_name().to_string_lossy().starts_with('.') {
-                            continue;
-                        }
-                        let p = entry.path();
-                        if p.is_dir() {
-                            stack.push(p);
-                        } else if let Ok(rel) = p.strip_prefix(root) {
-                            let parts: Vec<String> = rel
-                                .components()
-                                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                                .collect();
-                            out.push(parts.join("/"));
-                        }
-                    }
-                }
-            }
-            Tree::Git {
-                repo, commit, rel, ..
-            } => {
-                let at = join(rel, sub);
-                if !repo.is_dir(commit, &at) {
-                    return Ok(out);
-                }
-                for f in repo.list(commit, &at)? {
-                    if f.split('/').any(|part| part.starts_with('.')) {
-                        continue;
-                    }
-                    out.push(join(sub, &f));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    /// Whether file `rel` (relative to the project) exists.
-    pub fn exists(&self, rel: &str) -> bool {
-        match self {
-            Tree::Dir(root) => root.join(rel).is_file(),
-            Tree::Git {
-                repo,
-                commit,
-                rel: root,
-                ..
-            } => repo.is_file(commit, &join(root, rel)),
-        }
-    }
-
-    /// The text of file `rel` (relative to the project).
-    pub fn read(&self, rel: &str) -> Result<String> {
-        match self {
-            Tree::Dir(root) => {
-                let p = root.join(rel);
-                std::fs::read_to_string(&p).map_err(|e| io(&p, e))
-            }
-            Tree::Git {
-                repo,
-                commit,
-                rel: root,
-                ..
-            } => repo.read(commit, &join(root, rel)),
-        }
-    }
-}
-
-fn join(a: &str, b: &str) -> String {
-    let a = a.trim_end_matches('/');
-    let b = b.trim_start_matches("./");
-    if a.is_empty() || a == "." {
-        b.to_string()
-    } else if b.is_empty() || b == "." {
-        a.to_string()
-    } else {
-        format!("{a}/{b}")
-    }
-}
-
-fn io(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Settings of a dbt run that come from the command line or the scenario
@@ -228,8 +89,9 @@ pub fn resolve(
     declared: &[String],
 ) -> Result<Resolved> {
     // Seeds and installed packages are the working tree's (v2's) for both.
-    let p1 = Project::read(v1, v2.dir())?;
-    let p2 = Project::read(v2, v2.dir())?;
+    let packages = project::read_packages(v2.dir())?;
+    let p1 = Project::read(v1, &packages)?;
+    let p2 = Project::read(v2, &packages)?;
     let profile = project::profile(v2.dir(), p2.profile.as_deref(), options.target.as_deref());
     let warehouse = options.warehouse.or_else(|| {
         profile
@@ -243,186 +105,235 @@ pub fn resolve(
         database: profile.database.clone().unwrap_or_else(|| p2.name.clone()),
         warehouse,
     };
-    let model_names: std::collections::BTreeSet<String> = p1
-        .models
-        .iter()
-        .chain(&p2.models)
-        .map(|m| m.name.clone())
-        .collect();
-    // Seeds (of the working tree) are inputs named after their files.
-    let mut inputs = Vec::new();
-    let mut seeds = BTreeMap::new();
-    for seed in &p2.seeds {
-        if declared.contains(&seed.name) {
-            seeds.insert(seed.name.clone(), seed.name.clone());
-            continue;
-        }
-        crate::load::validate_table_name(&seed.name)
-            .map_err(|m| project_error(&seed.path, format!("seed `{}`: {m}", seed.name)))?;
-        let mut input = crate::load::InputSource::new(seed.name.clone(), seed.path.clone());
-        for (column, t) in &seed.column_types {
-            let dt = seed_type(t).map_err(|m| {
-                project_error(
-                    &seed.path,
-                    format!("seed `{}`: column_types.{column}: {m}", seed.name),
-                )
-            })?;
-            input.types.push((column.clone(), dt));
-        }
-        seeds.insert(seed.name.clone(), seed.name.clone());
-        inputs.push(input);
-    }
-    // Source tables: a declared input, a seed, or a file under the data
-    // folder, each named after the table's identifier (prefixed with its
-    // source where that name is taken).
-    let mut sources = BTreeMap::new();
-    let mut taken: std::collections::BTreeSet<String> =
-        inputs.iter().map(|i| i.name.clone()).collect();
-    let all_sources: BTreeMap<(String, String), &project::SourceTable> = p2
-        .sources
-        .iter()
-        .chain(&p1.sources)
-        .map(|s| ((s.source.clone(), s.table.clone()), s))
-        .collect();
-    for ((source, table), s) in &all_sources {
-        let ident = s.identifier.to_ascii_lowercase();
-        let qualified = format!("{}__{ident}", source.to_ascii_lowercase());
-        let found = if let Some(d) = [&qualified, &ident]
-            .into_iter()
-            .find(|n| declared.contains(n))
-        {
-            Ok(d.clone())
-        } else if let Some(seed) = seeds.get(&ident) {
-            Ok(seed.clone())
-        } else {
-            match data_file(options.data.as_deref(), source, &s.identifier) {
-                Some(path) => {
-                    let name = if taken.contains(&ident) || model_names.contains(&ident) {
-                        qualified.clone()
-                    } else {
-                        ident.clone()
-                    };
-                    match crate::load::validate_table_name(&name) {
-                        Ok(()) => {
-                            taken.insert(name.clone());
-                            inputs.push(crate::load::InputSource::new(name.clone(), path));
-                            Ok(name)
-                        }
-                        Err(m) => Err(m),
-                    }
-                }
-                None => Err(format!(
-                    "no data for it: add `{ident} = \"PATH\"` under [inputs] in diffgate.toml, {}",
-                    match &options.data {
-                        Some(d) => format!(
-                            "or put {ident}.parquet (or .csv, .json, or a folder {ident}/) under {}",
-                            d.display()
-                        ),
-                        None => format!(
-                            "or set `[dbt] data = \"DIR\"` to a folder holding {ident}.parquet (or .csv, .json, or a folder {ident}/)"
-                        ),
-                    }
-                )),
-            }
-        };
-        sources.insert((source.clone(), table.clone()), found);
-    }
-    let names = |p: &Project| jinja::Names {
-        models: p.models.iter().map(|m| m.name.clone()).collect(),
-        seeds: seeds.clone(),
-        sources: sources.clone(),
+    let found = Inputs::find(&p1, &p2, v2.dir(), options, declared)?;
+    let shared = Shared {
+        packages: &packages,
+        found: &found,
+        options,
+        target: &target,
     };
     let mut notes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut configs: BTreeMap<String, BTreeMap<String, serde_json::Value>> = BTreeMap::new();
-    let mut sets = Vec::new();
-    for (version, p, tree) in [("v1", &p1, v1), ("v2", &p2, v2)] {
-        let mut r = jinja::Renderer::new(p, names(p), options.vars.clone(), target.clone())
-            .map_err(|m| project_error(tree.shown(PROJECT_FILE), format!("{version}: {m}")))?;
-        let mut set = crate::models::ModelSet::default();
-        for m in &p.models {
-            let mut config = BTreeMap::new();
-            for (k, v) in p.model_config(m) {
-                let mut json = serde_json::to_value(&v).unwrap_or(serde_json::Value::Null);
-                if let serde_json::Value::String(s) = &json
-                    && s.contains("{{")
-                {
-                    json = match r.render_setting(s) {
-                        Ok(out) => serde_json::Value::String(out.trim().to_string()),
-                        Err(_) => json,
-                    };
-                }
-                config.insert(k, json);
-            }
-            if let Some(e) = p.model_yaml.get(&m.name).and_then(|y| y.enabled.as_ref()) {
-                config.insert(
-                    "enabled".into(),
-                    serde_json::to_value(e).unwrap_or_default(),
-                );
-            }
-            let path = PathBuf::from(m.file.shown.clone());
-            let model = match r.render(m, &config) {
-                Ok(out) => {
-                    if !enabled(out.config.get("enabled")) {
-                        continue;
-                    }
-                    if out.incremental {
-                        let note = "is_incremental() is false in both versions: each is built as a full refresh over the same inputs".to_string();
-                        let n = notes.entry(m.name.clone()).or_default();
-                        if !n.contains(&note) {
-                            n.push(note);
-                        }
-                    }
-                    if version == "v2" {
-                        configs.insert(m.name.clone(), out.config.clone());
-                    }
-                    let error = crate::load::validate_table_name(&m.name)
-                        .err()
-                        .map(|e| format!("{}: model name: {e}", m.file.shown));
-                    crate::models::Model {
-                        path,
-                        sql: out.sql,
-                        raw: m.file.text.clone(),
-                        upstream: out.refs.into_iter().filter(|r| *r != m.name).collect(),
-                        error,
-                    }
-                }
-                Err(e) => crate::models::Model {
-                    path,
-                    sql: String::new(),
-                    raw: m.file.text.clone(),
-                    upstream: Default::default(),
-                    error: Some(e),
-                },
-            };
-            if set.models.insert(m.name.clone(), model).is_some() {
-                return Err(project_error(
-                    &m.file.shown,
-                    format!("{version}: model `{}` is defined twice", m.name),
-                ));
-            }
-        }
-        if set.models.is_empty() {
-            return Err(project_error(
-                tree.shown(PROJECT_FILE),
-                format!(
-                    "{version}: the project has no enabled models under {}",
-                    p.model_paths.join(", ")
-                ),
-            ));
-        }
-        sets.push(set);
-    }
-    let v2_set = sets.pop().unwrap_or_default();
-    let v1_set = sets.pop().unwrap_or_default();
-    let keys = keys(&p2, &configs);
+    let (v1_set, _) = render_version("v1", &p1, v1, &shared, &mut notes)?;
+    let (v2_set, configs) = render_version("v2", &p2, v2, &shared, &mut notes)?;
     Ok(Resolved {
-        inputs,
+        inputs: found.added,
         v1: v1_set,
         v2: v2_set,
-        keys,
+        keys: keys(&p2, &configs),
         notes,
         warehouse,
     })
+}
+
+/// The inputs a project's seeds and source tables stand for.
+struct Inputs {
+    /// Inputs beyond the declared ones.
+    added: Vec<crate::load::InputSource>,
+    /// Seed name → input.
+    seeds: BTreeMap<String, String>,
+    /// (source, table) → input, or why there is none.
+    sources: BTreeMap<(String, String), std::result::Result<String, String>>,
+}
+
+impl Inputs {
+    /// Seeds of the working tree's project folder `dir` are inputs named
+    /// after their files. A source table is a declared input, a seed, or a
+    /// file under the data folder, named after the table's identifier
+    /// (prefixed with its source where that name is taken).
+    fn find(
+        p1: &Project,
+        p2: &Project,
+        dir: &Path,
+        options: &Options,
+        declared: &[String],
+    ) -> Result<Inputs> {
+        let mut found = Inputs {
+            added: Vec::new(),
+            seeds: BTreeMap::new(),
+            sources: BTreeMap::new(),
+        };
+        for seed in p2.seeds(dir)? {
+            found.seeds.insert(seed.name.clone(), seed.name.clone());
+            if declared.contains(&seed.name) {
+                continue;
+            }
+            let error = |m: String| project_error(&seed.path, format!("seed `{}`: {m}", seed.name));
+            crate::load::validate_table_name(&seed.name).map_err(error)?;
+            let mut input = crate::load::InputSource::new(seed.name.clone(), seed.path.clone());
+            for (column, t) in &seed.column_types {
+                let dt = seed_type(t).map_err(|m| error(format!("column_types.{column}: {m}")))?;
+                input.types.push((column.clone(), dt));
+            }
+            found.added.push(input);
+        }
+        let models: std::collections::BTreeSet<&str> = p1
+            .models
+            .iter()
+            .chain(&p2.models)
+            .map(|m| m.name.as_str())
+            .collect();
+        let tables: BTreeMap<(String, String), &project::SourceTable> = p2
+            .sources
+            .iter()
+            .chain(&p1.sources)
+            .map(|s| ((s.source.clone(), s.table.clone()), s))
+            .collect();
+        for (at, s) in tables {
+            let input = found.source(s, &models, options, declared);
+            found.sources.insert(at, input);
+        }
+        Ok(found)
+    }
+
+    /// The input source table `s` reads, adding it when it is a data file.
+    fn source(
+        &mut self,
+        s: &project::SourceTable,
+        models: &std::collections::BTreeSet<&str>,
+        options: &Options,
+        declared: &[String],
+    ) -> std::result::Result<String, String> {
+        let ident = s.identifier.to_ascii_lowercase();
+        let qualified = format!("{}__{ident}", s.source.to_ascii_lowercase());
+        if let Some(d) = [&qualified, &ident]
+            .into_iter()
+            .find(|n| declared.contains(n))
+        {
+            return Ok(d.clone());
+        }
+        if let Some(seed) = self.seeds.get(&ident) {
+            return Ok(seed.clone());
+        }
+        let Some(path) = data_file(options.data.as_deref(), &s.source, &s.identifier) else {
+            let put = format!("{ident}.parquet (or .csv, .json, or a folder {ident}/)");
+            return Err(format!(
+                "no data for it: add `{ident} = \"PATH\"` under [inputs] in diffgate.toml, {}",
+                match &options.data {
+                    Some(d) => format!("or put {put} under {}", d.display()),
+                    None => format!("or set `[dbt] data = \"DIR\"` to a folder holding {put}"),
+                }
+            ));
+        };
+        let taken = self.added.iter().any(|i| i.name == ident) || models.contains(ident.as_str());
+        let name = if taken { qualified } else { ident };
+        crate::load::validate_table_name(&name)?;
+        self.added
+            .push(crate::load::InputSource::new(name.clone(), path));
+        Ok(name)
+    }
+}
+
+/// Each model's config as it rendered, by model.
+type Configs = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+
+/// What both versions render with.
+struct Shared<'a> {
+    packages: &'a [project::Package],
+    found: &'a Inputs,
+    options: &'a Options,
+    target: &'a jinja::Target,
+}
+
+/// Render every model of one version: its models (a model that cannot be
+/// rendered holds its error) and, by model, the config each rendered with.
+/// Notes about models (`is_incremental()`) are added to `notes`.
+fn render_version(
+    version: &str,
+    p: &Project,
+    tree: Tree<'_>,
+    shared: &Shared<'_>,
+    notes: &mut BTreeMap<String, Vec<String>>,
+) -> Result<(crate::models::ModelSet, Configs)> {
+    let names = jinja::Names {
+        models: p.models.iter().map(|m| m.name.clone()).collect(),
+        seeds: shared.found.seeds.clone(),
+        sources: shared.found.sources.clone(),
+    };
+    let vars = shared.options.vars.clone();
+    let mut r = jinja::Renderer::new(p, shared.packages, names, vars, shared.target.clone())
+        .map_err(|m| project_error(tree.shown(PROJECT_FILE), format!("{version}: {m}")))?;
+    let mut set = crate::models::ModelSet::default();
+    let mut configs = BTreeMap::new();
+    for m in &p.models {
+        let rendered = model_config(p, m, &r).and_then(|config| r.render(m, &config));
+        let path = PathBuf::from(m.file.shown.clone());
+        let model = match rendered {
+            Ok(out) => {
+                if !enabled(out.config.get("enabled")) {
+                    continue;
+                }
+                if out.incremental {
+                    let note = "is_incremental() is false in both versions: each is built as a full refresh over the same inputs".to_string();
+                    let n = notes.entry(m.name.clone()).or_default();
+                    if !n.contains(&note) {
+                        n.push(note);
+                    }
+                }
+                configs.insert(m.name.clone(), out.config);
+                crate::models::Model {
+                    path,
+                    sql: out.sql,
+                    raw: m.file.text.clone(),
+                    upstream: out.refs.into_iter().filter(|r| *r != m.name).collect(),
+                    error: crate::load::validate_table_name(&m.name)
+                        .err()
+                        .map(|e| format!("{}: model name: {e}", m.file.shown)),
+                }
+            }
+            Err(e) => crate::models::Model {
+                path,
+                sql: String::new(),
+                raw: m.file.text.clone(),
+                upstream: Default::default(),
+                error: Some(e),
+            },
+        };
+        if set.models.insert(m.name.clone(), model).is_some() {
+            return Err(project_error(
+                &m.file.shown,
+                format!("{version}: model `{}` is defined twice", m.name),
+            ));
+        }
+    }
+    if set.models.is_empty() {
+        return Err(project_error(
+            tree.shown(PROJECT_FILE),
+            format!(
+                "{version}: the project has no enabled models under {}",
+                p.model_paths.join(", ")
+            ),
+        ));
+    }
+    Ok((set, configs))
+}
+
+/// Model `m`'s config from `dbt_project.yml` (settings holding Jinja
+/// rendered) and its YAML entry's `enabled`, as JSON.
+fn model_config(
+    p: &Project,
+    m: &project::ModelFile,
+    r: &jinja::Renderer,
+) -> std::result::Result<BTreeMap<String, serde_json::Value>, String> {
+    let mut config = BTreeMap::new();
+    for (k, v) in p.model_config(m) {
+        let json = match v.as_str() {
+            Some(s) if s.contains("{{") => serde_json::Value::String(
+                r.render_setting(s)
+                    .map_err(|e| format!("{}: {k}: {e}", m.file.shown))?
+                    .trim()
+                    .to_string(),
+            ),
+            _ => serde_json::to_value(&v).unwrap_or_default(),
+        };
+        config.insert(k, json);
+    }
+    if let Some(e) = p.model_yaml.get(&m.name).and_then(|y| y.enabled.as_ref()) {
+        config.insert(
+            "enabled".into(),
+            serde_json::to_value(e).unwrap_or_default(),
+        );
+    }
+    Ok(config)
 }
 
 /// Whether a model's `enabled` config leaves it in.
@@ -437,10 +348,7 @@ fn enabled(v: Option<&serde_json::Value>) -> bool {
 /// Each model's key as the project declares it, and where it came from:
 /// `unique_key`, then a primary-key constraint, then a
 /// `unique_combination_of_columns` test, then a `unique` test.
-fn keys(
-    p: &Project,
-    configs: &BTreeMap<String, BTreeMap<String, serde_json::Value>>,
-) -> BTreeMap<String, (Vec<String>, String)> {
+fn keys(p: &Project, configs: &Configs) -> BTreeMap<String, (Vec<String>, String)> {
     let mut out = BTreeMap::new();
     for m in &p.models {
         let yaml = p.model_yaml.get(&m.name);

@@ -98,10 +98,10 @@ pub struct Project {
     pub models: Vec<ModelFile>,
     pub macros: Vec<File>,
     pub sources: Vec<SourceTable>,
-    pub seeds: Vec<Seed>,
     /// Model entries of the YAML files, by model name.
     pub model_yaml: BTreeMap<String, ModelYaml>,
-    pub packages: Vec<Package>,
+    /// `config: column_types` of the YAML files' seed entries, by seed.
+    pub seed_yaml: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn strings(v: Option<&Yaml>, default: &[&str]) -> Vec<String> {
@@ -150,9 +150,9 @@ fn get<'a>(v: &'a Yaml, key: &str) -> Option<&'a Yaml> {
 }
 
 impl Project {
-    /// Read the project of one version, with the packages installed under
-    /// `installed` (the working tree's project, for both versions).
-    pub fn read(tree: Tree<'_>, installed: &Path) -> Result<Project> {
+    /// Read the project of one version. `packages` are the installed ones
+    /// (their names scope vars).
+    pub fn read(tree: Tree<'_>, packages: &[Package]) -> Result<Project> {
         let file = |rel: &str| -> Result<File> {
             Ok(File {
                 rel: rel.to_string(),
@@ -191,9 +191,8 @@ impl Project {
             models: Vec::new(),
             macros: Vec::new(),
             sources: Vec::new(),
-            seeds: Vec::new(),
             model_yaml: BTreeMap::new(),
-            packages: Vec::new(),
+            seed_yaml: BTreeMap::new(),
             name,
             model_paths,
             macro_paths,
@@ -201,13 +200,7 @@ impl Project {
         };
         for mp in project.model_paths.clone() {
             for rel in tree.files(&mp)? {
-                if rel.ends_with(".sql") {
-                    let below = rel[mp.trim_end_matches('/').len()..].trim_start_matches('/');
-                    let parts: Vec<String> = below
-                        .trim_end_matches(".sql")
-                        .split('/')
-                        .map(str::to_string)
-                        .collect();
+                if let Some(parts) = parts_below(&mp, &rel, ".sql") {
                     let name = parts.last().cloned().unwrap_or_default();
                     project.models.push(ModelFile {
                         name,
@@ -235,30 +228,31 @@ impl Project {
                 }
             }
         }
-        // Seeds and packages are files of the working tree: inputs are
-        // read from there, and `dbt deps` installs packages there.
-        let work = Tree::Dir(installed);
-        for sp in project.seed_paths.clone() {
-            for rel in work.files(&sp)? {
-                if let Some(stem) = rel.strip_suffix(".csv") {
-                    let below = stem[sp.trim_end_matches('/').len()..].trim_start_matches('/');
-                    let parts: Vec<&str> = below.split('/').collect();
-                    let name = parts.last().copied().unwrap_or_default().to_string();
-                    let column_types = project.seed_types(&name, &parts);
-                    project.seeds.push(Seed {
+        project.read_vars(get(&doc, "vars"), &pf, packages)?;
+        Ok(project)
+    }
+
+    /// The seeds (CSV files under the seed paths) of the working tree's
+    /// project folder `dir`, each with its `column_types`.
+    pub fn seeds(&self, dir: &Path) -> Result<Vec<Seed>> {
+        let mut out = Vec::new();
+        for sp in &self.seed_paths {
+            for rel in Tree::Dir(dir).files(sp)? {
+                if let Some(parts) = parts_below(sp, &rel, ".csv") {
+                    let name = parts.last().cloned().unwrap_or_default();
+                    let column_types = self.seed_types(&name, &parts);
+                    out.push(Seed {
                         name,
-                        path: installed.join(&rel),
+                        path: dir.join(&rel),
                         column_types,
                     });
                 }
             }
         }
-        project.packages = read_packages(installed)?;
-        project.read_vars(get(&doc, "vars"), &pf)?;
-        Ok(project)
+        Ok(out)
     }
 
-    fn read_vars(&mut self, vars: Option<&Yaml>, pf: &File) -> Result<()> {
+    fn read_vars(&mut self, vars: Option<&Yaml>, pf: &File, packages: &[Package]) -> Result<()> {
         let Some(Yaml::Mapping(m)) = vars else {
             return Ok(());
         };
@@ -274,7 +268,7 @@ impl Project {
                     }
                 }
                 // Scoped to an installed package: not this project's.
-                Yaml::Mapping(_) if self.packages.iter().any(|p| p.name == k) => {}
+                Yaml::Mapping(_) if packages.iter().any(|p| p.name == k) => {}
                 _ => {
                     self.vars.entry(k.to_string()).or_insert(json);
                 }
@@ -328,14 +322,7 @@ impl Project {
                 ) else {
                     continue;
                 };
-                let key = Yaml::String(format!("__yaml_{name}"));
-                if let Yaml::Mapping(m) = &mut self.seeds_config {
-                    m.insert(key, types.clone());
-                } else {
-                    let mut m = serde_yaml_ng::Mapping::new();
-                    m.insert(key, types.clone());
-                    self.seeds_config = Yaml::Mapping(m);
-                }
+                self.seed_yaml.insert(name.to_string(), string_map(types));
             }
         }
         Ok(())
@@ -343,21 +330,15 @@ impl Project {
 
     /// A seed's `column_types`: from the project's `seeds:` tree (by
     /// folder and name), then its YAML entry.
-    fn seed_types(&self, name: &str, parts: &[&str]) -> BTreeMap<String, String> {
+    fn seed_types(&self, name: &str, parts: &[String]) -> BTreeMap<String, String> {
         let mut path = vec![self.name.as_str()];
-        path.extend_from_slice(parts);
-        let mut out = BTreeMap::new();
+        path.extend(parts.iter().map(String::as_str));
         let config = folder_config(&self.seeds_config, &path);
-        let yaml = get(&self.seeds_config, &format!("__yaml_{name}"));
-        for types in config.get("column_types").into_iter().chain(yaml) {
-            if let Yaml::Mapping(m) = types {
-                for (c, t) in m {
-                    if let (Some(c), Some(t)) = (c.as_str(), t.as_str()) {
-                        out.insert(c.to_string(), t.to_string());
-                    }
-                }
-            }
-        }
+        let mut out = config
+            .get("column_types")
+            .map(string_map)
+            .unwrap_or_default();
+        out.extend(self.seed_yaml.get(name).cloned().unwrap_or_default());
         out
     }
 
@@ -368,6 +349,31 @@ impl Project {
         path.extend(m.parts.iter().map(String::as_str));
         folder_config(&self.models_config, &path)
     }
+}
+
+/// The path parts of file `rel` below folder `base`, without `ext`
+/// (`models`, `models/marts/orders.sql` → `["marts", "orders"]`); `None`
+/// for a file of another kind.
+fn parts_below(base: &str, rel: &str, ext: &str) -> Option<Vec<String>> {
+    let stem = rel.strip_suffix(ext)?;
+    let below = stem
+        .strip_prefix(base.trim_end_matches('/'))
+        .unwrap_or(stem)
+        .trim_start_matches('/');
+    Some(below.split('/').map(str::to_string).collect())
+}
+
+/// A YAML mapping of strings to strings (other entries left out).
+fn string_map(v: &Yaml) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Yaml::Mapping(m) = v {
+        for (k, v) in m {
+            if let (Some(k), Some(v)) = (k.as_str(), v.as_str()) {
+                out.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Config keys that may be written without `+` in a folder tree.
@@ -482,7 +488,7 @@ fn model_yaml(m: &Yaml, file: &str) -> ModelYaml {
 
 /// Packages installed under `dbt_packages/`: each one's name (from its own
 /// `dbt_project.yml`) and macros.
-fn read_packages(dir: &Path) -> Result<Vec<Package>> {
+pub fn read_packages(dir: &Path) -> Result<Vec<Package>> {
     let root = dir.join("dbt_packages");
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&root) else {

@@ -38,22 +38,22 @@ pub(super) fn report(
     found: Found,
     timings: Timings,
 ) -> DiffReport {
-    let mut reasons = match &found.subject {
-        Subject::One(c) => one_reasons(job, c, found.determinism.as_ref(), &inputs),
-        Subject::Models {
-            models, removed, ..
-        } => model_reasons(job, models, removed, &inputs),
-    };
-    let verdict = judge::order(&mut reasons);
-    let rules = judge::checklist(&job.policy, &reasons, job.evidence());
-    let (findings, models, models_added, models_removed) = match found.subject {
-        Subject::One(c) => (c.findings, Vec::new(), Vec::new(), Vec::new()),
+    let (mut reasons, findings, models, models_added, models_removed) = match found.subject {
+        Subject::One(c) => {
+            let reasons = one_reasons(job, &c, found.determinism.as_ref(), &inputs);
+            (reasons, c.findings, Vec::new(), Vec::new(), Vec::new())
+        }
         Subject::Models {
             models,
             added,
             removed,
-        } => (Findings::default(), models, added, removed),
+        } => {
+            let reasons = model_reasons(job, &models, &removed, &inputs);
+            (reasons, Findings::default(), models, added, removed)
+        }
     };
+    let verdict = judge::order(&mut reasons);
+    let rules = judge::checklist(&job.policy, &reasons, job.evidence());
     DiffReport {
         schema_version: report::SCHEMA_VERSION,
         verdict,

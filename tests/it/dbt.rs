@@ -141,21 +141,24 @@ fn the_jaffle_shop_fix_is_found_model_by_model_with_keys_from_its_tests() {
 fn pull_request(project: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let copy = |from: &Path| {
-        let status = Command::new("cp")
-            .arg("-R")
-            .arg(format!("{}/.", from.display()))
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    copy(&root().join(project).join("v1"));
+    copy_into(&root().join(project).join("v1"), dir);
     git(dir, &["init", "-q", "-b", "main"]);
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "v1"]);
-    copy(&root().join(project).join("v2"));
+    copy_into(&root().join(project).join("v2"), dir);
     tmp
+}
+
+/// Copy what folder `from` holds into `to`, over what is there.
+fn copy_into(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let status = Command::new("cp")
+        .arg("-R")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[test]
@@ -243,4 +246,71 @@ fn a_git_lfs_pointer_seed_is_an_error_naming_it() {
         stderr.contains("raw_orders.csv") && stderr.contains("Git LFS pointer"),
         "{stderr}"
     );
+}
+
+/// Source tables as files other writers made, under `[dbt] data`:
+/// raw_orders by pyarrow, raw_items by Polars, raw_stores by DuckDB (under
+/// its source's folder), in place of the seeds; the same counts.
+#[test]
+fn source_tables_are_found_as_files_from_other_writers() {
+    let Some(py) = crate::common::python() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for v in ["v1", "v2"] {
+        copy_into(&root().join("scenarios/dbt_project").join(v), &dir.join(v));
+    }
+    let seeds = dir.join("v2/jaffle-data");
+    let extracts = dir.join("extracts");
+    std::fs::create_dir_all(extracts.join("ecom")).unwrap();
+    let script = r#"
+import sys, pyarrow.csv, pyarrow.parquet, polars, duckdb
+seeds, out = sys.argv[1], sys.argv[2]
+pyarrow.parquet.write_table(pyarrow.csv.read_csv(f"{seeds}/raw_orders.csv"), f"{out}/raw_orders.parquet")
+polars.read_csv(f"{seeds}/raw_items.csv").write_parquet(f"{out}/raw_items.parquet")
+duckdb.sql(f"copy (select * from read_csv_auto('{seeds}/raw_stores.csv')) to '{out}/ecom/raw_stores.parquet' (format parquet)")
+"#;
+    let out = Command::new(&py)
+        .args(["-c", script])
+        .arg(&seeds)
+        .arg(&extracts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for seed in ["raw_orders", "raw_items", "raw_stores"] {
+        std::fs::remove_file(seeds.join(format!("{seed}.csv"))).unwrap();
+    }
+    std::fs::write(
+        dir.join("diffgate.toml"),
+        "[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n\n[dbt]\ndata = \"extracts\"\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let (code, report, stderr) = json_report(&["run", d]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let orders = model(&report, "orders");
+    assert_eq!(orders["rows"]["changed"], 492);
+    assert_eq!(orders["rows"]["v1"], 1200);
+    assert_eq!(model(&report, "customers")["rows"]["changed"], 0);
+    let inputs: Vec<&str> = report["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["path"].as_str())
+        .collect();
+    for file in [
+        "raw_orders.parquet",
+        "raw_items.parquet",
+        "ecom/raw_stores.parquet",
+    ] {
+        assert!(
+            inputs.iter().any(|p| p.ends_with(file)),
+            "{file} in {inputs:?}"
+        );
+    }
 }
