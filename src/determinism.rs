@@ -38,7 +38,7 @@ pub struct Rerun<'a> {
     pub ctx: &'a SessionContext,
     pub engine: &'a EngineOptions,
     /// Names of the registered inputs.
-    pub inputs: &'a [String],
+    pub inputs: Vec<String>,
     pub settings: &'a Settings,
     pub runs: u32,
     /// `--transform-timeout`, for each re-run too.
@@ -55,27 +55,9 @@ impl Rerun<'_> {
         scratch: &Path,
     ) -> Result<Option<Drift>> {
         let v = transform.version;
-        let mut drift = Drift {
-            version: v.as_str().to_string(),
-            runs_differing: 0,
-            rows: 0,
-            columns: Vec::new(),
-        };
-        // Only counts are needed: no samples.
-        let settings = Settings {
-            options: CompareOptions {
-                sample_size: 0,
-                ..self.settings.options.clone()
-            },
-            ..self.settings.clone()
-        };
+        let mut drift = Drift::new(v, None);
         for k in 2..=self.runs {
-            let ctx = engine::session(self.engine)?;
-            for name in self.inputs {
-                let dir = scratch.join(format!("inputs-run{k}")).join(name);
-                reordered(self.ctx, &ctx, name, u64::from(k), &dir).await?;
-            }
-            // The re-run is v2 of a comparison whose v1 is the first run.
+            let ctx = self.session(k, scratch).await?;
             let dir = scratch.join(format!("{}-run{k}", v.as_str()));
             let what = || {
                 format!(
@@ -86,24 +68,79 @@ impl Rerun<'_> {
             };
             let table = Version::V2.table_name();
             transform::run_into(&ctx, transform, &dir, table, self.transform_limit, what).await?;
-            transform::register_parts(&ctx, Version::V1.table_name(), first)
-                .await
-                .context(|| format!("cannot read the first run of {}", v.as_str()))?;
-            let key = Key::Given(&settings.key);
-            let c = compare::registered(&ctx, &settings, key, Depth::Rows, Logic::Unknown).await?;
-            let rows = &c.findings.rows;
-            let differing = rows.only_v1 + rows.only_v2 + rows.changed.unwrap_or(0);
-            if differing > 0 {
-                drift.runs_differing += 1;
-                drift.rows = drift.rows.max(differing);
-                for col in c.findings.columns.iter().filter(|c| c.mismatches > 0) {
-                    if !drift.columns.contains(&col.name) {
-                        drift.columns.push(col.name.clone());
-                    }
-                }
-            }
+            drift.add(self.differs(first, &dir).await?);
         }
         Ok((drift.runs_differing > 0).then_some(drift))
+    }
+
+    /// A session for run `k`: every input registered with its rows in the
+    /// order seed `k` gives (written under `scratch`).
+    pub async fn session(&self, k: u32, scratch: &Path) -> Result<SessionContext> {
+        let ctx = engine::session(self.engine)?;
+        for name in &self.inputs {
+            let dir = scratch.join(format!("inputs-run{k}")).join(name);
+            reordered(self.ctx, &ctx, name, u64::from(k), &dir).await?;
+        }
+        Ok(ctx)
+    }
+
+    /// How a re-run's output (in `rerun`) differs from the first run's (in
+    /// `first`): rows differing and the columns that differ, or `None`
+    /// when they are the same.
+    pub async fn differs(&self, first: &Path, rerun: &Path) -> Result<Option<(u64, Vec<String>)>> {
+        let ctx = engine::session(self.engine)?;
+        for (v, dir) in [(Version::V1, first), (Version::V2, rerun)] {
+            transform::register_parts(&ctx, v.table_name(), dir)
+                .await
+                .context(|| format!("cannot read the output in {}", dir.display()))?;
+        }
+        // Only counts are needed: no samples.
+        let settings = Settings {
+            options: CompareOptions {
+                sample_size: 0,
+                ..self.settings.options.clone()
+            },
+            ..self.settings.clone()
+        };
+        let key = Key::Given(&settings.key);
+        let c = compare::registered(&ctx, &settings, key, Depth::Rows, Logic::Unknown).await?;
+        let rows = &c.findings.rows;
+        let differing = rows.only_v1 + rows.only_v2 + rows.changed.unwrap_or(0);
+        let columns = c
+            .findings
+            .columns
+            .iter()
+            .filter(|c| c.mismatches > 0)
+            .map(|c| c.name.clone())
+            .collect();
+        Ok((differing > 0).then_some((differing, columns)))
+    }
+}
+
+impl Drift {
+    /// No re-run of `version` (of `model`, in a folder) differing yet.
+    pub fn new(version: Version, model: Option<String>) -> Drift {
+        Drift {
+            version: version.as_str().to_string(),
+            model,
+            runs_differing: 0,
+            rows: 0,
+            columns: Vec::new(),
+        }
+    }
+
+    /// Count one re-run's difference from the first run (`None`: none).
+    pub fn add(&mut self, differs: Option<(u64, Vec<String>)>) {
+        let Some((rows, columns)) = differs else {
+            return;
+        };
+        self.runs_differing += 1;
+        self.rows = self.rows.max(rows);
+        for c in columns {
+            if !self.columns.contains(&c) {
+                self.columns.push(c);
+            }
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 pub use crate::report::RuleLevel;
 use crate::report::{
-    Determinism, InputInfo, Level, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict,
-    percent,
+    Determinism, InputInfo, Level, ModelFailure, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff,
+    Verdict, percent,
 };
 use crate::rules::{Needs, Rule};
 
@@ -40,6 +40,10 @@ impl FailOn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
+    /// A model of v1 that could not be rendered or planned.
+    pub model_failed_v1: RuleLevel,
+    /// A model of v2 that could not be rendered or planned.
+    pub model_failed_v2: RuleLevel,
     /// A removed column, narrowed type or changed kind.
     pub schema_breaking: RuleLevel,
     /// An added, widened or reordered column.
@@ -80,6 +84,8 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
+            model_failed_v1: RuleLevel::Review,
+            model_failed_v2: RuleLevel::Block,
             schema_breaking: RuleLevel::Block,
             schema_compatible: RuleLevel::Ignore,
             duplicate_keys_v1: RuleLevel::Review,
@@ -108,6 +114,8 @@ impl Policy {
     pub fn level(&self, rule: Rule) -> RuleLevel {
         use Rule::*;
         match rule {
+            ModelFailedV1 => self.model_failed_v1,
+            ModelFailedV2 => self.model_failed_v2,
             SchemaMigration => self.schema_migration,
             SchemaBreaking => self.schema_breaking,
             SchemaCompatible => self.schema_compatible,
@@ -161,6 +169,8 @@ pub struct Evidence {
     pub rows: bool,
     /// The determinism check ran.
     pub runs: bool,
+    /// The transform is a folder of models, each of which may fail.
+    pub models: bool,
 }
 
 impl Evidence {
@@ -170,6 +180,7 @@ impl Evidence {
             Needs::Plans => self.plans,
             Needs::Rows => self.rows,
             Needs::Runs => self.runs,
+            Needs::Models => self.models,
         }
     }
 }
@@ -235,6 +246,19 @@ pub fn comparison(schema: &SchemaDiff, rows: Option<&RowCounts>, policy: &Policy
     if let Some(rows) = rows {
         key_rules(&mut r, rows);
         row_rules(&mut r, rows);
+    }
+    r.found
+}
+
+/// The reasons a model that could not be compared gives: one per version
+/// that failed, naming the first failure (the report lists them all).
+pub fn failures(failures: &[ModelFailure], policy: &Policy) -> Vec<Reason> {
+    let mut r = Reasons::new(policy);
+    for (v, rule) in [("v1", Rule::ModelFailedV1), ("v2", Rule::ModelFailedV2)] {
+        let mine: Vec<&ModelFailure> = failures.iter().filter(|f| f.version == v).collect();
+        if let Some(f) = mine.first() {
+            r.fire(rule, f.sentence(), json!(mine.len()), json!(0));
+        }
     }
     r.found
 }
@@ -553,6 +577,7 @@ mod tests {
         plans: false,
         rows: true,
         runs: false,
+        models: false,
     };
 
     #[test]
@@ -617,6 +642,7 @@ mod tests {
             plans: true,
             rows: false,
             runs: false,
+            models: false,
         };
         let checked: Vec<Rule> = checklist(&Policy::default(), &reasons, evidence)
             .iter()

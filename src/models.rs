@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::resolve::resolve_table_references;
@@ -24,21 +25,65 @@ use crate::git::{Commit, Repo};
 pub struct Model {
     /// The file (in the working tree, or where it would be for git).
     pub path: PathBuf,
+    /// The file as messages name it: with the git ref when read from git.
+    pub shown: String,
     /// SQL with dbt references resolved to names (what runs).
     pub sql: String,
     /// SQL as written (what reports show).
     pub raw: String,
     /// Models this one reads (inputs are not listed).
     pub upstream: BTreeSet<String>,
-    /// Why it could not be rendered (a dbt model), naming file and line;
-    /// it stops the run only when a compared model needs it.
+    /// Why it could not be rendered (a dbt model), naming file and line.
     pub error: Option<String>,
+    /// Relations whose columns its Jinja asked for (a dbt model calling
+    /// `adapter.get_columns_in_relation`, as `dbt_utils.star` does): `sql`
+    /// was rendered knowing none, and the model is rendered again with
+    /// their columns ([`ModelSet::rerender`]) before it runs.
+    pub introspected: BTreeSet<String>,
+}
+
+impl Model {
+    /// Whether `other` (the same model in the other version) runs other
+    /// SQL. A model that asked for columns was rendered knowing none, so
+    /// its text decides too (`star(..., except=[...])` renders `*` either
+    /// way).
+    pub fn differs(&self, other: &Model) -> bool {
+        self.sql != other.sql
+            || ((!self.introspected.is_empty() || !other.introspected.is_empty())
+                && self.raw != other.raw)
+    }
 }
 
 /// The models of one version, by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelSet {
     pub models: BTreeMap<String, Model>,
+    /// Renders a model that asked for columns again, knowing them.
+    pub rerender: Option<Rerender>,
+}
+
+/// Columns of relations, by relation name: (column, SQL type), in order.
+pub type Columns = BTreeMap<String, Vec<(String, String)>>;
+
+/// Render model `name` again knowing `Columns`: its SQL, or why not
+/// (naming file and line).
+type RerenderFn = dyn Fn(&str, Columns) -> std::result::Result<String, String> + Send + Sync;
+
+/// A version's renderer, kept for the models that asked for columns.
+#[derive(Clone)]
+pub struct Rerender(pub Arc<RerenderFn>);
+
+impl std::fmt::Debug for Rerender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rerender")
+    }
+}
+
+/// Two sets are equal by their models; how they render is not compared.
+impl PartialEq for Rerender {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The files of one version of a folder (a model folder, a dbt project):
@@ -192,11 +237,11 @@ fn error(path: &Path, message: impl Into<String>) -> Error {
 /// names (what `source()` may name and what a model may not be called).
 pub fn read(tree: Tree<'_>, inputs: &[String]) -> Result<ModelSet> {
     let dir = tree.dir();
-    let mut files: Vec<(String, PathBuf, String)> = Vec::new();
+    let mut files: Vec<(String, PathBuf, String, String)> = Vec::new();
     for rel in tree.files("")? {
         if rel.ends_with(".sql") {
             let p = dir.join(&rel);
-            files.push((stem(&p), p, tree.read(&rel)?));
+            files.push((stem(&p), p, tree.read(&rel)?, tree.shown(&rel)));
         }
     }
     files.sort_by(|a, b| a.1.cmp(&b.1));
@@ -205,7 +250,7 @@ pub fn read(tree: Tree<'_>, inputs: &[String]) -> Result<ModelSet> {
     }
     let mut set = ModelSet::default();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for (name, path, _) in &files {
+    for (name, path, _, _) in &files {
         crate::load::validate_table_name(name)
             .map_err(|m| error(path, format!("model name `{name}`: {m}")))?;
         if inputs.contains(name) {
@@ -225,7 +270,7 @@ pub fn read(tree: Tree<'_>, inputs: &[String]) -> Result<ModelSet> {
         }
     }
     let names: BTreeSet<String> = seen.keys().cloned().collect();
-    for (name, path, raw) in files {
+    for (name, path, raw, shown) in files {
         let sql = resolve_jinja(&raw, &names, inputs).map_err(|m| error(&path, m))?;
         let upstream = references(&sql)
             .into_iter()
@@ -235,10 +280,12 @@ pub fn read(tree: Tree<'_>, inputs: &[String]) -> Result<ModelSet> {
             name,
             Model {
                 path,
+                shown,
                 sql,
                 raw,
                 upstream,
                 error: None,
+                introspected: BTreeSet::new(),
             },
         );
     }
@@ -308,6 +355,35 @@ pub fn resolve_jinja(
         offset += i + end + 2;
         rest = &rest[i + end + 2..];
     }
+}
+
+/// Where line `line`, column `column` (1-based) of the SQL that ran is in
+/// the file as written: the same place when rendering kept every line's
+/// width (references padded, no Jinja), else the one line of the file that
+/// holds that line's text. `None` when no single line does (the text came
+/// from a macro, or repeats).
+pub fn source_position(raw: &str, sql: &str, line: u64, column: u64) -> Option<(u64, u64)> {
+    let width = |t: &str| t.lines().map(|l| l.chars().count()).collect::<Vec<_>>();
+    if raw == sql || width(raw) == width(sql) {
+        return Some((line, column));
+    }
+    let ran = sql
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let text = ran.trim();
+    if text.chars().count() < 3 {
+        return None;
+    }
+    let lead = (ran.chars().count() - ran.trim_start().chars().count()) as u64;
+    let mut found = raw.lines().enumerate().filter_map(|(i, l)| {
+        l.find(text)
+            .map(|at| (i as u64 + 1, l[..at].chars().count() as u64))
+    });
+    let (at_line, at_col) = found.next()?;
+    if found.next().is_some() || column <= lead {
+        return None;
+    }
+    Some((at_line, column - lead + at_col))
 }
 
 /// `line L, column C` of byte offset `i` in `text` (both 1-based).
@@ -474,7 +550,7 @@ pub fn select(
     let changed: BTreeSet<String> = v2
         .models
         .iter()
-        .filter(|(n, m)| v1.models.get(*n).is_some_and(|old| old.sql != m.sql))
+        .filter(|(n, m)| v1.models.get(*n).is_some_and(|old| old.differs(m)))
         .map(|(n, _)| n.clone())
         .collect();
     let added: Vec<String> = v2
@@ -545,6 +621,21 @@ mod tests {
     }
 
     #[test]
+    fn positions_in_the_sql_that_ran_map_back_to_the_file() {
+        // Padded references: the same place.
+        let raw = "select *\nfrom {{ ref('stg') }} where x";
+        let sql = resolve_jinja(raw, &names(&["stg"]), &[]).unwrap();
+        assert_eq!(source_position(raw, &sql, 2, 22), Some((2, 22)));
+        // Rendered Jinja: the line holding the same text.
+        let raw = "{{ config(materialized='table') }}\n{% set x = 1 %}\nselect\n    amount / nope\nfrom t";
+        let sql = "\n\nselect\n  amount / nope\nfrom t";
+        assert_eq!(source_position(raw, sql, 4, 12), Some((4, 14)));
+        // Text no single line of the file holds: unknown.
+        assert_eq!(source_position(raw, "select 1\nfrom u", 2, 1), None);
+        assert_eq!(source_position(raw, sql, 9, 1), None);
+    }
+
+    #[test]
     fn other_jinja_and_unknown_references_are_errors_with_a_position() {
         let models = names(&["a"]);
         let err = resolve_jinja(
@@ -584,14 +675,17 @@ mod tests {
                         n.to_string(),
                         Model {
                             path: PathBuf::from(format!("{n}.sql")),
+                            shown: format!("{n}.sql"),
                             sql: sql.to_string(),
                             raw: sql.to_string(),
                             upstream,
                             error: None,
+                            introspected: BTreeSet::new(),
                         },
                     )
                 })
                 .collect(),
+            rerender: None,
         }
     }
 

@@ -238,8 +238,69 @@ pub struct ModelReport {
     pub key: Vec<String>,
     /// The model's SQL in both versions (dbt references resolved).
     pub sql: SqlSources,
+    /// Why a version of this model could not be compared (it could not be
+    /// rendered or planned, or reads a model that could not). Empty when
+    /// both versions were compared; else the findings are empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<ModelFailure>,
     #[serde(flatten)]
     pub findings: Findings,
+}
+
+/// One version of a model that could not be compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelFailure {
+    /// `v1` or `v2`.
+    pub version: String,
+    /// The model's file, with the git ref it was read at (if from git).
+    pub file: String,
+    /// Line and column in that file, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+    pub stage: FailureStage,
+    /// The upstream model that failed (`stage` = `upstream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    pub message: String,
+}
+
+/// Where a model failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureStage {
+    /// Its Jinja could not be rendered.
+    Render,
+    /// Its SQL could not be planned over its inputs.
+    Plan,
+    /// It reads a model that failed, so it was not run.
+    Upstream,
+}
+
+impl ModelFailure {
+    /// `file:line:column`, as far as known.
+    pub fn place(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
+            (Some(l), None) => format!("{}:{l}", self.file),
+            _ => self.file.clone(),
+        }
+    }
+
+    /// One sentence: the version, what failed where, and why.
+    pub fn sentence(&self) -> String {
+        let v = &self.version;
+        match (self.stage, &self.upstream) {
+            (FailureStage::Upstream, Some(up)) => {
+                format!("{v} not run: it reads model `{up}`, which failed in {v}")
+            }
+            (FailureStage::Render, _) => {
+                format!("{v} cannot be rendered: {}: {}", self.place(), self.message)
+            }
+            _ => format!("{v} cannot be planned: {}: {}", self.place(), self.message),
+        }
+    }
 }
 
 /// One comparison of a report as renderers walk it: the single comparison
@@ -252,6 +313,9 @@ pub struct ComparisonView<'a> {
     pub key: &'a [String],
     pub sql: Option<&'a SqlSources>,
     pub findings: &'a Findings,
+    /// Why a version could not be compared (a model that failed); the
+    /// findings are then empty and renderers show these instead.
+    pub failures: &'a [ModelFailure],
     /// Planned only: no rows were compared (`check`).
     pub plan_only: bool,
 }
@@ -268,6 +332,7 @@ impl DiffReport {
                 key: &self.comparison.key,
                 sql: self.comparison.sql.as_ref(),
                 findings: &self.findings,
+                failures: &[],
                 plan_only,
             }];
         }
@@ -279,6 +344,7 @@ impl DiffReport {
                 key: &m.key,
                 sql: Some(&m.sql),
                 findings: &m.findings,
+                failures: &m.failures,
                 plan_only,
             })
             .collect()
@@ -306,6 +372,9 @@ pub struct Determinism {
 pub struct Drift {
     /// `v1` or `v2`.
     pub version: String,
+    /// The model, in a model-folder run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Re-runs whose output differed from the first run's.
     pub runs_differing: u32,
     /// Most rows that differed (changed, or present in one run only)

@@ -75,12 +75,6 @@ fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
         false => versions(&loaded, v1, v2)?,
     };
     let runs = args.runs.or(s.transform.runs).unwrap_or(1);
-    if matches!(versions, Versions::Folder(_)) && args.runs.is_some() {
-        return Err(Error::Usage(
-            "--runs: the determinism check runs single-file transforms; this one is a model folder"
-                .into(),
-        ));
-    }
     let transforms = Transforms {
         inputs,
         versions,

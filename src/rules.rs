@@ -14,6 +14,12 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
+    /// A model of v1 that could not be rendered or planned (or reads one
+    /// that could not): there is nothing to compare v2's with.
+    ModelFailedV1,
+    /// A model of v2 that could not be rendered or planned (or reads one
+    /// that could not): it would fail in the warehouse too.
+    ModelFailedV2,
     /// A breaking schema change shipped with a logic change to the columns
     /// both versions share.
     SchemaMigration,
@@ -55,11 +61,14 @@ pub enum Needs {
     Rows,
     /// The determinism check ran (`--runs N`).
     Runs,
+    /// A folder of models was run or planned (`run`, `check`).
+    Models,
 }
 
 /// Which judge function looks at a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
+    Models,
     Determinism,
     Schema,
     Keys,
@@ -69,7 +78,9 @@ pub enum Family {
 
 impl Rule {
     /// Every rule, in policy order.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 19] = [
+        Rule::ModelFailedV1,
+        Rule::ModelFailedV2,
         Rule::SchemaMigration,
         Rule::SchemaBreaking,
         Rule::SchemaCompatible,
@@ -93,6 +104,8 @@ impl Rule {
     pub fn name(self) -> &'static str {
         use Rule::*;
         match self {
+            ModelFailedV1 => "model_failed_v1",
+            ModelFailedV2 => "model_failed_v2",
             SchemaMigration => "schema_migration",
             SchemaBreaking => "schema_breaking",
             SchemaCompatible => "schema_compatible",
@@ -116,6 +129,7 @@ impl Rule {
     pub fn needs(self) -> Needs {
         match self.family() {
             Family::Determinism => Needs::Runs,
+            Family::Models => Needs::Models,
             Family::Schema if self == Rule::SchemaMigration => Needs::Plans,
             Family::Schema => Needs::Schema,
             Family::Keys | Family::Rows | Family::Inputs => Needs::Rows,
@@ -125,6 +139,7 @@ impl Rule {
     pub fn family(self) -> Family {
         use Rule::*;
         match self {
+            ModelFailedV1 | ModelFailedV2 => Family::Models,
             Nondeterministic => Family::Determinism,
             SchemaMigration | SchemaBreaking | SchemaCompatible => Family::Schema,
             DuplicateKeysV1 | DuplicateKeysV2 | NullKeysV1 | NullKeysV2 => Family::Keys,

@@ -26,7 +26,7 @@ use crate::error::{EngineContext, Error, Result, engine_message, sql_location};
 use crate::git::{Commit, Repo};
 
 /// Which side of the comparison a transform or table is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Version {
     V1,
     V2,
@@ -218,8 +218,22 @@ pub async fn run_into(
     limit: Option<Duration>,
     what: impl FnOnce() -> String,
 ) -> Result<(String, DataFrame)> {
+    let (sql, df) = plan(ctx, transform).await?;
+    run_planned(ctx, transform, &df, dir, table, limit, what).await?;
+    Ok((sql, df))
+}
+
+/// Run the query `df` planned from `transform`, as [`run_into`] does.
+pub async fn run_planned(
+    ctx: &SessionContext,
+    transform: &Transform,
+    df: &DataFrame,
+    dir: &Path,
+    table: &str,
+    limit: Option<Duration>,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
     let run = async {
-        let (sql, df) = plan(ctx, transform).await?;
         let streams = df
             .clone()
             .execute_stream_partitioned()
@@ -232,8 +246,7 @@ pub async fn run_into(
         })?;
         register_parts(ctx, table, dir)
             .await
-            .map_err(|e| transform.engine_error(&e))?;
-        Ok((sql, df))
+            .map_err(|e| transform.engine_error(&e))
     };
     within(limit, what, "--transform-timeout", run).await
 }

@@ -17,9 +17,15 @@
 //! stores its value and stops the macro with an error, which that function
 //! turns back into the value.
 //!
-//! What needs a live warehouse (`run_query`, `adapter.get_columns_in_relation`,
-//! `dbt_utils.star` and the like) is an error naming the macro, so no model
-//! is ever rendered with a guessed answer.
+//! `adapter.get_columns_in_relation` (and so `dbt_utils.star` and
+//! `get_filtered_columns_in_relation`) is answered from the registered
+//! inputs and the upstream models as planned: a model that asks is
+//! rendered a first time with no columns known (as dbt parses a project,
+//! which is enough to find its `ref`s), and again when it is about to run,
+//! with the columns of every relation it asked about (see [`Columns`]).
+//! What needs data from a live warehouse (`run_query`,
+//! `dbt_utils.get_column_values` and the like) is an error naming the
+//! macro, so no model is ever rendered with a guessed answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -76,7 +82,11 @@ pub struct Rendered {
     pub config: BTreeMap<String, Json>,
     /// Whether it called `is_incremental()`.
     pub incremental: bool,
+    /// Relations whose columns it asked for (`adapter.get_columns_in_relation`).
+    pub introspected: BTreeSet<String>,
 }
+
+pub use crate::models::Columns;
 
 /// What rendering one model records.
 #[derive(Default)]
@@ -86,6 +96,12 @@ struct Capture {
     incremental: bool,
     /// Values handed to `return()`, innermost macro last.
     returns: Vec<Value>,
+    /// The columns known while rendering: `None` on the first rendering
+    /// (every relation answers no columns), else those of every relation
+    /// the model may ask about.
+    columns: Option<Columns>,
+    /// Relations asked about.
+    introspected: BTreeSet<String>,
 }
 
 type Shared = Arc<Mutex<Capture>>;
@@ -189,6 +205,11 @@ struct Relation {
 }
 
 impl Object for Relation {
+    /// A relation is a value (`{% if relation %}`), not an empty map.
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match key.as_str()? {
             "name" | "identifier" | "table" => Value::from(self.name.clone()),
@@ -683,11 +704,13 @@ impl Renderer {
         &mut self,
         model: &ModelFile,
         config: &BTreeMap<String, Json>,
+        columns: Option<Columns>,
     ) -> Result<Rendered, String> {
         {
             let mut c = lock(&self.capture);
             *c = Capture::default();
             c.config = config.clone();
+            c.columns = columns;
         }
         let this = Value::from_object(Relation {
             name: model.name.clone(),
@@ -721,6 +744,7 @@ impl Renderer {
             refs: c.refs.clone(),
             config: c.config.clone(),
             incremental: c.incremental,
+            introspected: c.introspected.clone(),
         })
     }
 
@@ -741,7 +765,8 @@ fn needs_warehouse(name: &'static str) -> Value {
 }
 
 /// `adapter`: `dispatch` finds a macro's implementation for this target;
-/// `quote` and `type` answer; relation introspection needs a warehouse.
+/// `quote` and `type` answer; `get_columns_in_relation` answers from the
+/// columns known to this rendering.
 #[derive(Debug)]
 struct Adapter {
     registry: Arc<Registry>,
@@ -798,14 +823,87 @@ impl Object for Adapter {
                 args.string(0, "identifier", "adapter.quote")?
             ))),
             "type" => Ok(Value::from(self.kind)),
-            "get_columns_in_relation"
-            | "get_relation"
-            | "get_missing_columns"
-            | "expand_target_column_types" => Err(error(format!(
-                "adapter.{method}() asks a live warehouse about a relation, which diffgate does not answer yet"
-            ))),
+            "get_columns_in_relation" => {
+                let relation = args.get(0, "relation").ok_or_else(|| {
+                    error("adapter.get_columns_in_relation() needs a relation".to_string())
+                })?;
+                let name = relation
+                    .get_attr("identifier")
+                    .ok()
+                    .filter(|v| !v.is_undefined() && !v.is_none())
+                    .unwrap_or(relation)
+                    .to_string();
+                let mut c = lock(&self.capture.0);
+                c.introspected.insert(name.clone());
+                let Some(known) = &c.columns else {
+                    return Ok(Value::from(Vec::<Value>::new()));
+                };
+                let Some(cols) = known.get(&name) else {
+                    return Err(error(format!(
+                        "adapter.get_columns_in_relation({name}): no input or model `{name}` to read the columns of"
+                    )));
+                };
+                Ok(Value::from(
+                    cols.iter()
+                        .map(|(n, t)| {
+                            Value::from_object(Column {
+                                name: n.clone(),
+                                data_type: t.clone(),
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                ))
+            }
+            // Whether this rendering knows columns (the one that runs).
+            "columns_known" => Ok(Value::from(lock(&self.capture.0).columns.is_some())),
+            "get_relation" | "get_missing_columns" | "expand_target_column_types" => {
+                Err(error(format!(
+                    "adapter.{method}() asks a live warehouse about a relation, which diffgate does not answer yet"
+                )))
+            }
             _ => Err(JError::from(ErrorKind::UnknownMethod)),
         }
+    }
+}
+
+/// A column as `adapter.get_columns_in_relation` gives it (dbt's `Column`).
+#[derive(Debug)]
+struct Column {
+    name: String,
+    data_type: String,
+}
+
+impl Object for Column {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "name" | "column" => Value::from(self.name.clone()),
+            "data_type" | "dtype" => Value::from(self.data_type.clone()),
+            "quoted" => Value::from(format!("\"{}\"", self.name)),
+            _ => return None,
+        })
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, JError> {
+        let t = self.data_type.as_str();
+        let integer = ["smallint", "integer", "bigint", "tinyint"].contains(&t);
+        let float = ["real", "double"].contains(&t);
+        Ok(Value::from(match method {
+            "is_string" => t == "varchar",
+            "is_integer" => integer,
+            "is_float" => float,
+            "is_numeric" => t.starts_with("numeric"),
+            "is_number" => integer || float || t.starts_with("numeric"),
+            _ => return Err(JError::from(ErrorKind::UnknownMethod)),
+        }))
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
     }
 }
 
@@ -853,6 +951,7 @@ fn where_is(template: &str, file: Option<&File>) -> String {
 mod tests {
     use super::*;
     use crate::dbt::project::File;
+    use datafusion::prelude::SessionContext;
 
     fn project(macros: &[(&str, &str)]) -> Project {
         Project {
@@ -880,6 +979,14 @@ mod tests {
     }
 
     fn render(macros: &[(&str, &str)], sql: &str) -> Result<Rendered, String> {
+        render_knowing(macros, sql, None)
+    }
+
+    fn render_knowing(
+        macros: &[(&str, &str)],
+        sql: &str,
+        columns: Option<Columns>,
+    ) -> Result<Rendered, String> {
         let p = project(macros);
         let names = Names {
             models: ["stg".to_string(), "m".to_string()].into(),
@@ -906,7 +1013,106 @@ mod tests {
                 text: sql.into(),
             },
         };
-        r.render(&model, &BTreeMap::new())
+        r.render(&model, &BTreeMap::new(), columns)
+    }
+
+    #[tokio::test]
+    async fn columns_of_relations_are_answered_from_what_is_planned() {
+        let sql =
+            "select {{ dbt_utils.star(ref('stg'), except=['SECRET']) }} from {{ ref('stg') }}";
+        // First rendering: no columns known, as dbt parses; the ref counts.
+        let first = render(&[], sql).unwrap();
+        assert_eq!(first.sql, "select * from stg");
+        assert_eq!(first.refs, ["stg".to_string()].into());
+        assert_eq!(first.introspected, ["stg".to_string()].into());
+        let cols = |c: &[(&str, &str)]| -> Vec<(String, String)> {
+            c.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let columns: Columns = [
+            (
+                "stg".to_string(),
+                cols(&[("id", "bigint"), ("Name", "varchar"), ("secret", "varchar")]),
+            ),
+            (
+                "raw_seed".to_string(),
+                cols(&[("id", "integer"), ("flag", "boolean")]),
+            ),
+        ]
+        .into();
+        let known = Some(columns);
+        let again = render_knowing(&[], sql, known.clone()).unwrap();
+        assert_eq!(again.sql, "select \"id\",\n  \"Name\" from stg");
+        let prefixed = "{{ dbt_utils.star(ref('stg'), relation_alias='s', prefix='p_', quote_identifiers=False) }}";
+        let got = render_knowing(&[], prefixed, known.clone()).unwrap().sql;
+        assert_eq!(
+            got,
+            "s.id as p_id,\n  s.Name as p_Name,\n  s.secret as p_secret"
+        );
+        // A relation nothing registered: an error naming it.
+        let e = render_knowing(
+            &[],
+            "{{ dbt_utils.star(source('shop', 'orders')) }}",
+            known.clone(),
+        )
+        .unwrap_err();
+        assert!(e.contains("no input or model `orders`"), "{e}");
+        let truthy = render(&[], "{% if ref('stg') %}yes{% endif %}").unwrap();
+        assert_eq!(truthy.sql, "yes");
+        let cols_of = "{% for c in adapter.get_columns_in_relation(ref('raw_seed')) %}{{ c.name }}:{{ c.data_type }}:{{ c.is_number() }} {% endfor %}";
+        let got = render_knowing(&[], cols_of, known.clone()).unwrap().sql;
+        assert_eq!(got, "id:integer:True flag:boolean:False ");
+        // union_relations and unpivot, run in DataFusion.
+        let ctx = SessionContext::new();
+        ctx.sql(
+            "create view stg as select cast(1 as bigint) as id, 'a' as \"Name\", 's' as secret",
+        )
+        .await
+        .unwrap();
+        ctx.sql("create view raw_seed as select cast(2 as integer) as id, true as flag")
+            .await
+            .unwrap();
+        let union = "select * from ({{ dbt_utils.union_relations([ref('stg'), ref('raw_seed')], exclude=['secret']) }}) order by id";
+        let sql = render_knowing(&[], union, known.clone()).unwrap().sql;
+        let rows = pretty(&ctx, &sql).await;
+        assert_eq!(
+            rows,
+            [
+                "+----------------------+----+------+------+",
+                "| _dbt_source_relation | id | Name | flag |",
+                "+----------------------+----+------+------+",
+                "| stg                  | 1  | a    |      |",
+                "| raw_seed             | 2  |      | true |",
+                "+----------------------+----+------+------+",
+            ],
+            "{sql}"
+        );
+        let unpivot = "select * from ({{ dbt_utils.unpivot(ref('stg'), exclude=['id'], remove=['secret']) }})";
+        let sql = render_knowing(&[], unpivot, known).unwrap().sql;
+        let rows = pretty(&ctx, &sql).await;
+        assert_eq!(
+            rows,
+            [
+                "+----+------------+-------+",
+                "| id | field_name | value |",
+                "+----+------------+-------+",
+                "| 1  | Name       | a     |",
+                "+----+------------+-------+",
+            ],
+            "{sql}"
+        );
+    }
+
+    /// The rows of `sql` in `ctx`, as a table.
+    async fn pretty(ctx: &SessionContext, sql: &str) -> Vec<String> {
+        let batches = ctx.sql(sql).await.expect(sql).collect().await.expect(sql);
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     #[test]

@@ -254,8 +254,12 @@ fn render_version(
         .map_err(|m| project_error(tree.shown(PROJECT_FILE), format!("{version}: {m}")))?;
     let mut set = crate::models::ModelSet::default();
     let mut configs = BTreeMap::new();
+    // What a model that asks for columns renders with again.
+    let mut again: BTreeMap<String, (project::ModelFile, BTreeMap<String, serde_json::Value>)> =
+        BTreeMap::new();
     for m in &p.models {
-        let rendered = model_config(p, m, &r).and_then(|config| r.render(m, &config));
+        let config = model_config(p, m, &r);
+        let rendered = config.clone().and_then(|config| r.render(m, &config, None));
         let path = PathBuf::from(m.file.shown.clone());
         let model = match rendered {
             Ok(out) => {
@@ -270,22 +274,31 @@ fn render_version(
                     }
                 }
                 configs.insert(m.name.clone(), out.config);
+                if !out.introspected.is_empty()
+                    && let Ok(config) = config
+                {
+                    again.insert(m.name.clone(), (m.clone(), config));
+                }
                 crate::models::Model {
                     path,
+                    shown: m.file.shown.clone(),
                     sql: out.sql,
                     raw: m.file.text.clone(),
                     upstream: out.refs.into_iter().filter(|r| *r != m.name).collect(),
                     error: crate::load::validate_table_name(&m.name)
                         .err()
                         .map(|e| format!("{}: model name: {e}", m.file.shown)),
+                    introspected: out.introspected,
                 }
             }
             Err(e) => crate::models::Model {
                 path,
+                shown: m.file.shown.clone(),
                 sql: String::new(),
                 raw: m.file.text.clone(),
                 upstream: Default::default(),
                 error: Some(e),
+                introspected: Default::default(),
             },
         };
         if set.models.insert(m.name.clone(), model).is_some() {
@@ -303,6 +316,18 @@ fn render_version(
                 p.model_paths.join(", ")
             ),
         ));
+    }
+    if !again.is_empty() {
+        let r = std::sync::Mutex::new(r);
+        set.rerender = Some(crate::models::Rerender(std::sync::Arc::new(
+            move |name: &str, columns| {
+                let (m, config) = again
+                    .get(name)
+                    .ok_or_else(|| format!("model `{name}` asked for no columns"))?;
+                let mut r = r.lock().unwrap_or_else(|e| e.into_inner());
+                r.render(m, config, Some(columns)).map(|out| out.sql)
+            },
+        )));
     }
     Ok((set, configs))
 }

@@ -12,7 +12,13 @@
 //! - the warehouse's common functions that DataFusion lacks (`iff`,
 //!   `dateadd(day, n, x)`, `datediff`, `count_if`, `div0`, `safe_divide`,
 //!   `sha2`, `last_day`, ...), rewritten in the parsed SQL into DataFusion
-//!   expressions with the same result, before planning.
+//!   expressions with the same result, before planning;
+//! - lateral column aliases (`select a + 1 as b, b * 2 as c`) where the
+//!   warehouse has them (Snowflake, DuckDB, Redshift, Databricks): when
+//!   planning finds no column of a name that an earlier item of the same
+//!   select list gave as an alias, that alias's expression is put in its
+//!   place and the query planned again. A real column of that name is
+//!   never replaced, as the warehouses also prefer it.
 //!
 //! Without a dialect nothing here applies and SQL is planned as DataFusion
 //! plans it.
@@ -21,7 +27,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DFSchema, Result as DFResult};
+use datafusion::common::{DFSchema, Result as DFResult, SchemaError};
 use datafusion::error::DataFusionError;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
@@ -30,7 +36,8 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Value, visit_expressions_mut,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Value, VisitMut, VisitorMut,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -73,6 +80,11 @@ impl Warehouse {
             Warehouse::Redshift => "redshift",
             Warehouse::Databricks => "databricks",
         }
+    }
+
+    /// Whether a select item may use an alias an earlier item gave.
+    pub fn lateral_aliases(self) -> bool {
+        !matches!(self, Warehouse::Postgres | Warehouse::Bigquery)
     }
 
     /// Whether `int / int` gives a fraction in this warehouse.
@@ -127,9 +139,130 @@ pub async fn plan(ctx: &SessionContext, sql: &str, options: SQLOptions) -> DFRes
     if let DFStatement::Statement(s) = &mut statement {
         rewrite(s.as_mut(), w)?;
     }
-    let plan = state.statement_to_plan(statement).await?;
+    // Each retry puts one more lateral alias in place; a query has few.
+    let mut retries = 0;
+    let plan = loop {
+        match state.statement_to_plan(statement.clone()).await {
+            Ok(plan) => break plan,
+            Err(e) if w.lateral_aliases() && retries < MAX_LATERAL_ALIASES => {
+                let inlined = match (&mut statement, missing_column(&e)) {
+                    (DFStatement::Statement(s), Some(name)) => inline_alias(s.as_mut(), &name),
+                    _ => false,
+                };
+                if !inlined {
+                    return Err(e);
+                }
+                retries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     options.verify_plan(&plan)?;
     ctx.execute_logical_plan(plan).await
+}
+
+/// Most lateral aliases put in place in one query.
+const MAX_LATERAL_ALIASES: usize = 64;
+
+/// The unqualified column planning found no field for, if that is the
+/// error.
+fn missing_column(e: &DataFusionError) -> Option<String> {
+    match e {
+        DataFusionError::SchemaError(s, _) => match s.as_ref() {
+            SchemaError::FieldNotFound { field, .. } if field.relation.is_none() => {
+                Some(field.name.clone())
+            }
+            _ => None,
+        },
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            missing_column(inner)
+        }
+        DataFusionError::Collection(errors) => errors.iter().find_map(missing_column),
+        _ => None,
+    }
+}
+
+/// Put the expression of the alias `name` in place of the bare identifier
+/// `name` wherever a select list gives that alias before using it (later
+/// items, `WHERE`, `QUALIFY`), in every query of `statement`. Whether
+/// anything was replaced.
+fn inline_alias(statement: &mut datafusion::sql::sqlparser::ast::Statement, name: &str) -> bool {
+    struct Lateral<'a> {
+        name: &'a str,
+        changed: bool,
+    }
+    impl VisitorMut for Lateral<'_> {
+        type Break = ();
+        fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            self.changed |= in_set_expr(&mut q.body, self.name);
+            ControlFlow::Continue(())
+        }
+    }
+    fn in_set_expr(s: &mut SetExpr, name: &str) -> bool {
+        match s {
+            SetExpr::Select(select) => in_select(select, name),
+            SetExpr::SetOperation { left, right, .. } => {
+                // Both sides, even when the first changed.
+                let l = in_set_expr(left, name);
+                in_set_expr(right, name) | l
+            }
+            _ => false,
+        }
+    }
+    fn in_select(select: &mut Select, name: &str) -> bool {
+        let mut given: Option<Expr> = None;
+        let mut changed = false;
+        for item in &mut select.projection {
+            let expr = match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                _ => continue,
+            };
+            if let Some(by) = &given {
+                changed |= substitute(expr, name, by);
+            }
+            if let SelectItem::ExprWithAlias { expr, alias } = item
+                && given.is_none()
+                && same_name(alias, name)
+            {
+                given = Some(expr.clone());
+            }
+        }
+        if let Some(by) = &given {
+            for e in [&mut select.selection, &mut select.qualify]
+                .into_iter()
+                .flatten()
+            {
+                changed |= substitute(e, name, by);
+            }
+        }
+        changed
+    }
+    fn substitute(e: &mut Expr, name: &str, by: &Expr) -> bool {
+        let mut changed = false;
+        let _ = visit_expressions_mut(e, |x| {
+            if let Expr::Identifier(id) = x
+                && same_name(id, name)
+            {
+                *x = Expr::Nested(Box::new(by.clone()));
+                changed = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        changed
+    }
+    // As DataFusion normalises identifiers: unquoted ones lowercased.
+    fn same_name(id: &Ident, name: &str) -> bool {
+        match id.quote_style {
+            Some(_) => id.value == name,
+            None => id.value.to_lowercase() == name,
+        }
+    }
+    let mut v = Lateral {
+        name,
+        changed: false,
+    };
+    let _ = statement.visit(&mut v);
+    v.changed
 }
 
 /// Integer division as the warehouse does it: `/` of two integers cast to
@@ -515,6 +648,74 @@ mod tests {
         )
         .await;
         assert!(ok.is_ok());
+    }
+
+    /// Every value of the first row, as text.
+    async fn row(w: Warehouse, sql: &str) -> DFResult<Vec<String>> {
+        let options = EngineOptions {
+            threads: Some(1),
+            warehouse: Some(w),
+            ..EngineOptions::default()
+        };
+        let ctx = session(&options).unwrap();
+        let batches = plan(&ctx, sql, SQLOptions::new()).await?.collect().await?;
+        let fmt = FormatOptions::default().with_null("NULL");
+        Ok(batches[0]
+            .columns()
+            .iter()
+            .map(|c| {
+                ArrayFormatter::try_new(c.as_ref(), &fmt)
+                    .unwrap()
+                    .value(0)
+                    .to_string()
+            })
+            .collect())
+    }
+
+    #[tokio::test]
+    async fn lateral_column_aliases_where_the_warehouse_has_them() {
+        let t = "from (values (1, 10), (2, 20)) t(id, amount)";
+        let sql = format!(
+            "select amount / 10 as units, units * 3 as tripled, tripled + units as four {t} where id = 2"
+        );
+        for w in [
+            Warehouse::Snowflake,
+            Warehouse::Duckdb,
+            Warehouse::Databricks,
+            Warehouse::Redshift,
+        ] {
+            let got = row(w, &sql).await.unwrap();
+            let want = if w.divides_to_fraction() {
+                ["2.0", "6.0", "8.0"]
+            } else {
+                ["2", "6", "8"]
+            };
+            assert_eq!(got, want, "{w:?}");
+        }
+        // In WHERE and QUALIFY, in a CTE and in a subquery too.
+        let sql = format!(
+            "with c as (select id * 2 as twice, twice + 1 as odd {t}) \
+             select * from (select odd, odd > 3 as big from c) where big qualify row_number() over (order by odd) = 1"
+        );
+        assert_eq!(
+            row(Warehouse::Snowflake, &sql).await.unwrap(),
+            ["5", "true"]
+        );
+        // A real column of the alias's name is the column.
+        let sql = format!("select amount * 2 as id, id as original {t} where id = 1");
+        assert_eq!(row(Warehouse::Snowflake, &sql).await.unwrap(), ["20", "1"]);
+        // BigQuery and Postgres have none: the error is DataFusion's.
+        let sql = format!("select amount as a, a + 1 as b {t}");
+        let err = row(Warehouse::Bigquery, &sql)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a"), "{err}");
+        // A name that is no alias stays an error.
+        let err = row(Warehouse::Snowflake, &format!("select nope {t}"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
     }
 
     #[tokio::test]

@@ -118,7 +118,7 @@ fn removed_model(name: &str, level: Level) -> Reason {
         level,
         message: format!("model `{name}` was removed from the folder"),
         observed: serde_json::json!(name),
-        threshold: serde_json::Value::Null,
+        threshold: serde_json::json!(0),
     }
 }
 

@@ -3,19 +3,30 @@
 //! over the shared inputs; models the same in both versions run once. The
 //! compared models (changed ones and their downstream, or the targets) each
 //! go through the comparison unit and are judged on their own.
+//!
+//! A model that cannot be rendered or planned does not stop the run: it is
+//! a failure of that version of the model, a finding its report carries
+//! (with file, line and column), and every model reading it is not run and
+//! says so; all other models are compared. With `--runs N` the needed
+//! models of each version run again on reordered inputs (the determinism
+//! check of `determinism.rs`) and each compared model's re-runs are
+//! compared with its first run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{DataFrame, SessionContext};
 
 use crate::compare::{self, Depth, Key, Logic};
 use crate::engine;
 use crate::error::{EngineContext, Error, Result};
-use crate::judge;
+use crate::judge::{self, Policy};
 use crate::models::{self, ModelSet, Selection};
-use crate::report::{ModelReport, SqlSources, Timings, Why};
+use crate::report::{
+    Determinism, Drift, FailureStage, Findings, ModelFailure, ModelReport, SqlSources, Timings, Why,
+};
 use crate::transform::{self, Origin, Transform, Version};
 
 use super::assemble::{Found, Subject};
@@ -24,40 +35,69 @@ use super::job::ModelRun;
 use super::progress::Stage;
 
 /// Run (or plan) both versions' models and compare the selected ones.
-pub(super) async fn run(env: &Env<'_>, m: &ModelRun, timings: &mut Timings) -> Result<Found> {
+pub(super) async fn run(
+    env: &Env<'_>,
+    m: &ModelRun,
+    runs: u32,
+    timings: &mut Timings,
+) -> Result<Found> {
     let plan_only = env.job.plan_only();
     let order1 = m.v1.order(&m.dir)?;
     let order2 = m.v2.order(&m.dir)?;
     let selection = models::select(&m.v1, &m.v2, &order2, &m.targets, &m.dir)?;
-    let v1 = VersionRun::new(env, Version::V1, &m.v1, order1, &selection).await?;
-    let v2 = VersionRun::new(env, Version::V2, &m.v2, order2, &selection).await?;
-    unrendered(m, [&v1, &v2])?;
+    let v1 = VersionRun::new(env, env.ctx, Version::V1, &m.v1, order1, &selection).await?;
+    let v2 = VersionRun::new(env, env.ctx, Version::V2, &m.v2, order2, &selection).await?;
 
     env.observer
         .stage(if plan_only { Stage::Plan } else { Stage::RunV1 });
     let t = Instant::now();
-    let out1 = v1.run(env, &BTreeMap::new()).await?;
+    let root = env.scratch.join("models");
+    let out1 = v1.run(env, &root, &BTreeMap::new()).await?;
     timings.run_v1_ms = ms(t);
     if !plan_only {
         env.observer.stage(Stage::RunV2);
     }
-    // Models the same in both versions are not run again for v2.
+    // Models the same in both versions are not run again for v2 (planning
+    // is cheap and leaves no output to share).
     let same = same_models(m, &v1.order);
-    let shared: BTreeMap<String, PathBuf> = out1
+    let shared: BTreeMap<String, Output> = out1
+        .done
         .iter()
-        .filter(|(n, _)| same.contains(*n))
-        .map(|(n, o)| (n.clone(), o.dir.clone()))
+        .filter(|(n, _)| !plan_only && same.contains(*n))
+        .map(|(n, o)| {
+            let reused = Output {
+                dir: o.dir.clone(),
+                sql: o.sql.clone(),
+                plan: None,
+            };
+            (n.clone(), reused)
+        })
         .collect();
     let t = Instant::now();
-    let out2 = v2.run(env, &shared).await?;
+    let out2 = v2.run(env, &root, &shared).await?;
     timings.run_v2_ms = ms(t);
+
+    let determinism = if runs >= 2 {
+        env.observer.stage(Stage::Determinism);
+        let t = Instant::now();
+        let d = determinism(env, &selection, [(&v1, &out1), (&v2, &out2)], runs).await?;
+        timings.determinism_ms = ms(t);
+        Some(d)
+    } else {
+        None
+    };
+    let drifts = determinism
+        .as_ref()
+        .map_or(&[][..], |d| &d.nondeterministic);
 
     env.observer.stage(Stage::Compare);
     let t = Instant::now();
     let mut reports = Vec::new();
     for name in &selection.compared {
         let sides = [(&v1, &out1), (&v2, &out2)];
-        reports.push(compare_model(env, m, &selection, name, sides).await?);
+        let mut report = compare_model(env, m, &selection, name, sides).await?;
+        judge_drift(&mut report, drifts, runs, &env.job.policy);
+        reports.push(report);
     }
     timings.compare_ms = ms(t);
     Ok(Found {
@@ -67,17 +107,24 @@ pub(super) async fn run(env: &Env<'_>, m: &ModelRun, timings: &mut Timings) -> R
             removed: selection.removed,
         },
         sql: None,
-        determinism: None,
+        determinism,
     })
 }
 
-/// What each model of a version gave, by name.
-type Outputs = BTreeMap<String, Output>;
+/// What each needed model of a version gave: its output, or why it could
+/// not be run.
+#[derive(Default)]
+struct Outputs {
+    done: BTreeMap<String, Output>,
+    failed: BTreeMap<String, ModelFailure>,
+}
 
-/// One model's output: where it was written (empty when only planned) and
-/// its planned query (absent when v2 reused v1's output).
+/// One model's output: where it was written (empty when only planned),
+/// the SQL that ran and its planned query (absent when v2 reused v1's
+/// output).
 struct Output {
     dir: PathBuf,
+    sql: String,
     plan: Option<DataFrame>,
 }
 
@@ -92,8 +139,11 @@ struct VersionRun<'a> {
 }
 
 impl<'a> VersionRun<'a> {
+    /// The models of `set` in a session of their own, the inputs registered
+    /// as `from` has them.
     async fn new(
         env: &Env<'_>,
+        from: &SessionContext,
         version: Version,
         set: &'a ModelSet,
         order: Vec<String>,
@@ -102,8 +152,7 @@ impl<'a> VersionRun<'a> {
         let ctx = engine::session(&env.job.engine)?;
         for source in env.job.inputs() {
             let name = source.name.as_str();
-            let provider = env
-                .ctx
+            let provider = from
                 .table_provider(name)
                 .await
                 .context(|| format!("cannot read input `{name}`"))?;
@@ -124,62 +173,186 @@ impl<'a> VersionRun<'a> {
         })
     }
 
-    /// The model `name` as a transform of this version.
-    fn transform(&self, name: &str) -> Transform {
-        let model = &self.set.models[name];
+    /// The model `name` as a transform of this version, running `sql`.
+    fn transform(&self, name: &str, sql: String) -> Transform {
         Transform {
             version: self.version,
-            path: model.path.clone(),
+            path: PathBuf::from(&self.set.models[name].shown),
             label: name.to_string(),
-            origin: Origin::Inline(model.sql.clone()),
+            origin: Origin::Inline(sql),
         }
     }
 
-    /// Run (or plan) the needed models in order, each registered under its
-    /// own name; `shared` outputs (already run for v1) are registered
-    /// instead of run again.
-    async fn run(&self, env: &Env<'_>, shared: &BTreeMap<String, PathBuf>) -> Result<Outputs> {
-        let mut outputs = BTreeMap::new();
+    /// The SQL model `name` runs: as rendered, or, for a model that asked
+    /// for the columns of relations, rendered again knowing them (the
+    /// inputs' and the upstream models' as planned in this session).
+    async fn sql(&self, name: &str) -> std::result::Result<String, String> {
+        let model = &self.set.models[name];
+        let Some(again) = self
+            .set
+            .rerender
+            .as_ref()
+            .filter(|_| !model.introspected.is_empty())
+        else {
+            return Ok(model.sql.clone());
+        };
+        let mut columns = models::Columns::new();
+        for relation in &model.introspected {
+            if let Ok(table) = self.ctx.table_provider(relation.as_str()).await {
+                let schema = table.schema();
+                let cols = schema
+                    .fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), sql_type(f.data_type())))
+                    .collect();
+                columns.insert(relation.clone(), cols);
+            }
+        }
+        (again.0)(name, columns)
+    }
+
+    /// Run (or plan) the needed models in order, each written under
+    /// `root` and registered under its own name; `shared` outputs (already
+    /// run for v1) are registered instead of run again. A model that cannot
+    /// be rendered or planned, or reads one, is a failure, not an error.
+    async fn run(
+        &self,
+        env: &Env<'_>,
+        root: &Path,
+        shared: &BTreeMap<String, Output>,
+    ) -> Result<Outputs> {
+        let mut out = Outputs::default();
         for name in self.order.iter().filter(|n| self.needed.contains(*n)) {
-            let t = self.transform(name);
-            let output = if env.job.plan_only() {
-                let (_, df) = transform::plan(&self.ctx, &t).await?;
+            if let Some(failure) = self.failure_before_planning(name, &out.failed) {
+                out.failed.insert(name.clone(), failure);
+                continue;
+            }
+            if let Some(o) = shared.get(name) {
+                transform::register_parts(&self.ctx, name.as_str(), &o.dir)
+                    .await
+                    .context(|| format!("cannot read model `{name}`"))?;
+                let (dir, sql) = (o.dir.clone(), o.sql.clone());
+                let plan = None;
+                out.done.insert(name.clone(), Output { dir, sql, plan });
+                continue;
+            }
+            let sql = match self.sql(name).await {
+                Ok(sql) => sql,
+                Err(e) => {
+                    let failure = self.render_failure(name, &e);
+                    out.failed.insert(name.clone(), failure);
+                    continue;
+                }
+            };
+            let t = self.transform(name, sql.clone());
+            let df = match transform::plan(&self.ctx, &t).await {
+                Ok((_, df)) => df,
+                Err(e) => {
+                    out.failed
+                        .insert(name.clone(), self.plan_failure(name, &sql, e)?);
+                    continue;
+                }
+            };
+            let dir = if env.job.plan_only() {
                 self.ctx
                     .register_table(name.as_str(), df.clone().into_view())
                     .context(|| format!("cannot register model `{name}`"))?;
-                Output {
-                    dir: PathBuf::new(),
-                    plan: Some(df),
-                }
-            } else if let Some(dir) = shared.get(name) {
-                transform::register_parts(&self.ctx, name.as_str(), dir)
-                    .await
-                    .context(|| format!("cannot read model `{name}`"))?;
-                Output {
-                    dir: dir.clone(),
-                    plan: None,
-                }
+                PathBuf::new()
             } else {
                 let v = self.version.as_str();
-                let dir = env.scratch.join("models").join(v).join(name);
+                let dir = root.join(v).join(name);
                 let what = || format!("{v} model {}", t.path.display());
                 let limit = env.job.limits.transform;
-                let (_, df) = transform::run_into(&self.ctx, &t, &dir, name, limit, what).await?;
-                Output {
-                    dir,
-                    plan: Some(df),
-                }
+                transform::run_planned(&self.ctx, &t, &df, &dir, name, limit, what).await?;
+                dir
             };
-            outputs.insert(name.clone(), output);
+            let plan = Some(df);
+            out.done.insert(name.clone(), Output { dir, sql, plan });
         }
-        Ok(outputs)
+        Ok(out)
+    }
+
+    /// Why model `name` cannot even be planned: its Jinja failed, or it
+    /// reads a model that `failed`.
+    fn failure_before_planning(
+        &self,
+        name: &str,
+        failed: &BTreeMap<String, ModelFailure>,
+    ) -> Option<ModelFailure> {
+        let model = &self.set.models[name];
+        if let Some(e) = &model.error {
+            return Some(self.render_failure(name, e));
+        }
+        let up = model.upstream.iter().find(|u| failed.contains_key(*u))?;
+        Some(ModelFailure {
+            version: self.version.as_str().to_string(),
+            file: model.shown.clone(),
+            line: None,
+            column: None,
+            stage: FailureStage::Upstream,
+            upstream: Some(up.clone()),
+            message: format!("reads model `{up}`, which failed"),
+        })
+    }
+
+    /// Rendering model `name` failed with `e`, which starts `file:line: `
+    /// when the error is in the model's own file.
+    fn render_failure(&self, name: &str, e: &str) -> ModelFailure {
+        let model = &self.set.models[name];
+        let (line, message) = e
+            .strip_prefix(&model.shown)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|rest| rest.split_once(": "))
+            .and_then(|(l, m)| Some((l.parse().ok()?, m.to_string())))
+            .map_or((None, e.to_string()), |(l, m)| (Some(l), m));
+        ModelFailure {
+            version: self.version.as_str().to_string(),
+            file: model.shown.clone(),
+            line,
+            column: None,
+            stage: FailureStage::Render,
+            upstream: None,
+            message,
+        }
+    }
+
+    /// Planning model `name` (as `sql`) failed with `e`: a failure naming
+    /// the place in the model's file, when `e` is about its SQL; else `e`.
+    fn plan_failure(&self, name: &str, sql: &str, e: Error) -> Result<ModelFailure> {
+        let Error::Transform {
+            location, message, ..
+        } = e
+        else {
+            return Err(e);
+        };
+        let model = &self.set.models[name];
+        let (line, column, message) = match location {
+            None => (None, None, message),
+            Some((l, c)) => match models::source_position(&model.raw, sql, l, c) {
+                Some((l, c)) => (Some(l), Some(c), message),
+                None => (
+                    None,
+                    None,
+                    format!("{message} (line {l}, column {c} of the SQL it rendered to)"),
+                ),
+            },
+        };
+        Ok(ModelFailure {
+            version: self.version.as_str().to_string(),
+            file: model.shown.clone(),
+            line,
+            column,
+            stage: FailureStage::Plan,
+            upstream: None,
+            message,
+        })
     }
 
     /// Register model `name`'s output in `ctx` as this version's side.
     async fn register_side(&self, ctx: &SessionContext, name: &str, out: &Outputs) -> Result<()> {
         let table = self.version.table_name();
         let what = || format!("cannot read model `{name}`");
-        let dir = &out[name].dir;
+        let dir = &out.done[name].dir;
         if dir.as_os_str().is_empty() {
             let provider = self.ctx.table_provider(name).await.context(what)?;
             ctx.register_table(table, provider).context(what)?;
@@ -192,7 +365,8 @@ impl<'a> VersionRun<'a> {
     }
 }
 
-/// Compare model `name` of both versions and judge it.
+/// Compare model `name` of both versions and judge it; a model that failed
+/// in either version is judged by its failures alone.
 async fn compare_model(
     env: &Env<'_>,
     m: &ModelRun,
@@ -201,12 +375,48 @@ async fn compare_model(
     sides: [(&VersionRun<'_>, &Outputs); 2],
 ) -> Result<ModelReport> {
     let job = env.job;
+    let [(_, out1), (v2, out2)] = sides;
+    let (a, b) = (&m.v1.models[name], &m.v2.models[name]);
+    let why = if !m.targets.is_empty() {
+        Why::Target
+    } else if selection.changed.contains(name) {
+        Why::Changed
+    } else {
+        Why::Downstream
+    };
+    let sql = SqlSources {
+        v1_path: a.path.display().to_string(),
+        v2_path: b.path.display().to_string(),
+        v1: a.raw.clone(),
+        v2: b.raw.clone(),
+    };
+    let notes = m.notes.get(name).cloned().unwrap_or_default();
+    let failures: Vec<ModelFailure> = [out1, out2]
+        .iter()
+        .filter_map(|o| o.failed.get(name).cloned())
+        .collect();
+    if !failures.is_empty() {
+        let mut reasons = judge::failures(&failures, &job.policy);
+        let key = m.keys.get(name).cloned().unwrap_or_default();
+        return Ok(ModelReport {
+            name: name.to_string(),
+            why,
+            verdict: judge::order(&mut reasons),
+            reasons,
+            mode: crate::report::Mode::of(&key),
+            key,
+            sql,
+            failures,
+            findings: Findings {
+                notes,
+                ..Findings::default()
+            },
+        });
+    }
     let ctx = engine::session(&job.engine)?;
     for (run, out) in sides {
         run.register_side(&ctx, name, out).await?;
     }
-    let [(_, out1), (v2, out2)] = sides;
-    let (a, b) = (&m.v1.models[name], &m.v2.models[name]);
     let key = match m.keys.get(name) {
         Some(k) => Key::Given(k),
         None => Key::IfPresent(&job.settings.key),
@@ -218,9 +428,9 @@ async fn compare_model(
     };
     // A model whose SQL changed ran (or was planned) in both versions, so
     // both its plans are at hand.
-    let plans = (out1[name].plan.as_ref(), out2[name].plan.as_ref());
-    let logic = match plans {
-        _ if a.sql == b.sql => Logic::Same,
+    let (o1, o2) = (&out1.done[name], &out2.done[name]);
+    let logic = match (o1.plan.as_ref(), o2.plan.as_ref()) {
+        _ if o1.sql == o2.sql => Logic::Same,
         (Some(df1), Some(df2)) => Logic::Plans(&v2.ctx, df1, df2),
         _ => {
             let message = format!("model `{name}` changed but was not planned in both versions");
@@ -230,19 +440,10 @@ async fn compare_model(
     let mut c = compare::registered(&ctx, &job.settings, key, depth, logic)
         .await
         .map_err(|e| model_error(m, name, e))?;
-    if let Some(notes) = m.notes.get(name) {
-        c.findings.notes.splice(0..0, notes.iter().cloned());
-    }
+    c.findings.notes.splice(0..0, notes);
     let rows = (!job.plan_only()).then_some(&c.findings.rows);
     let mut reasons = judge::comparison(&c.findings.schema, rows, &job.policy);
     let verdict = judge::order(&mut reasons);
-    let why = if !m.targets.is_empty() {
-        Why::Target
-    } else if selection.changed.contains(name) {
-        Why::Changed
-    } else {
-        Why::Downstream
-    };
     Ok(ModelReport {
         name: name.to_string(),
         why,
@@ -250,39 +451,109 @@ async fn compare_model(
         reasons,
         mode: c.mode(),
         key: c.key,
-        sql: SqlSources {
-            v1_path: a.path.display().to_string(),
-            v2_path: b.path.display().to_string(),
-            v1: a.raw.clone(),
-            v2: b.raw.clone(),
-        },
+        sql,
+        failures: Vec::new(),
         findings: c.findings,
     })
 }
 
-/// Every model a compared model needs that could not be rendered, in both
-/// versions at once, as one error; models nothing compared needs do not
-/// stop the run.
-fn unrendered(m: &ModelRun, runs: [&VersionRun<'_>; 2]) -> Result<()> {
-    let mut errors = Vec::new();
-    for run in runs {
-        for name in run.order.iter().filter(|n| run.needed.contains(*n)) {
-            if let Some(e) = &run.set.models[name].error {
-                errors.push(format!("{} model `{name}`: {e}", run.version.as_str()));
+/// Re-run each version's needed models `runs - 1` more times on reordered
+/// inputs and compare every compared model's re-runs with its first run.
+async fn determinism(
+    env: &Env<'_>,
+    selection: &Selection,
+    firsts: [(&VersionRun<'_>, &Outputs); 2],
+    runs: u32,
+) -> Result<Determinism> {
+    let rerun = env.rerun(runs);
+    let mut drifts: BTreeMap<(Version, String), Drift> = BTreeMap::new();
+    for k in 2..=runs {
+        let inputs = rerun.session(k, env.scratch).await?;
+        let root = env.scratch.join(format!("models-run{k}"));
+        for (first, out) in firsts {
+            let again = VersionRun::new(
+                env,
+                &inputs,
+                first.version,
+                first.set,
+                first.order.clone(),
+                selection,
+            )
+            .await?;
+            let rerun_out = again.run(env, &root, &BTreeMap::new()).await?;
+            for name in &selection.compared {
+                let (Some(a), Some(b)) = (out.done.get(name), rerun_out.done.get(name)) else {
+                    continue;
+                };
+                let v = first.version;
+                drifts
+                    .entry((v, name.clone()))
+                    .or_insert_with(|| Drift::new(v, Some(name.clone())))
+                    .add(rerun.differs(&a.dir, &b.dir).await?);
             }
         }
     }
-    if errors.is_empty() {
-        return Ok(());
+    // Reported in the order the models are compared, v1 before v2.
+    let mut nondeterministic = Vec::new();
+    for name in &selection.compared {
+        for v in [Version::V1, Version::V2] {
+            if let Some(d) = drifts.remove(&(v, name.clone()))
+                && d.runs_differing > 0
+            {
+                nondeterministic.push(d);
+            }
+        }
     }
-    Err(Error::Models {
-        path: m.dir.clone(),
-        message: format!(
-            "{} model(s) that the compared models need cannot be rendered:\n  {}",
-            errors.len(),
-            errors.join("\n  ")
-        ),
+    Ok(Determinism {
+        runs,
+        nondeterministic,
     })
+}
+
+/// Add the determinism check's reasons about model `report` to its own.
+fn judge_drift(report: &mut ModelReport, drifts: &[Drift], runs: u32, policy: &Policy) {
+    let mine: Vec<Drift> = drifts
+        .iter()
+        .filter(|d| d.model.as_deref() == Some(report.name.as_str()))
+        .cloned()
+        .collect();
+    if mine.is_empty() {
+        return;
+    }
+    let d = Determinism {
+        runs,
+        nondeterministic: mine,
+    };
+    let mut reasons = judge::determinism(&d, policy);
+    reasons.append(&mut report.reasons);
+    report.verdict = judge::order(&mut reasons);
+    report.reasons = reasons;
+}
+
+/// A column type as SQL names it, for `adapter.get_columns_in_relation`
+/// (what `union_relations` casts to); other types as Arrow names them.
+fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::UInt8 => "tinyint unsigned".into(),
+        DataType::UInt16 => "smallint unsigned".into(),
+        DataType::UInt32 => "integer unsigned".into(),
+        DataType::UInt64 => "bigint unsigned".into(),
+        DataType::Float32 => "real".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("numeric({p},{s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "varchar".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, None) => "timestamp".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
+        DataType::Dictionary(_, v) => sql_type(v),
+        other => other.to_string(),
+    }
 }
 
 /// Models the same in both versions: equal SQL and every model upstream the
@@ -293,7 +564,7 @@ fn same_models(m: &ModelRun, order: &[String]) -> BTreeSet<String> {
         let (Some(a), Some(b)) = (m.v1.models.get(name), m.v2.models.get(name)) else {
             continue;
         };
-        if a.sql == b.sql && a.upstream == b.upstream && a.upstream.iter().all(|u| same.contains(u))
+        if !a.differs(b) && a.upstream == b.upstream && a.upstream.iter().all(|u| same.contains(u))
         {
             same.insert(name.clone());
         }

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use datafusion::prelude::SessionContext;
 
+use crate::determinism::Rerun;
+
 use super::job::Job;
 use super::progress::Observer;
 
@@ -18,6 +20,21 @@ pub(super) struct Env<'a> {
     /// Scratch space for converted inputs and materialised outputs.
     pub scratch: &'a Path,
     pub observer: &'a dyn Observer,
+}
+
+impl Env<'_> {
+    /// The determinism check's re-runs of this run's versions, `runs` in
+    /// all, over its inputs.
+    pub fn rerun(&self, runs: u32) -> Rerun<'_> {
+        Rerun {
+            ctx: self.ctx,
+            engine: &self.job.engine,
+            inputs: self.job.inputs().iter().map(|s| s.name.clone()).collect(),
+            settings: &self.job.settings,
+            runs,
+            transform_limit: self.job.limits.transform,
+        }
+    }
 }
 
 /// Milliseconds since `t`.

@@ -32,7 +32,8 @@ pub enum Mode {
     /// `diff`: two existing tables, registered as v1 and v2.
     Diff(Tables),
     /// `run`: both versions of a transform run over the inputs; `runs` ≥ 2
-    /// re-runs each for the determinism check (single files only).
+    /// re-runs each (every needed model of a folder) for the determinism
+    /// check.
     Run { transforms: Transforms, runs: u32 },
     /// `check`: both versions planned over the inputs' schemas; nothing is
     /// run and no rows are compared.
@@ -155,13 +156,13 @@ impl Job {
 
     /// What this job looks at, deciding which rules it can judge.
     pub fn evidence(&self) -> Evidence {
-        let single_file = self
-            .transforms()
-            .is_some_and(|t| matches!(t.versions, Versions::File { .. }));
         Evidence {
             plans: self.transforms().is_some(),
             rows: !self.plan_only(),
-            runs: single_file && matches!(self.mode, Mode::Run { runs, .. } if runs >= 2),
+            runs: matches!(self.mode, Mode::Run { runs, .. } if runs >= 2),
+            models: self
+                .transforms()
+                .is_some_and(|t| matches!(t.versions, Versions::Folder(_))),
         }
     }
 }

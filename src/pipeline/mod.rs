@@ -57,11 +57,11 @@ async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
         Mode::Diff(_) => single::tables(&env, &mut timings).await?,
         Mode::Run { transforms, runs } => match &transforms.versions {
             Versions::File { v1, v2 } => single::run(&env, v1, v2, *runs, &mut timings).await?,
-            Versions::Folder(m) => dag::run(&env, m, &mut timings).await?,
+            Versions::Folder(m) => dag::run(&env, m, *runs, &mut timings).await?,
         },
         Mode::Check(transforms) => match &transforms.versions {
             Versions::File { v1, v2 } => single::check(&env, v1, v2, &mut timings).await?,
-            Versions::Folder(m) => dag::run(&env, m, &mut timings).await?,
+            Versions::Folder(m) => dag::run(&env, m, 1, &mut timings).await?,
         },
     };
     // The run succeeded: move the dead-letter file (if any) into place;

@@ -7,7 +7,6 @@ use std::time::Instant;
 use datafusion::prelude::DataFrame;
 
 use crate::compare::{self, Depth, Key, Logic};
-use crate::determinism::Rerun;
 use crate::error::{EngineContext, Result};
 use crate::report::{Determinism, SqlSources, Timings};
 use crate::transform::{self, Transform, Version};
@@ -114,15 +113,7 @@ async fn materialise(env: &Env<'_>, t: &Transform) -> Result<(String, DataFrame)
 
 /// Re-run each version on reordered inputs and compare with its first run.
 async fn determinism(env: &Env<'_>, versions: [&Transform; 2], runs: u32) -> Result<Determinism> {
-    let names: Vec<String> = env.job.inputs().iter().map(|s| s.name.clone()).collect();
-    let rerun = Rerun {
-        ctx: env.ctx,
-        engine: &env.job.engine,
-        inputs: &names,
-        settings: &env.job.settings,
-        runs,
-        transform_limit: env.job.limits.transform,
-    };
+    let rerun = env.rerun(runs);
     let mut nondeterministic = Vec::new();
     for t in versions {
         let first = env.scratch.join(t.version.as_str());

@@ -7,7 +7,7 @@
 //! become `%3A`, `%2C`. Values are made inert first (no control characters
 //! at all), so data can never end the command line and start another one.
 
-use crate::report::{DiffReport, Level};
+use crate::report::{DiffReport, Level, Reason, Rule};
 
 /// At most this many annotations per run (GitHub documents a limit of 10
 /// errors and 10 warnings per step; this keeps all of them under it).
@@ -51,18 +51,23 @@ pub fn annotation(
 }
 
 /// The annotations for a report: one per reason (block first, as reasons
-/// are ordered), pointing at the v2 SQL file when there is one, at most
-/// [`MAX_ANNOTATIONS`]; when more reasons exist the last one says so.
+/// are ordered), pointing at the v2 SQL file when there is one (a model's
+/// own file, at the line a v2 failure names), at most [`MAX_ANNOTATIONS`];
+/// when more reasons exist the last one says so.
 pub fn annotations(r: &DiffReport) -> Vec<String> {
     let file = r.comparison.sql.as_ref().map(|s| s.v2_path.as_str());
     let mut out: Vec<String> = r
         .reasons
         .iter()
         .map(|reason| {
+            let (file, position) = match r.models.is_empty() {
+                true => (file, None),
+                false => model_place(r, reason),
+            };
             annotation(
                 reason.level,
                 file,
-                None,
+                position,
                 &format!("diffgate {}: {}", reason.level.verdict(), reason.rule),
                 &reason.message,
             )
@@ -85,6 +90,36 @@ pub fn annotations(r: &DiffReport) -> Vec<String> {
         ));
     }
     out
+}
+
+/// The file (and line) of the model a run-level reason is about: its v2
+/// file, at the place its v2 failure names.
+fn model_place<'a>(r: &'a DiffReport, reason: &Reason) -> (Option<&'a str>, Option<(u64, u64)>) {
+    for m in &r.models {
+        let Some(rest) = reason
+            .message
+            .strip_prefix(&format!("model `{}`: ", m.name))
+        else {
+            continue;
+        };
+        if !m
+            .reasons
+            .iter()
+            .any(|x| x.rule == reason.rule && x.message == rest)
+        {
+            continue;
+        }
+        let position = match reason.rule {
+            Rule::ModelFailedV2 => m
+                .failures
+                .iter()
+                .find(|f| f.version == "v2")
+                .and_then(|f| Some((f.line?, f.column.unwrap_or(1)))),
+            _ => None,
+        };
+        return (Some(m.sql.v2_path.as_str()), position);
+    }
+    (None, None)
 }
 
 pub fn group(title: &str) -> String {

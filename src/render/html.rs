@@ -282,6 +282,19 @@ fn body(o: &mut String, c: &ComparisonView) {
             esc(note)
         );
     }
+    if !c.failures.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2>Not compared</h2>\n<p>{}:</p>\n<ul class=\"failures\">",
+            esc(text::NOT_COMPARED)
+        );
+        for f in c.failures {
+            let _ = writeln!(o, "<li>{}</li>", esc(&text::inert(&f.sentence())));
+        }
+        o.push_str("</ul>\n");
+        sql_diff(o, c);
+        return;
+    }
     schema(o, c);
     if c.plan_only {
         let _ = writeln!(o, "<h2>Rows</h2>\n<p>{}.</p>", esc(text::PLAN_ONLY));

@@ -59,7 +59,14 @@ pub fn render(r: &DiffReport) -> String {
 /// Notes, schema, rows, columns, samples and SQL diff of one comparison.
 fn body(md: &mut Doc, c: &ComparisonView) {
     notes(md, c);
-    if c.plan_only {
+    if !c.failures.is_empty() {
+        let mut t = format!("### Not compared\n\n{}:\n\n", text::NOT_COMPARED);
+        for f in c.failures {
+            let _ = writeln!(t, "- {}", escape(&f.sentence()));
+        }
+        t.push('\n');
+        md.must(&t);
+    } else if c.plan_only {
         md.must(&format!("### Rows\n\n{}.\n\n", text::PLAN_ONLY));
         schema(md, c);
     } else {

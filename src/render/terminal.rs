@@ -165,6 +165,14 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     for note in &c.findings.notes {
         let _ = writeln!(o, "\n{} {}", p.bold("Note:"), inert(note));
     }
+    if !c.failures.is_empty() {
+        let _ = writeln!(o, "\n{}", p.bold("Not compared"));
+        let _ = writeln!(o, "  {}:", text::NOT_COMPARED);
+        for f in c.failures {
+            let _ = writeln!(o, "  {}", p.fg(AnsiColor::Red, &inert(&f.sentence())));
+        }
+        return;
+    }
     schema(o, c, p);
     if c.plan_only {
         let _ = writeln!(o, "\n{}", p.bold("Rows"));

@@ -168,6 +168,11 @@ pub fn dead_letter_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> St
     }
 }
 
+/// Heads the failures shown instead of the findings of a model that
+/// could not be compared.
+pub const NOT_COMPARED: &str =
+    "not compared: a version of this model could not be run, so there is nothing to compare";
+
 /// Shown instead of rows, columns and samples in a `check` report.
 pub const PLAN_ONLY: &str =
     "not compared: `check` plans v1 and v2 from the input schemas without reading data";
@@ -175,16 +180,33 @@ pub const PLAN_ONLY: &str =
 /// The sentence saying what the determinism check (`--runs`) found.
 pub fn determinism_sentence(r: &DiffReport) -> Option<String> {
     let d = r.determinism.as_ref()?;
+    let differed = |x: &crate::report::Drift| {
+        format!(
+            "differed in {} of {} re-run(s), up to {} row(s)",
+            x.runs_differing,
+            d.runs.saturating_sub(1),
+            x.rows
+        )
+    };
     let mut parts = Vec::new();
-    for v in ["v1", "v2"] {
-        match d.nondeterministic.iter().find(|x| x.version == v) {
-            None => parts.push(format!("{v} gave the same output every time")),
-            Some(x) => parts.push(format!(
-                "{v} differed in {} of {} re-run(s), up to {} row(s)",
-                x.runs_differing,
-                d.runs.saturating_sub(1),
-                x.rows
-            )),
+    if r.models.is_empty() {
+        for v in ["v1", "v2"] {
+            match d.nondeterministic.iter().find(|x| x.version == v) {
+                None => parts.push(format!("{v} gave the same output every time")),
+                Some(x) => parts.push(format!("{v} {}", differed(x))),
+            }
+        }
+    } else if d.nondeterministic.is_empty() {
+        parts.push("every compared model gave the same output every time".to_string());
+    } else {
+        for x in &d.nondeterministic {
+            let model = x.model.as_deref().unwrap_or_default();
+            parts.push(format!(
+                "{} of model `{}` {}",
+                x.version,
+                name(model),
+                differed(x)
+            ));
         }
     }
     Some(format!(

@@ -12,11 +12,22 @@ use serde_json::Value;
 
 use crate::common::{diffgate, git, root};
 
-/// The two fixtures: (v1 dir, v2 dir, scenario), and the models each
-/// compares.
-const PROJECTS: &[(&str, &[&str])] = &[
-    ("scenarios/dbt_project", &["orders", "customers"]),
-    ("testdata/dbt/jaffle_shop", &["customers", "orders"]),
+/// The fixtures (each a scenario with v1/ and v2/), the models each
+/// compares, and the dbt packages real dbt installs for it (diffgate
+/// brings its own `dbt_utils`).
+const PROJECTS: &[(&str, &[&str], Option<&str>)] = &[
+    ("scenarios/dbt_project", &["orders", "customers"], None),
+    ("testdata/dbt/jaffle_shop", &["customers", "orders"], None),
+    (
+        "testdata/dbt/introspect",
+        &[
+            "stg_customers",
+            "all_customers",
+            "orders_enriched",
+            "customer_orders",
+        ],
+        Some("scenarios/dbt_project/v2/dbt_packages"),
+    ),
 ];
 
 /// A Python with dbt-core and dbt-duckdb (tests/py/requirements-dbt.txt):
@@ -90,7 +101,7 @@ fn counts(m: &Value) -> Value {
 #[test]
 fn per_model_counts_equal_real_dbt_builds_of_both_versions() {
     let Some(py) = dbt_python() else { return };
-    for (project, models) in PROJECTS {
+    for (project, models, packages) in PROJECTS {
         let (code, report, stderr) = json_report(&["run", project]);
         assert!(matches!(code, Some(0 | 1)), "{project}: {stderr}");
         let keys: serde_json::Map<String, Value> = models
@@ -103,6 +114,7 @@ fn per_model_counts_equal_real_dbt_builds_of_both_versions() {
             .arg(dir.join("v1"))
             .arg(dir.join("v2"))
             .arg(Value::Object(keys).to_string())
+            .args(packages.map(|p| root().join(p)))
             .output()
             .unwrap();
         assert!(
@@ -189,7 +201,7 @@ fn a_project_runs_with_no_config_reading_v1_from_git() {
 }
 
 #[test]
-fn a_model_that_cannot_be_rendered_stops_only_what_needs_it() {
+fn a_model_that_cannot_be_rendered_is_a_finding_of_it_and_what_reads_it() {
     let tmp = pull_request("testdata/dbt/jaffle_shop");
     let dir = tmp.path();
     // A model nothing compared reads, broken in v2: the run goes on.
@@ -211,11 +223,30 @@ fn a_model_that_cannot_be_rendered_stops_only_what_needs_it() {
         format!("-- orders as of {{{{ var('not_set') }}}}\n{sql}"),
     )
     .unwrap();
-    let (code, _, stderr) = json_report(&["run", d, "--base", "HEAD", "--dialect", "duckdb"]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("v2 model `stg_orders`"), "{stderr}");
-    assert!(stderr.contains("stg_orders.sql:1"), "{stderr}");
-    assert!(stderr.contains("required var `not_set`"), "{stderr}");
+    let (code, report, stderr) = json_report(&["run", d, "--base", "HEAD", "--dialect", "duckdb"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let f = &model(&report, "stg_orders")["failures"][0];
+    assert_eq!(
+        (&f["version"], &f["stage"], &f["line"]),
+        (&"v2".into(), &"render".into(), &1.into())
+    );
+    assert!(
+        f["file"].as_str().unwrap().ends_with("stg_orders.sql"),
+        "{f}"
+    );
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("required var `not_set`"),
+        "{f}"
+    );
+    // What reads it is not run, and says which model it waits for.
+    assert_eq!(
+        model(&report, "orders")["failures"][0]["upstream"],
+        "stg_orders"
+    );
+    assert!(model(&report, "customers")["failures"][0]["upstream"].is_string());
     // --vars gives it.
     let (code, _, stderr) = json_report(&[
         "run",

@@ -235,8 +235,198 @@ fn cycles_jinja_and_sql_errors_name_the_model() {
         &[("m.sql", "select id from t")],
         &[("m.sql", "select id,\n  {{ ref('m') }}.nope from t")],
     );
-    let e = stderr(&diffgate(d, &["run", "."]));
-    assert!(e.contains("v2") && e.contains("m.sql:2:"), "{e}");
+    // SQL that does not plan is a finding of that model, at its place.
+    let out = diffgate(d, &["run", ".", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let f = &json(&out)["models"][0]["failures"][0];
+    assert_eq!(
+        (&f["version"], &f["line"], &f["stage"]),
+        (&"v2".into(), &2.into(), &"plan".into())
+    );
+    assert!(f["file"].as_str().unwrap().ends_with("m.sql"), "{f}");
+}
+
+/// v1 and v2 of a folder where `stg` does not plan in v2 (a column that is
+/// not there), `mart` reads it, and `other` changed on its own.
+fn broken_stg(d: &Path) {
+    let v1 = [
+        ("stg.sql", "select id, g from t"),
+        ("mart.sql", "select id, g * 2 as g2 from {{ ref('stg') }}"),
+        ("other.sql", "select id, g + 1 as h from t"),
+    ];
+    let mut v2 = v1;
+    v2[0].1 = "select id,\n  nope as g from t";
+    v2[2].1 = "select id, g + 2 as h from t";
+    folder(d, "", &v1, &v2);
+}
+
+#[test]
+fn a_model_that_cannot_be_planned_is_a_finding_and_what_reads_it_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    broken_stg(d);
+    let out = diffgate(d, &["run", ".", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "the gate fails; not an error");
+    let r = json(&out);
+    assert_eq!(r["verdict"], "block");
+    let m = |n: &str| {
+        r["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == n)
+            .unwrap_or_else(|| panic!("no model {n}"))
+            .clone()
+    };
+    let stg = m("stg");
+    let f = &stg["failures"][0];
+    assert_eq!(stg["failures"].as_array().unwrap().len(), 1, "{stg}");
+    assert_eq!(f["version"], "v2");
+    assert_eq!(f["stage"], "plan");
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(2), Some(3)),
+        "{f}"
+    );
+    assert!(f["message"].as_str().unwrap().contains("nope"), "{f}");
+    assert_eq!(stg["reasons"][0]["rule"], "model_failed_v2");
+    // What reads it is not run, and says why.
+    let mart = m("mart");
+    assert_eq!(mart["failures"][0]["stage"], "upstream");
+    assert_eq!(mart["failures"][0]["upstream"], "stg");
+    assert_eq!(mart["verdict"], "block");
+    // The others are compared as usual.
+    let other = m("other");
+    assert_eq!(other["rows"]["changed"], 50);
+    assert!(other.get("failures").is_none());
+    // Every format shows the failure instead of empty findings.
+    let md = diffgate(d, &["run", ".", "--format", "markdown"]);
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(md.contains("### Not compared"), "{md}");
+    assert!(
+        md.contains("v2 cannot be planned: ") && md.contains("stg.sql:2:3"),
+        "{md}"
+    );
+    assert!(
+        md.contains("v2 not run: it reads model &#96;stg&#96;"),
+        "{md}"
+    );
+    let text = diffgate(d, &["run", "."]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("Not compared") && text.contains("stg.sql:2:3"),
+        "{text}"
+    );
+    // A CI annotation points at the line.
+    let summary = d.join("summary.md");
+    let gh = common::diffgate()
+        .current_dir(d)
+        .args(["run", ".", "--github", "always"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", d.join("outputs"))
+        .output()
+        .unwrap();
+    let log = String::from_utf8(gh.stdout).unwrap();
+    assert!(
+        log.lines().any(|l| l.starts_with("::error file=")
+            && l.contains("stg.sql,line=2,col=3,")
+            && l.contains("model_failed_v2")),
+        "{log}"
+    );
+    // `check` finds it too, without data.
+    let out = diffgate(d, &["check", ".", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let stg = r["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "stg");
+    assert_eq!(stg.unwrap()["failures"][0]["stage"], "plan");
+}
+
+#[test]
+fn a_model_broken_in_v1_and_fixed_in_v2_asks_for_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    broken_stg(d);
+    // Swap the versions: v1 is the broken one.
+    std::fs::rename(d.join("v1"), d.join("old")).unwrap();
+    std::fs::rename(d.join("v2"), d.join("v1")).unwrap();
+    std::fs::rename(d.join("old"), d.join("v2")).unwrap();
+    let out = diffgate(d, &["run", ".", "--format", "json"]);
+    let r = json(&out);
+    let stg = &r["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "stg")
+        .unwrap();
+    assert_eq!(stg["verdict"], "review", "{stg}");
+    assert_eq!(stg["reasons"][0]["rule"], "model_failed_v1");
+    assert_eq!(stg["failures"][0]["version"], "v1");
+    // The policy sets its level like any rule's.
+    let out = diffgate(
+        d,
+        &[
+            "run",
+            ".",
+            "--format",
+            "json",
+            "--policy",
+            "model_failed_v1=block",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn runs_on_a_folder_finds_the_model_whose_output_depends_on_row_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pick = |order: &str| {
+        format!(
+            "select g, id from (select g, id, row_number() over (partition by g{order}) as rn from {{{{ ref('stg') }}}}) where rn = 1"
+        )
+    };
+    let (first, fixed) = (pick(""), pick(" order by id"));
+    let v1 = [
+        ("stg.sql", "select id, g from t"),
+        ("pick.sql", first.as_str()),
+    ];
+    let v2 = [
+        ("stg.sql", "select id, g from t"),
+        ("pick.sql", fixed.as_str()),
+    ];
+    folder(d, "[models.pick]\nkey = \"g\"", &v1, &v2);
+    let out = diffgate(d, &["run", ".", "--runs", "3", "--format", "json"]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    let drifts = r["determinism"]["nondeterministic"].as_array().unwrap();
+    assert_eq!(r["determinism"]["runs"], 3);
+    assert_eq!(drifts.len(), 1, "only v1 of pick: {drifts:?}");
+    assert_eq!(
+        (&drifts[0]["model"], &drifts[0]["version"]),
+        (&"pick".into(), &"v1".into())
+    );
+    let pick = &r["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "pick")
+        .unwrap();
+    assert_eq!(pick["reasons"][0]["rule"], "nondeterministic");
+    assert_eq!(pick["verdict"], "block");
+    assert!(
+        r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["rule"] == "nondeterministic" && c["outcome"] == "block")
+    );
+    let md = diffgate(d, &["run", ".", "--runs", "3", "--format", "markdown"]);
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(md.contains("v1 of model `pick` differed in"), "{md}");
 }
 
 #[test]

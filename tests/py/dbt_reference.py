@@ -6,9 +6,10 @@ model given with its key, what diffgate reports: rows of v1 and v2, rows
 only in one version, matched rows with any shared column different (NULL
 equal to NULL), and columns added or removed.
 
-    python dbt_reference.py V1_DIR V2_DIR '{"orders": ["order_id"]}'
+    python dbt_reference.py V1_DIR V2_DIR '{"orders": ["order_id"]}' [PACKAGES_DIR]
 
-prints one JSON object, by model. Needs tests/py/requirements-dbt.txt.
+prints one JSON object, by model. PACKAGES_DIR, when given, is installed as
+`dbt_packages/` into a version that has none. Needs tests/py/requirements-dbt.txt.
 """
 
 import json
@@ -23,7 +24,7 @@ import duckdb
 import yaml
 
 
-def build(src, work, name, shared):
+def build(src, work, name, shared, packages):
     project = work / name
     shutil.copytree(src, project, ignore=shutil.ignore_patterns("target", "logs"))
     config = yaml.safe_load((project / "dbt_project.yml").read_text())
@@ -34,9 +35,14 @@ def build(src, work, name, shared):
     for folder in ["dbt_packages", *seeds]:
         if not (project / folder).exists() and (shared / folder).exists():
             shutil.copytree(shared / folder, project / folder)
+    if packages and not (project / "dbt_packages").exists():
+        shutil.copytree(packages, project / "dbt_packages")
     profiles = work / f"profiles_{name}"
     profiles.mkdir()
-    db = work / f"{name}.duckdb"
+    # The same database name for both builds: relation names that dbt
+    # writes into data (union_relations' source column) hold it.
+    (work / f"db_{name}").mkdir()
+    db = work / f"db_{name}" / "dev.duckdb"
     outputs = {"dev": {"type": "duckdb", "path": str(db), "schema": "main", "threads": 1}}
     (profiles / "profiles.yml").write_text(
         yaml.safe_dump({profile: {"target": "dev", "outputs": outputs}})
@@ -81,10 +87,11 @@ def counts(con, model, key):
 
 def main():
     v1, v2, keys = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    packages = pathlib.Path(sys.argv[4]) if len(sys.argv) > 4 else None
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         shared = pathlib.Path(v2)
-        dbs = {name: build(src, work, name, shared) for name, src in (("v1", v1), ("v2", v2))}
+        dbs = {name: build(src, work, name, shared, packages) for name, src in (("v1", v1), ("v2", v2))}
         con = duckdb.connect()
         for name, db in dbs.items():
             con.execute(f"attach '{db}' as {name} (read_only)")

@@ -1,0 +1,2 @@
+select {{ dbt_utils.star(ref('customers'), except=['secret_note']) }}
+from {{ ref('customers') }}
