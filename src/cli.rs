@@ -166,9 +166,10 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The v1 table: a file or a directory of files.
+    /// The v1 table: a file, a directory of files, or a URL (s3://, gs://,
+    /// az://, abfss://, http(s)://; a prefix ending in `/` or a glob).
     pub v1: PathBuf,
-    /// The v2 table: a file or a directory of files.
+    /// The v2 table, as v1.
     pub v2: PathBuf,
     #[command(flatten)]
     pub shared: SharedArgs,
@@ -246,6 +247,13 @@ pub struct SharedArgs {
     /// (`<name>.dead-letter.ndjson`), else diffgate-dead-letter.ndjson.
     #[arg(long, value_name = "PATH", conflicts_with = "strict")]
     pub dead_letter: Option<PathBuf>,
+
+    /// Read remote inputs as a saved JSON report pinned them: the recorded
+    /// object versions where the store keeps versions, else the objects
+    /// only if they are unchanged (exit 2 naming any that changed or no
+    /// longer exist).
+    #[arg(long, value_name = "REPORT.json")]
+    pub pin_from: Option<PathBuf>,
 }
 
 /// A run count for the determinism check: 2 or more.

@@ -42,6 +42,34 @@ pub struct Scenario {
     /// A transform that is a dbt project.
     #[serde(default)]
     pub dbt: DbtSpec,
+    /// How remote inputs are read.
+    #[serde(default)]
+    pub storage: StorageSpec,
+}
+
+/// `[storage]`: how reads from object stores are retried.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    /// Retries of one request after a transient failure (default 10).
+    pub max_retries: Option<usize>,
+    /// Longest time one request keeps being retried (default `3m`).
+    pub retry_timeout: Option<String>,
+}
+
+impl StorageSpec {
+    /// The retry policy it sets, checked.
+    pub fn retry(&self, path: &Path) -> Result<crate::load::store::Retry> {
+        let mut r = crate::load::store::Retry::default();
+        if let Some(n) = self.max_retries {
+            r.max_retries = n;
+        }
+        if let Some(t) = &self.retry_timeout {
+            r.timeout = humantime::parse_duration(t)
+                .map_err(|e| Error::config(path, format!("storage.retry_timeout {t:?}: {e}")))?;
+        }
+        Ok(r)
+    }
 }
 
 /// Which rows of the inputs a run sees: a key-hash sample and per-input
@@ -88,6 +116,11 @@ pub struct InputSpec {
     pub where_: Option<String>,
     /// The column the key-hash sample hashes (see `fraction`).
     pub sample_column: Option<String>,
+    /// How to reach a remote input's bucket: `region`, `endpoint`,
+    /// `anonymous`, `requester_pays`, `allow_http`. Credentials come from
+    /// the environment, never from here.
+    #[serde(default)]
+    pub storage: crate::load::store::StoreOptions,
 }
 
 /// The transform: two files (`v1`, `v2`), or one `path` whose v1 is read
@@ -264,6 +297,7 @@ impl LoadedScenario {
                         types: BTreeMap::new(),
                         where_: None,
                         sample_column: None,
+                        storage: Default::default(),
                     },
                     InputEntry::Detailed(s) => s.clone(),
                 };
@@ -316,7 +350,13 @@ impl LoadedScenario {
                     name: name.clone(),
                     label: name.clone(),
                     types,
-                    path: self.resolve(&spec.path),
+                    path: if crate::load::store::is_url(&spec.path) {
+                        PathBuf::from(&spec.path)
+                    } else {
+                        self.resolve(&spec.path)
+                    },
+                    storage: spec.storage.clone(),
+                    origins: Default::default(),
                     format: spec.format,
                     delimiter,
                     has_header: spec.has_header,

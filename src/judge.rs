@@ -667,6 +667,7 @@ mod tests {
             rows_loaded: Some(read - dead),
             rows_dead_lettered: dead,
             subset: None,
+            pinned: Vec::new(),
         }
     }
 

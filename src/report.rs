@@ -436,6 +436,26 @@ pub struct InputInfo {
     /// The canary subset of this input, when it is filtered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<InputSubset>,
+    /// The objects of a remote input as they were when first read, and
+    /// read by both versions: in path order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<PinnedObject>,
+}
+
+/// One object of a remote input, pinned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PinnedObject {
+    /// `scheme://bucket/key`.
+    pub url: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_tag: Option<String>,
+    /// The version id, where the store keeps versions (then the version
+    /// read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// RFC 3339.
+    pub last_modified: String,
 }
 
 impl InputInfo {

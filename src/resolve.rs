@@ -101,6 +101,7 @@ fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
     let mut job = base.with_flags(mode, &args.shared)?;
     job.engine.warehouse = warehouse;
     job.engine.refuse_integer_division = is_dbt;
+    job.load.retry = s.storage.retry(&loaded.config_path)?;
     Ok(job)
 }
 
@@ -383,6 +384,26 @@ fn diff_job(args: &DiffArgs) -> Result<Job> {
     base.with_flags(Mode::Diff(tables), &args.shared)
 }
 
+/// The objects a saved report pinned (`--pin-from`).
+fn pins_of(path: &std::path::Path) -> Result<Vec<crate::report::PinnedObject>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let report = crate::render::json::parse(&text).map_err(|e| Error::Report {
+        path: path.to_path_buf(),
+        message: format!("--pin-from: not a diffgate JSON report: {e}"),
+    })?;
+    let pins: Vec<_> = report.inputs.into_iter().flat_map(|i| i.pinned).collect();
+    if pins.is_empty() {
+        return Err(Error::Report {
+            path: path.to_path_buf(),
+            message: "--pin-from: the report pinned no remote input".into(),
+        });
+    }
+    Ok(pins)
+}
+
 /// `--dead-letter`, else beside the first report file, else the default
 /// name in the working directory.
 fn dead_letter_path(shared: &SharedArgs, output: &OutputArgs) -> Result<PathBuf> {
@@ -436,6 +457,10 @@ impl Base {
             },
             load: LoadOptions {
                 strict: f.strict,
+                pins: match &f.pin_from {
+                    Some(path) => pins_of(path)?,
+                    None => Vec::new(),
+                },
                 ..LoadOptions::default()
             },
             about: self.about,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::object_store::DefaultObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -92,6 +93,17 @@ const TOP_CONSUMERS: usize = 5;
 /// large spill never needs one buffer per file in memory.
 const MERGE_FAN_IN: usize = 16;
 
+/// The object stores every session of this process reads (local files,
+/// and the buckets `load::store` registers as inputs name them): one
+/// registry, so the per-version sessions reach the same pinned stores.
+pub fn stores() -> Arc<DefaultObjectStoreRegistry> {
+    static STORES: std::sync::OnceLock<Arc<DefaultObjectStoreRegistry>> =
+        std::sync::OnceLock::new();
+    STORES
+        .get_or_init(|| Arc::new(DefaultObjectStoreRegistry::new()))
+        .clone()
+}
+
 /// Build the session every stage runs in.
 pub fn session(options: &EngineOptions) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
@@ -128,7 +140,9 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
     if let Some(dir) = &options.spill_dir {
         disk = disk.with_mode(DiskManagerMode::Directories(vec![dir.clone()]));
     }
-    runtime = runtime.with_disk_manager_builder(disk);
+    runtime = runtime
+        .with_disk_manager_builder(disk)
+        .with_object_store_registry(stores());
     let runtime = runtime
         .build_arc()
         .context(|| "cannot start the query engine".to_string())?;

@@ -17,7 +17,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result, engine_message};
 
+pub mod fetch;
 pub mod records;
+pub mod store;
 pub mod subset;
 
 pub use records::DeadLetter;
@@ -34,6 +36,8 @@ pub struct Loaded {
     pub rows_dead_lettered: u64,
     /// Rows before and after the input's subset filter, when it has one.
     pub subset: Option<subset::Counted>,
+    /// A remote input's objects as pinned.
+    pub pinned: Vec<crate::report::PinnedObject>,
 }
 
 /// File formats diffgate reads.
@@ -96,6 +100,12 @@ pub struct InputSource {
     pub types: Vec<(String, DataType)>,
     /// The rows the transforms see (a canary subset); empty = all.
     pub filter: subset::Filter,
+    /// How to reach a remote input's bucket (region, endpoint, ...).
+    pub storage: store::StoreOptions,
+    /// Local copies loading made (remote text files fetched, compressed
+    /// ones decompressed) and the file or URL each is a copy of, which
+    /// messages and dead letters name.
+    pub origins: std::collections::BTreeMap<PathBuf, String>,
 }
 
 impl InputSource {
@@ -111,6 +121,8 @@ impl InputSource {
             json_layout: None,
             types: Vec::new(),
             filter: subset::Filter::default(),
+            storage: store::StoreOptions::default(),
+            origins: Default::default(),
         }
     }
 
@@ -179,22 +191,64 @@ pub async fn register(
     scratch: &Path,
     dead: &mut DeadLetter,
     schema_only: bool,
+    remote: &Remote,
 ) -> Result<Loaded> {
-    let path = &source.path;
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => source.error("no such file or directory"),
-        _ => source.error(e.to_string()),
-    })?;
-    let files = data_files(source, path, meta.is_dir())?;
-    for f in &files {
-        lfs_pointer(source, f)?;
-    }
-    let extension = extension_of(&files[0]);
-    let format = match source.format {
-        Some(f) => f,
-        None => detect_format(source, &files)?,
+    let given = source.path.to_str().unwrap_or_default();
+    let mut pinned = Vec::new();
+    // What screening and the engine read: the given files, or local copies
+    // (remote text, compressed files) that `origins` maps back.
+    let mut staged = source.clone();
+    let (mut path, files, format) = if store::is_url(given) {
+        let (store, metas) = remote.pin(source).await?;
+        pinned = metas.iter().map(|m| store.record(m)).collect();
+        let names: Vec<PathBuf> = metas
+            .iter()
+            .map(|m| PathBuf::from(fetch::Compression::strip(m.location.as_ref())))
+            .collect();
+        let format = match source.format {
+            Some(f) => f,
+            None => detect_format(source, &names)?,
+        };
+        if matches!(format, Format::Parquet | Format::Arrow) {
+            let ext = format!(".{}", extension_of(&names[0]));
+            register_remote(ctx, source, given, format, &ext).await?;
+            return finish(ctx, source, format, None, schema_only, pinned).await;
+        }
+        let (files, origins) = fetch::fetch(source, &store, &metas, scratch).await?;
+        staged.origins.extend(origins);
+        (files[0].clone(), files, format)
+    } else {
+        let meta = std::fs::metadata(&source.path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => source.error("no such file or directory"),
+            _ => source.error(e.to_string()),
+        })?;
+        let files = data_files(source, &source.path, meta.is_dir())?;
+        for f in &files {
+            lfs_pointer(source, f)?;
+        }
+        let names: Vec<PathBuf> = files
+            .iter()
+            .map(|f| PathBuf::from(fetch::Compression::strip(&f.to_string_lossy())))
+            .collect();
+        let format = match source.format {
+            Some(f) => f,
+            None => detect_format(source, &names)?,
+        };
+        (source.path.clone(), files, format)
     };
-    let mut path = path.clone();
+    let files = match fetch::decompress(&staged, &files, scratch)? {
+        Some((plain, origins)) => {
+            staged.origins.extend(origins);
+            plain
+        }
+        None => files,
+    };
+    if staged.origins.contains_key(&files[0]) {
+        // Staged copies are registered by their folder, which holds only them.
+        path = files[0].parent().unwrap_or(scratch).to_path_buf();
+    }
+    let source = &staged;
+    let extension = extension_of(&files[0]);
     let mut extension = extension;
     let mut text_files = files.clone();
     if format == Format::Json {
@@ -299,6 +353,19 @@ pub async fn register(
         }
     };
     result.map_err(|e| source.error(engine_message(&e)))?;
+    finish(ctx, source, format, screened.as_ref(), schema_only, pinned).await
+}
+
+/// Check what was registered as `source` and apply its subset: what
+/// loading found.
+async fn finish(
+    ctx: &SessionContext,
+    source: &InputSource,
+    format: Format,
+    screened: Option<&Screened>,
+    schema_only: bool,
+    pinned: Vec<crate::report::PinnedObject>,
+) -> Result<Loaded> {
     let table = ctx
         .table(source.name.as_str())
         .await
@@ -307,7 +374,7 @@ pub async fn register(
     if fields.is_empty() {
         return Err(source.error("no columns could be read (empty file?)"));
     }
-    if let Some(screened) = &screened
+    if let Some(screened) = screened
         && format == Format::Csv
     {
         check_csv_shape(source, fields, screened.rows_read)?;
@@ -317,13 +384,92 @@ pub async fn register(
     } else {
         Some(subset::apply(ctx, source).await?)
     };
-    let counted = screened.as_ref().filter(|_| !schema_only);
+    let counted = screened.filter(|_| !schema_only);
     Ok(Loaded {
         format,
         rows_read: counted.map(|s| s.rows_read),
         rows_dead_lettered: counted.map_or(0, |s| s.rows_dead_lettered),
         subset,
+        pinned,
     })
+}
+
+/// Register a remote Parquet or Arrow input where it is: the engine lists
+/// and reads it through the input's pinned store.
+async fn register_remote(
+    ctx: &SessionContext,
+    source: &InputSource,
+    url: &str,
+    format: Format,
+    ext: &str,
+) -> Result<()> {
+    let result = match format {
+        Format::Parquet => register_parquet(ctx, &source.name, url, ext).await,
+        _ => {
+            let opts = ArrowReadOptions {
+                file_extension: ext,
+                ..Default::default()
+            };
+            ctx.register_arrow(&source.name, url, opts).await
+        }
+    };
+    result.map_err(|e| source.error(engine_message(&e)))
+}
+
+/// How remote inputs are reached: the run's stores and their retry policy.
+#[derive(Default)]
+pub struct Remote {
+    pub stores: store::Stores,
+    pub retry: store::Retry,
+    /// Objects to read as a saved report pinned them (`--pin-from`).
+    pub pins: Vec<crate::report::PinnedObject>,
+}
+
+impl Remote {
+    /// The store of `source`'s URL and its objects, pinned: one object, or
+    /// every object under a prefix (`.../`) or matching a glob, in path
+    /// order. None is an error naming the URL.
+    async fn pin(
+        &self,
+        source: &InputSource,
+    ) -> Result<(Arc<store::PinnedStore>, Vec<object_store::ObjectMeta>)> {
+        let given = source.path.to_string_lossy().into_owned();
+        let shown = store::shown(&given);
+        let fail = |m: String| Error::Input {
+            name: source.label.clone(),
+            path: PathBuf::from(&shown),
+            message: m,
+        };
+        let listing = ListingTableUrl::parse(&given).map_err(|e| fail(engine_message(&e)))?;
+        let url = url::Url::parse(&given).map_err(|e| fail(e.to_string()))?;
+        let store = self
+            .stores
+            .store_for(&url, &source.storage, self.retry, &self.pins)
+            .map_err(fail)?;
+        let prefix = listing.prefix().clone();
+        let is_prefix =
+            given.ends_with('/') || listing.is_collection() || given.contains(['*', '?', '[']);
+        let matches = |p: &object_store::path::Path| listing.contains(p, false);
+        let found = match store.pin(&prefix, is_prefix, matches).await {
+            // A folder given without its trailing `/`.
+            Err(object_store::Error::NotFound { .. }) if !is_prefix => {
+                store.pin(&prefix, true, |_| true).await
+            }
+            other => other,
+        }
+        .map_err(|e| fail(store::describe(&e)))?;
+        let found: Vec<_> = found
+            .into_iter()
+            .filter(|m| {
+                let name = m.location.filename().unwrap_or("");
+                !(name.starts_with('.') || name.starts_with('_'))
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(fail("no such object, and no objects under it".into()));
+        }
+        Ok((store, found))
+    }
 }
 
 /// Register Parquet files as table `name`. Files with a floating-point

@@ -103,7 +103,7 @@ impl DeadLetter {
         }
         let mut entry = serde_json::Map::new();
         entry.insert("input".into(), source.label.clone().into());
-        entry.insert("file".into(), bad.file.display().to_string().into());
+        entry.insert("file".into(), super::fetch::shown(source, bad.file).into());
         entry.insert("line".into(), bad.line.into());
         entry.insert("error".into(), bad.error.into());
         entry.insert(
@@ -181,7 +181,7 @@ fn in_file(source: &InputSource, file: &Path) -> String {
     if file == source.path {
         String::new()
     } else {
-        format!("{}: ", file.display())
+        format!("{}: ", super::fetch::shown(source, file))
     }
 }
 

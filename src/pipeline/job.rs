@@ -107,6 +107,10 @@ pub struct LoadOptions {
     pub dead_letter: PathBuf,
     /// Fail on the first bad record instead (`--strict`).
     pub strict: bool,
+    /// How remote reads are retried (`[storage]`).
+    pub retry: crate::load::store::Retry,
+    /// Objects to read as a saved report pinned them (`--pin-from`).
+    pub pins: Vec<crate::report::PinnedObject>,
 }
 
 impl Default for LoadOptions {
@@ -114,6 +118,8 @@ impl Default for LoadOptions {
         LoadOptions {
             dead_letter: DEFAULT_DEAD_LETTER.into(),
             strict: false,
+            retry: crate::load::store::Retry::default(),
+            pins: Vec::new(),
         }
     }
 }

@@ -82,13 +82,25 @@ async fn load_inputs(env: &Env<'_>) -> Result<(Vec<InputInfo>, DeadLetter)> {
         job.load.dead_letter.clone()
     };
     let mut dead = DeadLetter::new(&dead_path, job.load.strict);
+    let remote = load::Remote {
+        stores: Default::default(),
+        retry: job.load.retry,
+        pins: job.load.pins.clone(),
+    };
     let mut inputs = Vec::new();
     for source in job.inputs() {
-        let loaded =
-            load::register(env.ctx, source, env.scratch, &mut dead, job.plan_only()).await?;
+        let loaded = load::register(
+            env.ctx,
+            source,
+            env.scratch,
+            &mut dead,
+            job.plan_only(),
+            &remote,
+        )
+        .await?;
         inputs.push(InputInfo {
             name: source.label.clone(),
-            path: source.path.display().to_string(),
+            path: load::store::shown(&source.path.display().to_string()),
             format: loaded.format.as_str().to_string(),
             rows_read: loaded.rows_read,
             rows_loaded: loaded.rows_read.map(|r| r - loaded.rows_dead_lettered),
@@ -99,6 +111,7 @@ async fn load_inputs(env: &Env<'_>) -> Result<(Vec<InputInfo>, DeadLetter)> {
                 rows_before: c.before,
                 rows_after: c.after,
             }),
+            pinned: loaded.pinned,
         });
     }
     Ok((inputs, dead))

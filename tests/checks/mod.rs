@@ -53,7 +53,16 @@ pub fn load_typed(bytes: &[u8], ext: &str, types: &[(&str, &str)]) -> Option<Loa
             .map(|(c, t)| (c.to_string(), load::parse_declared_type(t).unwrap()))
             .collect();
         let mut dead = DeadLetter::new(&dead_path, false);
-        let loaded = match load::register(&ctx, &source, scratch.path(), &mut dead, false).await {
+        let loaded = match load::register(
+            &ctx,
+            &source,
+            scratch.path(),
+            &mut dead,
+            false,
+            &load::Remote::default(),
+        )
+        .await
+        {
             Ok(l) => l,
             Err(e) => {
                 // A clear error, naming the input; nothing written.

@@ -24,5 +24,6 @@ mod records;
 mod renderers;
 mod scenarios;
 mod semantics;
+mod storage;
 mod subset;
 mod writers;
