@@ -322,6 +322,11 @@ pub fn reproduce<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         if ALONE.contains(&arg.as_ref()) {
             continue;
         }
+        // A URL's password or query (a token) is never repeated.
+        let arg = match crate::load::store::is_url(&arg) {
+            true => std::borrow::Cow::Owned(crate::load::store::shown(&arg)),
+            false => arg,
+        };
         let quoted = shlex::try_quote(&arg).map_or_else(
             |_| format!("'{}'", arg.replace('\0', "")),
             |q| q.into_owned(),

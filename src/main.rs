@@ -106,6 +106,15 @@ fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
         return rerender(args);
     }
     let (mut job, out) = diffgate::resolve::job(&cli.command)?;
+    if let Some(stream) = github {
+        // Before anything else is printed: what in an input URL may be a
+        // secret (a signed URL's token), so the log never shows it.
+        for source in job.inputs() {
+            for secret in diffgate::load::store::secret_parts(&source.path.to_string_lossy()) {
+                stream.line(&format!("::add-mask::{}", github::escape_data(&secret)));
+            }
+        }
+    }
     let args: Vec<_> = std::env::args_os().collect();
     job.about.reproduce = Some(cli::reproduce(&args));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -209,7 +209,11 @@ pub async fn register(
             Some(f) => f,
             None => detect_format(source, &names)?,
         };
-        if matches!(format, Format::Parquet | Format::Arrow) {
+        let compressed = metas
+            .iter()
+            .any(|m| fetch::Compression::of(m.location.as_ref()).is_some());
+        // Typed files are read where they are, unless compressed whole.
+        if matches!(format, Format::Parquet | Format::Arrow) && !compressed {
             let ext = format!(".{}", extension_of(&names[0]));
             register_remote(ctx, source, given, format, &ext).await?;
             return finish(ctx, source, format, None, schema_only, pinned).await;
@@ -248,8 +252,7 @@ pub async fn register(
         path = files[0].parent().unwrap_or(scratch).to_path_buf();
     }
     let source = &staged;
-    let extension = extension_of(&files[0]);
-    let mut extension = extension;
+    let mut extension = extension_of(&files[0]);
     let mut text_files = files.clone();
     if format == Format::Json {
         let layout = match source.json_layout {
@@ -440,8 +443,15 @@ impl Remote {
             path: PathBuf::from(&shown),
             message: m,
         };
-        let listing = ListingTableUrl::parse(&given).map_err(|e| fail(engine_message(&e)))?;
         let url = url::Url::parse(&given).map_err(|e| fail(e.to_string()))?;
+        if url.query().is_some() {
+            return Err(fail(
+                "a URL with a query string (a signed URL) is not read: the store would not send the query; \
+                 give the object's plain URL and credentials in the environment"
+                    .into(),
+            ));
+        }
+        let listing = ListingTableUrl::parse(&given).map_err(|e| fail(engine_message(&e)))?;
         let store = self
             .stores
             .store_for(&url, &source.storage, self.retry, &self.pins)

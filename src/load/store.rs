@@ -78,6 +78,22 @@ pub struct StoreOptions {
     pub allow_http: Option<bool>,
 }
 
+impl StoreOptions {
+    /// The names of the options given.
+    fn given(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("region", self.region.is_some()),
+            ("endpoint", self.endpoint.is_some()),
+            ("anonymous", self.anonymous.is_some()),
+            ("requester_pays", self.requester_pays.is_some()),
+            ("allow_http", self.allow_http.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+    }
+}
+
 /// How often and for how long a transient failure is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
@@ -120,6 +136,24 @@ pub fn shown(url: &str) -> String {
         }
         Err(_) => url.to_string(),
     }
+}
+
+/// The parts of `url` that may be secret (a password; a query string and
+/// its values, which may hold a signature or token): what GitHub mode
+/// masks in the log before anything else is printed.
+pub fn secret_parts(url: &str) -> Vec<String> {
+    let Ok(u) = Url::parse(url) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    out.extend(u.password().map(str::to_string));
+    if let Some(q) = u.query() {
+        out.push(q.to_string());
+        out.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
+    }
+    // Masking very short strings would blank out ordinary words.
+    out.retain(|s| s.len() >= 4);
+    out
 }
 
 /// The stores of one run, by bucket, each with the options it was built
@@ -169,7 +203,14 @@ fn build(url: &Url, options: &StoreOptions, retry: Retry) -> Result<Arc<dyn Obje
     // Plain HTTP when asked for (or set in the environment, which the
     // cloud builders read themselves).
     let allow_http = options.allow_http == Some(true);
-    let unsupported = |what: &str| format!("`{what}` does not apply to {} URLs", url.scheme());
+    // The options given must be ones this kind of store has.
+    let applies = |known: &[&str]| match options.given().find(|o| !known.contains(o)) {
+        Some(o) => Err(format!(
+            "storage option `{o}` does not apply to {} URLs",
+            url.scheme()
+        )),
+        None => Ok(()),
+    };
     let store: Arc<dyn ObjectStore> = match scheme {
         ObjectStoreScheme::AmazonS3 => {
             let mut b = object_store::aws::AmazonS3Builder::from_env()
@@ -193,15 +234,7 @@ fn build(url: &Url, options: &StoreOptions, retry: Retry) -> Result<Arc<dyn Obje
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            for (set, what) in [
-                (options.region.is_some(), "region"),
-                (options.endpoint.is_some(), "endpoint"),
-                (options.requester_pays.is_some(), "requester_pays"),
-            ] {
-                if set {
-                    return Err(unsupported(what));
-                }
-            }
+            applies(&["anonymous", "allow_http"])?;
             let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
                 .with_retry(retry);
@@ -214,14 +247,7 @@ fn build(url: &Url, options: &StoreOptions, retry: Retry) -> Result<Arc<dyn Obje
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            for (set, what) in [
-                (options.region.is_some(), "region"),
-                (options.requester_pays.is_some(), "requester_pays"),
-            ] {
-                if set {
-                    return Err(unsupported(what));
-                }
-            }
+            applies(&["endpoint", "anonymous", "allow_http"])?;
             let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
                 .with_retry(retry);
@@ -237,16 +263,7 @@ fn build(url: &Url, options: &StoreOptions, retry: Retry) -> Result<Arc<dyn Obje
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         ObjectStoreScheme::Http => {
-            for (set, what) in [
-                (options.region.is_some(), "region"),
-                (options.endpoint.is_some(), "endpoint"),
-                (options.requester_pays.is_some(), "requester_pays"),
-                (options.anonymous.is_some(), "anonymous"),
-            ] {
-                if set {
-                    return Err(unsupported(what));
-                }
-            }
+            applies(&["allow_http"])?;
             let base = &url[..url::Position::BeforePath];
             let client = ClientOptions::new().with_allow_http(url.scheme() == "http" || allow_http);
             Arc::new(
@@ -731,6 +748,27 @@ mod tests {
         assert_eq!(
             shown("https://user:pw@h/f.csv?sig=secret"),
             "https://h/f.csv"
+        );
+    }
+
+    #[test]
+    fn storage_options_a_store_does_not_have_are_errors() {
+        let region = StoreOptions {
+            region: Some("eu-west-1".into()),
+            ..StoreOptions::default()
+        };
+        let gs = Url::parse("gs://b/x.parquet").unwrap();
+        let e = build(&gs, &region, Retry::default()).unwrap_err();
+        assert_eq!(e, "storage option `region` does not apply to gs URLs");
+        let web = Url::parse("https://h/x.csv").unwrap();
+        let anonymous = StoreOptions {
+            anonymous: Some(true),
+            ..StoreOptions::default()
+        };
+        assert!(
+            build(&web, &anonymous, Retry::default())
+                .unwrap_err()
+                .contains("`anonymous`")
         );
     }
 

@@ -491,11 +491,25 @@ fn http_urls_and_compressed_files_read_as_their_plain_local_files() {
             s(&d.join("v2.csv")),
             "--key",
             "order_id",
+            "--dead-letter",
+            s(&d.join("plain.ndjson")),
         ],
         &[],
     );
     assert_eq!(plain.status.code(), Some(1), "{}", stderr(&plain));
-    let packed = run(&["diff", s(&gz), s(&bz), "--key", "order_id"], &[]);
+    let dl = d.join("packed.ndjson");
+    let packed = run(
+        &[
+            "diff",
+            s(&gz),
+            s(&bz),
+            "--key",
+            "order_id",
+            "--dead-letter",
+            s(&dl),
+        ],
+        &[],
+    );
     assert_eq!(findings(&packed), findings(&plain));
     // The same files from a web server.
     let port = {
@@ -535,8 +549,26 @@ fn http_urls_and_compressed_files_read_as_their_plain_local_files() {
         ],
         &[],
     );
+    // A signed URL: its token is masked in GitHub mode before anything is
+    // printed, never repeated, and the URL is refused (the query would not
+    // be sent).
+    let signed = format!("{base}/v1.csv.gz?sig=abcdef123456");
+    let gh = diffgate()
+        .args(["diff", &signed, s(&bz), "--github", "always"])
+        .env("GITHUB_STEP_SUMMARY", d.join("summary.md"))
+        .env("GITHUB_OUTPUT", d.join("outputs"))
+        .output()
+        .unwrap();
     let _ = server.kill();
     let _ = server.wait();
+    let log = String::from_utf8_lossy(&gh.stdout);
+    assert!(
+        log.starts_with("::add-mask::sig=abcdef123456\n::add-mask::abcdef123456\n"),
+        "{log}"
+    );
+    assert_eq!(gh.status.code(), Some(2));
+    assert!(log.contains("query string"), "{log}");
+    assert!(!log.lines().skip(2).any(|l| l.contains("abcdef")), "{log}");
     assert_eq!(web.status.code(), Some(1), "{}", stderr(&web));
     let mut a = findings(&web);
     let mut b = findings(&plain);
