@@ -220,7 +220,8 @@ pub async fn register(
         }
         let (files, origins) = fetch::fetch(source, &store, &metas, scratch).await?;
         staged.origins.extend(origins);
-        (files[0].clone(), files, format)
+        // Registered by the staging folder, below.
+        (PathBuf::new(), files, format)
     } else {
         let meta = std::fs::metadata(&source.path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => source.error("no such file or directory"),

@@ -146,7 +146,6 @@ fn findings(out: &Output) -> Value {
 /// DuckDB), v2 with 30 changed amounts and 5 orders gone, and the same as
 /// CSV.
 fn data(dir: &Path) {
-    let py = python().unwrap();
     let orders = root().join("testdata/shop/orders.csv");
     let script = format!(
         "import duckdb\n\
@@ -161,7 +160,15 @@ fn data(dir: &Path) {
         o = orders.display(),
         d = dir.display()
     );
-    let out = Command::new(py).args(["-c", &script]).output().unwrap();
+    py_script(&script);
+}
+
+/// Run a Python script with the test Python; it must succeed.
+fn py_script(script: &str) {
+    let out = Command::new(python().unwrap())
+        .args(["-c", script])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -184,15 +191,7 @@ fn compress(file: &Path, ext: &str) -> PathBuf {
         file.display(),
         dst.display()
     );
-    let out = Command::new(python().unwrap())
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    py_script(&script);
     dst
 }
 
