@@ -36,6 +36,32 @@ pub enum Command {
     Diff(DiffArgs),
     /// Re-render a saved JSON report (JSON re-renders byte for byte).
     Report(ReportArgs),
+    /// Draft a commented diffgate.toml for a folder of SQL or a dbt project.
+    ///
+    /// The folder holds a pair of SQL files, a folder of models (or v1/ and
+    /// v2/ folders of them) or a dbt project. Inputs are matched to files by
+    /// name; keys come from a dbt project's tests, else are guessed from
+    /// v2's output (unique and never NULL in a sample), and say so.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder (default: the current one); the file is written in it.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Also look for input files in this folder. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub data: Vec<PathBuf>,
+    /// Rows of each output to look for keys in.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub sample_rows: usize,
+    /// Replace an existing diffgate.toml.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the draft instead of writing it.
+    #[arg(long, conflicts_with = "force")]
+    pub stdout: bool,
 }
 
 #[derive(Debug, Args)]

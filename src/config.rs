@@ -469,10 +469,17 @@ pub fn load(dir: &Path) -> Result<LoadedScenario> {
         ),
         _ => Error::config(&config_path, e.to_string()),
     })?;
-    let scenario = parse(&text).map_err(|m| Error::config(&config_path, m))?;
+    from_text(&config_path, &text)
+}
+
+/// A scenario from its text, as if read from `config_path` (paths in it
+/// resolve against that file's folder): what `diffgate init` checks a draft
+/// with before writing it.
+pub fn from_text(config_path: &Path, text: &str) -> Result<LoadedScenario> {
+    let scenario = parse(text).map_err(|m| Error::config(config_path, m))?;
     Ok(LoadedScenario {
-        dir,
-        config_path,
+        dir: config_path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        config_path: config_path.to_path_buf(),
         scenario,
     })
 }

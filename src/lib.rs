@@ -16,7 +16,7 @@
 //! | deliver | [`deliver`] | report files, GitHub Actions summary/outputs/annotations, progress |
 //!
 //! [`cli`] parses flags, [`resolve`] turns them and the scenario file into a
-//! job. [`report::DiffReport`] is the contract between comparing and
+//! job. [`init`] drafts a scenario file for a folder (`diffgate init`). [`report::DiffReport`] is the contract between comparing and
 //! rendering.
 
 pub mod align;
@@ -29,6 +29,7 @@ pub mod determinism;
 pub mod engine;
 pub mod error;
 pub mod git;
+pub mod init;
 pub mod judge;
 pub mod load;
 pub mod models;

@@ -46,7 +46,7 @@ fn github_mode(command: &Command) -> Option<CommandStream> {
     let out = match command {
         Command::Run(a) | Command::Check(a) => &a.output,
         Command::Diff(a) => &a.output,
-        Command::Report(_) => return None,
+        Command::Report(_) | Command::Init(_) => return None,
     };
     let on = match out.github {
         When::Always => true,
@@ -102,8 +102,10 @@ fn print(text: &str) {
 }
 
 fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
-    if let Command::Report(args) = &cli.command {
-        return rerender(args);
+    match &cli.command {
+        Command::Report(args) => return rerender(args),
+        Command::Init(args) => return init(args),
+        _ => {}
     }
     let (mut job, out) = diffgate::resolve::job(&cli.command)?;
     if let Some(stream) = github {
@@ -117,14 +119,7 @@ fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
     }
     let args: Vec<_> = std::env::args_os().collect();
     job.about.reproduce = Some(cli::reproduce(&args));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(job.engine.threads())
-        .enable_all()
-        .build()
-        .map_err(|source| diffgate::Error::Io {
-            path: "tokio runtime".into(),
-            source,
-        })?;
+    let runtime = runtime(job.engine.threads())?;
     // Progress: log groups in GitHub Actions, a spinner on a terminal,
     // nothing otherwise.
     let observer: Box<dyn Observer> = match github {
@@ -196,6 +191,43 @@ fn deliver_report(
         print(&text);
     }
     Ok(())
+}
+
+/// The async runtime of one command, on `threads` worker threads.
+fn runtime(threads: usize) -> diffgate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|source| diffgate::Error::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
+}
+
+/// `diffgate init`: draft a scenario file and write it (or print it).
+fn init(args: &cli::InitArgs) -> diffgate::Result<ExitCode> {
+    let path = args.dir.join(diffgate::config::FILE_NAME);
+    if path.exists() && !args.force && !args.stdout {
+        return Err(diffgate::Error::Usage(format!(
+            "{} exists: --force replaces it, --stdout prints the draft instead",
+            path.display()
+        )));
+    }
+    let opts = diffgate::init::Options {
+        dir: args.dir.clone(),
+        data: args.data.clone(),
+        sample_rows: args.sample_rows.max(1),
+    };
+    let runtime = runtime(1)?;
+    let draft = runtime.block_on(diffgate::init::draft(&opts))?;
+    if args.stdout {
+        print(&draft.text);
+    } else {
+        deliver::write_atomically(&draft.path, draft.text.as_bytes())?;
+        eprintln!("diffgate: wrote {}", draft.path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `diffgate report`: render a saved JSON report again.

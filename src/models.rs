@@ -300,7 +300,7 @@ fn stem(p: &Path) -> String {
 
 /// Table names a query reads (CTE names excluded). SQL that does not parse
 /// reads nothing here; the planner reports it later with its position.
-fn references(sql: &str) -> Vec<String> {
+pub fn references(sql: &str) -> Vec<String> {
     let Ok(statements) = DFParser::parse_sql(sql) else {
         return Vec::new();
     };
@@ -399,23 +399,7 @@ fn resolve_call(
     models: &BTreeSet<String>,
     inputs: &[String],
 ) -> std::result::Result<String, String> {
-    let call = |f: &str| -> Option<Vec<String>> {
-        let args = inner
-            .strip_prefix(f)?
-            .trim_start()
-            .strip_prefix('(')?
-            .strip_suffix(')')?;
-        args.split(',')
-            .map(|a| {
-                let a = a.trim();
-                let unq = a
-                    .strip_prefix('\'')
-                    .and_then(|x| x.strip_suffix('\''))
-                    .or_else(|| a.strip_prefix('"').and_then(|x| x.strip_suffix('"')))?;
-                Some(unq.to_string())
-            })
-            .collect()
-    };
+    let call = |f: &str| called(inner, f);
     if let Some(args) = call("ref") {
         let [name] = &args[..] else {
             return Err(format!("ref() takes one model name, got `{inner}`"));
@@ -441,6 +425,44 @@ fn resolve_call(
     Err(format!(
         "`{{{{ {inner} }}}}`: only {{{{ ref('model') }}}} and {{{{ source('src', 'table') }}}} are supported"
     ))
+}
+
+/// The quoted arguments of `inner` when it is a call of `f` (`f('a', "b")`).
+fn called(inner: &str, f: &str) -> Option<Vec<String>> {
+    let args = inner
+        .strip_prefix(f)?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    args.split(',')
+        .map(|a| {
+            let a = a.trim();
+            let unq = a
+                .strip_prefix('\'')
+                .and_then(|x| x.strip_suffix('\''))
+                .or_else(|| a.strip_prefix('"').and_then(|x| x.strip_suffix('"')))?;
+            Some(unq.to_string())
+        })
+        .collect()
+}
+
+/// The tables a plain model's `{{ source('src', 'table') }}` calls name, in
+/// order of appearance (what [`read`] needs declared as inputs).
+pub fn sources(raw: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = raw;
+    while let Some(i) = rest.find("{{") {
+        let Some(end) = rest[i..].find("}}") else {
+            break;
+        };
+        if let Some([_, table]) = called(rest[i + 2..i + end].trim(), "source").as_deref()
+            && !out.contains(table)
+        {
+            out.push(table.clone());
+        }
+        rest = &rest[i + end + 2..];
+    }
+    out
 }
 
 impl ModelSet {

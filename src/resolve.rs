@@ -46,15 +46,23 @@ pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
         Command::Report(_) => Err(Error::Usage(
             "`report` re-renders a saved report and runs no comparison".into(),
         )),
+        Command::Init(_) => Err(Error::Usage(
+            "`init` drafts a scenario file and runs no comparison".into(),
+        )),
     }
 }
 
 /// `run` (or, with `check`, `check`) of a scenario.
 fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
-    let loaded = config::load(&args.scenario)?;
+    scenario_job(&config::load(&args.scenario)?, args, check)
+}
+
+/// The job of a loaded scenario with `args`' flags: `run`, or with `check`
+/// `check` (`diffgate init` plans its drafts so).
+pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Result<Job> {
     let s = &loaded.scenario;
     let (mut inputs, subset) = loaded.inputs(args.env.as_deref(), args.as_of.as_deref())?;
-    let (v1, v2, git) = transforms(&loaded, args)?;
+    let (v1, v2, git) = transforms(loaded, args)?;
     let mut warehouse = match &args.dialect {
         Some(d) => Some(crate::engine::Warehouse::parse(d).ok_or_else(|| {
             Error::Usage(format!(
@@ -67,12 +75,12 @@ fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
     let is_dbt = dbt_project(&v1, &v2);
     let versions = match is_dbt {
         true => {
-            let (run, more, profile_warehouse) = dbt_run(&loaded, &v1, &v2, args, warehouse)?;
+            let (run, more, profile_warehouse) = dbt_run(loaded, &v1, &v2, args, warehouse)?;
             inputs.extend(more);
             warehouse = warehouse.or(profile_warehouse);
             Versions::Folder(run)
         }
-        false => versions(&loaded, v1, v2)?,
+        false => versions(loaded, v1, v2)?,
     };
     let runs = args.runs.or(s.transform.runs).unwrap_or(1);
     let transforms = Transforms {
@@ -89,7 +97,7 @@ fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
     let base = Base {
         key: s.compare.key.columns(),
         ignore_columns: s.compare.ignore_columns.clone(),
-        tolerance: tolerance(&loaded),
+        tolerance: tolerance(loaded),
         sample_size: s.compare.sample_size,
         policy: s.policy.clone(),
         about: About {

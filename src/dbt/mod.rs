@@ -195,9 +195,11 @@ impl Inputs {
     ) -> std::result::Result<String, String> {
         let ident = s.identifier.to_ascii_lowercase();
         let qualified = format!("{}__{ident}", s.source.to_ascii_lowercase());
+        // A model of the table's name leaves only the qualified name.
+        let free = |n: &&String| **n != ident || !models.contains(ident.as_str());
         if let Some(d) = [&qualified, &ident]
             .into_iter()
-            .find(|n| declared.contains(n))
+            .find(|n| declared.contains(n) && free(n))
         {
             return Ok(d.clone());
         }
@@ -206,8 +208,13 @@ impl Inputs {
         }
         let Some(path) = data_file(options.data.as_deref(), &s.source, &s.identifier) else {
             let put = format!("{ident}.parquet (or .csv, .json, or a folder {ident}/)");
+            // The input name a model of the same name leaves free.
+            let named = match models.contains(ident.as_str()) {
+                true => &qualified,
+                false => &ident,
+            };
             return Err(format!(
-                "no data for it: add `{ident} = \"PATH\"` under [inputs] in diffgate.toml, {}",
+                "no data for it: add `{named} = \"PATH\"` under [inputs] in diffgate.toml, {}",
                 match &options.data {
                     Some(d) => format!("or put {put} under {}", d.display()),
                     None => format!("or set `[dbt] data = \"DIR\"` to a folder holding {put}"),

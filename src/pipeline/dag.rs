@@ -111,6 +111,42 @@ pub(super) async fn run(
     })
 }
 
+/// v2's models planned, in dependency order, in a session of their own
+/// over the inputs (for `diffgate init`): each model's planned output, or
+/// why it could not be planned (file and line first when known).
+pub(super) async fn plan_v2(env: &Env<'_>, m: &ModelRun) -> Result<Vec<(String, Planned)>> {
+    let order = m.v2.order(&m.dir)?;
+    let selection = Selection {
+        compared: order.clone(),
+        changed: BTreeSet::new(),
+        added: Vec::new(),
+        removed: Vec::new(),
+    };
+    let v2 = VersionRun::new(env, env.ctx, Version::V2, &m.v2, order, &selection).await?;
+    let mut out = v2
+        .run(env, &env.scratch.join("models"), &BTreeMap::new())
+        .await?;
+    let mut planned = Vec::new();
+    for name in &v2.order {
+        if let Some(done) = out.done.remove(name) {
+            let df = done
+                .plan
+                .ok_or_else(|| format!("model `{name}` was not planned"));
+            planned.push((name.clone(), df));
+        } else if let Some(f) = out.failed.remove(name) {
+            let at = match f.line {
+                Some(l) => format!("{}:{l}: ", f.file),
+                None => format!("{}: ", f.file),
+            };
+            planned.push((name.clone(), Err(format!("{at}{}", f.message))));
+        }
+    }
+    Ok(planned)
+}
+
+/// A planned output, or why there is none.
+pub type Planned = std::result::Result<DataFrame, String>;
+
 /// What each needed model of a version gave: its output, or why it could
 /// not be run.
 #[derive(Default)]

@@ -33,21 +33,8 @@ pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
 
 async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let started = Instant::now();
-    let ctx = engine::session(&job.engine)?;
-    // Removed when it drops at the end of the run.
-    let scratch = tempfile::Builder::new()
-        .prefix("diffgate-")
-        .tempdir()
-        .map_err(|source| Error::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?;
-    let env = Env {
-        ctx: &ctx,
-        job,
-        scratch: scratch.path(),
-        observer,
-    };
+    let opened = Opened::new(job)?;
+    let env = opened.env(job, observer);
     let mut timings = Timings::default();
     observer.stage(Stage::Load);
     let t = Instant::now();
@@ -69,6 +56,68 @@ async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let dead_letter = dead.finish()?.filter(|_| !job.plan_only());
     timings.total_ms = ms(started);
     Ok(assemble::report(job, inputs, dead_letter, found, timings))
+}
+
+/// v2's outputs planned over the loaded inputs, nothing run or compared,
+/// for `diffgate init` to look for keys in: the one transform's (named by
+/// its file) or each model's of a folder, with why one could not be
+/// planned. Inputs copied while loading live as long as the result.
+pub struct PlannedV2 {
+    pub outputs: Vec<(String, dag::Planned)>,
+    _scratch: tempfile::TempDir,
+}
+
+/// Load the inputs of `job` (a `check` job) and plan v2 over them.
+pub async fn plan_v2(job: &Job) -> Result<PlannedV2> {
+    let opened = Opened::new(job)?;
+    let env = opened.env(job, &Silent);
+    load_inputs(&env).await?;
+    let outputs = match job.transforms().map(|t| &t.versions) {
+        Some(Versions::File { v2, .. }) => {
+            let planned = crate::transform::plan(env.ctx, v2).await;
+            vec![(
+                v2.label.clone(),
+                planned.map(|(_, df)| df).map_err(|e| e.to_string()),
+            )]
+        }
+        Some(Versions::Folder(m)) => dag::plan_v2(&env, m).await?,
+        None => Vec::new(),
+    };
+    Ok(PlannedV2 {
+        outputs,
+        _scratch: opened.scratch,
+    })
+}
+
+/// A run's session and its scratch folder (removed when it drops).
+struct Opened {
+    ctx: datafusion::prelude::SessionContext,
+    scratch: tempfile::TempDir,
+}
+
+impl Opened {
+    fn new(job: &Job) -> Result<Opened> {
+        let scratch = tempfile::Builder::new()
+            .prefix("diffgate-")
+            .tempdir()
+            .map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        Ok(Opened {
+            ctx: engine::session(&job.engine)?,
+            scratch,
+        })
+    }
+
+    fn env<'a>(&'a self, job: &'a Job, observer: &'a dyn Observer) -> Env<'a> {
+        Env {
+            ctx: &self.ctx,
+            job,
+            scratch: self.scratch.path(),
+            observer,
+        }
+    }
 }
 
 /// Stage 1: register every input (for `diff`, v1 and v2 themselves),

@@ -131,3 +131,15 @@ pub fn python() -> Option<std::path::PathBuf> {
     eprintln!("skipped: {why}");
     None
 }
+
+/// Copy what folder `from` holds into `to`, over what is there.
+pub fn copy_into(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let status = Command::new("cp")
+        .arg("-R")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{diffgate, git, root};
+use crate::common::{copy_into, diffgate, git, root};
 
 /// The fixtures (each a scenario with v1/ and v2/), the models each
 /// compares, and the dbt packages real dbt installs for it (diffgate
@@ -159,18 +159,6 @@ fn pull_request(project: &str) -> tempfile::TempDir {
     git(dir, &["commit", "-q", "-m", "v1"]);
     copy_into(&root().join(project).join("v2"), dir);
     tmp
-}
-
-/// Copy what folder `from` holds into `to`, over what is there.
-fn copy_into(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    let status = Command::new("cp")
-        .arg("-R")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod determinism;
 mod floats;
 mod fuzz_corpus;
 mod git;
+mod init;
 mod memory;
 mod models;
 mod oracle;
