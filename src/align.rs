@@ -197,6 +197,7 @@ pub fn schema_diff(v1: &Schema, v2: &Schema) -> SchemaDiff {
         changed,
         nullability,
         reordered,
+        renamed: Vec::new(),
         breaking,
         logic_changed: None,
     }

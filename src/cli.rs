@@ -227,6 +227,17 @@ pub struct SharedArgs {
     #[arg(long = "ignore-column", value_name = "COL")]
     pub ignore_column: Vec<String>,
 
+    /// Compare v1's column OLD with v2's column NEW (a renamed column), as
+    /// `[compare] rename`. Repeatable.
+    #[arg(long = "rename", value_name = "OLD=NEW")]
+    pub rename: Vec<String>,
+
+    /// Never show the values of these columns (a name, or a pattern with
+    /// `*` and `?`) in any report: samples show a mask, a keyed hash when
+    /// DIFFGATE_MASK_KEY is set. They are still compared. Repeatable.
+    #[arg(long = "mask", value_name = "COLUMN")]
+    pub mask: Vec<String>,
+
     /// Fail (exit 1) when the verdict is at or above this level.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,

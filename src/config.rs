@@ -172,10 +172,16 @@ pub struct CompareSpec {
     pub key: KeySpec,
     pub abs_tol: f64,
     pub rel_tol: f64,
-    /// Per-column tolerance overrides.
+    /// Per-column tolerance overrides and limits.
     pub columns: BTreeMap<String, ColumnSpec>,
     pub ignore_columns: Vec<String>,
     pub sample_size: usize,
+    /// Columns (names, or patterns with `*` and `?`) whose values reports
+    /// never show: samples carry a mask instead. They are still compared.
+    pub mask: Vec<String>,
+    /// v1 columns compared with a v2 column of another name:
+    /// `{ old = "new" }`.
+    pub rename: BTreeMap<String, String>,
 }
 
 impl Default for CompareSpec {
@@ -187,6 +193,8 @@ impl Default for CompareSpec {
             columns: BTreeMap::new(),
             ignore_columns: Vec::new(),
             sample_size: crate::compare::DEFAULT_SAMPLE_SIZE,
+            mask: Vec::new(),
+            rename: BTreeMap::new(),
         }
     }
 }
@@ -216,6 +224,9 @@ impl KeySpec {
 pub struct ColumnSpec {
     pub abs_tol: Option<f64>,
     pub rel_tol: Option<f64>,
+    /// Block when this column's mismatches / compared pairs exceeds this
+    /// fraction (the policy's `max_column_mismatch_rate`).
+    pub max_mismatch_rate: Option<f64>,
 }
 
 /// A scenario with its paths resolved.
@@ -487,7 +498,14 @@ pub fn from_text(config_path: &Path, text: &str) -> Result<LoadedScenario> {
 /// Parse scenario TOML; errors carry the line and, for unknown keys, a
 /// suggestion.
 pub fn parse(text: &str) -> std::result::Result<Scenario, String> {
-    let scenario: Scenario = toml::from_str(text).map_err(|e| explain(&e))?;
+    let mut scenario: Scenario = toml::from_str(text).map_err(|e| explain(&e))?;
+    // A column's limit is a policy rule's, set where its tolerance is.
+    for (name, col) in &scenario.compare.columns {
+        if let Some(x) = col.max_mismatch_rate {
+            let limits = &mut scenario.policy.max_column_mismatch_rate;
+            limits.insert(name.clone(), x);
+        }
+    }
     validate(&scenario)?;
     Ok(scenario)
 }
@@ -518,6 +536,16 @@ fn validate(s: &Scenario) -> std::result::Result<(), String> {
         && k.iter().any(|x| x.is_empty())
     {
         return Err("compare.key: key column names may not be empty".into());
+    }
+    for pattern in &c.mask {
+        glob::Pattern::new(pattern).map_err(|e| format!("compare.mask {pattern:?}: {e}"))?;
+    }
+    for (old, new) in &c.rename {
+        if old.is_empty() || new.is_empty() || old == new {
+            return Err(format!(
+                "compare.rename {old:?} = {new:?}: give a v1 column and the other name v2 has for it"
+            ));
+        }
     }
     if matches!(&c.key, KeySpec::Many(k) if k.is_empty()) {
         return Err("compare.key: the list is empty; leave `key` out to compare whole rows".into());

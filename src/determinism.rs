@@ -95,11 +95,13 @@ impl Rerun<'_> {
                 .context(|| format!("cannot read the output in {}", dir.display()))?;
         }
         // Only counts are needed: no samples.
+        // Both sides are one version: no renames between them.
         let settings = Settings {
             options: CompareOptions {
                 sample_size: 0,
                 ..self.settings.options.clone()
             },
+            rename: Default::default(),
             ..self.settings.clone()
         };
         let key = Key::Given(&settings.key);

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 pub use crate::report::RuleLevel;
 use crate::report::{
-    Determinism, InputInfo, Level, ModelFailure, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff,
-    Verdict, percent,
+    ColumnStats, Determinism, InputInfo, Level, ModelFailure, Outcome, Reason, RowCounts,
+    RuleCheck, SchemaDiff, Verdict, percent,
 };
 use crate::rules::{Needs, Rule};
 
@@ -66,6 +66,16 @@ pub struct Policy {
     pub max_removed_or_changed_fraction: f64,
     /// Block when added / v1 rows exceeds this fraction (unset: never).
     pub max_added_fraction: Option<f64>,
+    /// Block when more matched rows than this changed (unset: never).
+    pub max_changed_rows: Option<u64>,
+    /// Block when more v1 rows than this are gone from v2 (unset: never).
+    pub max_removed_rows: Option<u64>,
+    /// Block when more v2 rows than this are not in v1 (unset: never).
+    pub max_added_rows: Option<u64>,
+    /// Block when a column's mismatch rate (mismatches / compared pairs)
+    /// exceeds its limit here, by column name; `[compare.columns.NAME]
+    /// max_mismatch_rate` sets the same.
+    pub max_column_mismatch_rate: std::collections::BTreeMap<String, f64>,
     /// Any input record that could not be loaded (it went to the
     /// dead-letter file).
     pub dead_lettered_rows: RuleLevel,
@@ -99,6 +109,10 @@ impl Default for Policy {
             rows_added: RuleLevel::Review,
             max_removed_or_changed_fraction: 0.01,
             max_added_fraction: None,
+            max_changed_rows: None,
+            max_removed_rows: None,
+            max_added_rows: None,
+            max_column_mismatch_rate: Default::default(),
             dead_lettered_rows: RuleLevel::Review,
             max_dead_lettered_fraction: 0.01,
             nondeterministic: RuleLevel::Block,
@@ -110,7 +124,8 @@ impl Default for Policy {
 
 impl Policy {
     /// The level rule `rule` fires at. The threshold rules always block;
-    /// `max_added_fraction` is ignored when unset.
+    /// those without a default (`max_added_fraction`, the row counts, the
+    /// per-column rates) are ignored when unset.
     pub fn level(&self, rule: Rule) -> RuleLevel {
         use Rule::*;
         match rule {
@@ -128,6 +143,12 @@ impl Policy {
             MaxRemovedOrChangedFraction | MaxDeadLetteredFraction => RuleLevel::Block,
             MaxAddedFraction if self.max_added_fraction.is_some() => RuleLevel::Block,
             MaxAddedFraction => RuleLevel::Ignore,
+            MaxChangedRows if self.max_changed_rows.is_some() => RuleLevel::Block,
+            MaxRemovedRows if self.max_removed_rows.is_some() => RuleLevel::Block,
+            MaxAddedRows if self.max_added_rows.is_some() => RuleLevel::Block,
+            MaxChangedRows | MaxRemovedRows | MaxAddedRows => RuleLevel::Ignore,
+            MaxColumnMismatchRate if !self.max_column_mismatch_rate.is_empty() => RuleLevel::Block,
+            MaxColumnMismatchRate => RuleLevel::Ignore,
             RowsChanged => self.rows_changed,
             RowsRemoved => self.rows_removed,
             RowsAdded => self.rows_added,
@@ -154,6 +175,13 @@ impl Policy {
                 && !(x.is_finite() && x >= 0.0)
             {
                 return Err(format!("{name} must be a number >= 0, got {x}"));
+            }
+        }
+        for (column, x) in &self.max_column_mismatch_rate {
+            if !(x.is_finite() && (0.0..=1.0).contains(x)) {
+                return Err(format!(
+                    "max_mismatch_rate of column `{column}` must be a fraction in [0, 1], got {x}"
+                ));
             }
         }
         Ok(())
@@ -240,14 +268,44 @@ impl<'p> Reasons<'p> {
 
 /// The reasons one comparison gives: its schema always, its keys and rows
 /// when rows were compared (`rows` is `None` for `check`).
-pub fn comparison(schema: &SchemaDiff, rows: Option<&RowCounts>, policy: &Policy) -> Vec<Reason> {
+pub fn comparison(
+    schema: &SchemaDiff,
+    rows: Option<(&RowCounts, &[ColumnStats])>,
+    policy: &Policy,
+) -> Vec<Reason> {
     let mut r = Reasons::new(policy);
     schema_rules(&mut r, schema);
-    if let Some(rows) = rows {
+    if let Some((rows, columns)) = rows {
         key_rules(&mut r, rows);
         row_rules(&mut r, rows);
+        column_rules(&mut r, columns);
     }
     r.found
+}
+
+/// The per-column limits on mismatch rates, column by column in report
+/// order.
+fn column_rules(r: &mut Reasons, columns: &[ColumnStats]) {
+    for c in columns {
+        let Some(&max) = r.policy.max_column_mismatch_rate.get(&c.name) else {
+            continue;
+        };
+        if c.mismatch_rate > max {
+            r.fire(
+                Rule::MaxColumnMismatchRate,
+                format!(
+                    "column `{}`: {} of {} compared value(s) differ ({}), above its {} limit",
+                    c.name,
+                    c.mismatches,
+                    c.compared,
+                    percent(c.mismatch_rate),
+                    percent(max)
+                ),
+                json!(c.mismatch_rate),
+                json!(max),
+            );
+        }
+    }
 }
 
 /// The reasons a model that could not be compared gives: one per version
@@ -341,6 +399,12 @@ fn schema_rules(r: &mut Reasons, schema: &SchemaDiff) {
             .filter(|c| c.compatible)
             .map(|c| format!("`{}` {} → {}", c.name, c.v1_type, c.v2_type)),
     );
+    what.extend(
+        schema
+            .renamed
+            .iter()
+            .map(|r| format!("`{}` renamed to `{}` (declared)", r.v1, r.v2)),
+    );
     if !schema.reordered.is_empty() {
         what.push("columns reordered".into());
     }
@@ -412,6 +476,7 @@ fn row_rules(r: &mut Reasons, rows: &RowCounts) {
     if rows.v1 > 0 {
         fraction_rules(r, rows, changed);
     }
+    count_rules(r, rows, changed);
     let counts = [
         (
             Rule::RowsChanged,
@@ -428,6 +493,43 @@ fn row_rules(r: &mut Reasons, rows: &RowCounts) {
     for (rule, n, what) in counts {
         if n > 0 {
             r.fire(rule, format!("{n} {what}"), json!(n), json!(0));
+        }
+    }
+}
+
+/// The block thresholds on the counts of changed, removed and added rows.
+fn count_rules(r: &mut Reasons, rows: &RowCounts, changed: u64) {
+    let policy = r.policy;
+    let counts = [
+        (
+            Rule::MaxChangedRows,
+            policy.max_changed_rows,
+            changed,
+            "changed",
+        ),
+        (
+            Rule::MaxRemovedRows,
+            policy.max_removed_rows,
+            rows.only_v1,
+            "removed",
+        ),
+        (
+            Rule::MaxAddedRows,
+            policy.max_added_rows,
+            rows.only_v2,
+            "added",
+        ),
+    ];
+    for (rule, max, n, what) in counts {
+        if let Some(max) = max
+            && n > max
+        {
+            r.fire(
+                rule,
+                format!("{n} row(s) {what}, above the limit of {max}"),
+                json!(n),
+                json!(max),
+            );
         }
     }
 }
@@ -558,7 +660,7 @@ mod tests {
 
     /// Verdict and reasons of one comparison with the default policy.
     fn judge(schema: &SchemaDiff, rows: &RowCounts, policy: &Policy) -> (Verdict, Vec<Reason>) {
-        let mut reasons = comparison(schema, Some(rows), policy);
+        let mut reasons = comparison(schema, Some((rows, &[])), policy);
         (order(&mut reasons), reasons)
     }
 
@@ -607,12 +709,12 @@ mod tests {
             schema_compatible: RuleLevel::Review,
             ..Policy::default()
         };
-        let mut reasons = comparison(&schema, Some(&rows), &policy);
+        let mut reasons = comparison(&schema, Some((&rows, &[])), &policy);
         reasons.extend(inputs(&[input(10, 5)], &policy));
         let checks = checklist(&policy, &reasons, ALL_BUT_RUNS);
         assert_eq!(
             checks.len(),
-            15,
+            19,
             "all but schema_migration and nondeterministic"
         );
         for reason in &reasons {
@@ -793,5 +895,69 @@ mod tests {
         assert!(!FailOn::Block.fails(Verdict::Review));
         assert!(FailOn::Review.fails(Verdict::Review));
         assert!(!FailOn::Never.fails(Verdict::Block));
+    }
+
+    #[test]
+    fn absolute_and_per_column_limits_block_only_when_set_and_exceeded() {
+        let rows = keyed(1000, 1000, 3, 5, 2);
+        let (verdict, reasons) = judge(&SchemaDiff::default(), &rows, &Policy::default());
+        assert_eq!(verdict, Verdict::Review);
+        assert!(
+            reasons.iter().all(|r| r.level == Level::Review),
+            "{reasons:?}"
+        );
+
+        let policy = Policy {
+            max_changed_rows: Some(2),
+            max_removed_rows: Some(2),
+            max_added_rows: Some(10),
+            ..Policy::default()
+        };
+        let (verdict, reasons) = judge(&SchemaDiff::default(), &rows, &policy);
+        assert_eq!(verdict, Verdict::Block);
+        let blocking: Vec<&str> = reasons
+            .iter()
+            .filter(|r| r.level == Level::Block)
+            .map(|r| r.rule.name())
+            .collect();
+        // 2 changed is at the limit, 3 removed above it, 5 added below.
+        assert_eq!(blocking, ["max_removed_rows"]);
+        assert_eq!(reasons[0].message, "3 row(s) removed, above the limit of 2");
+
+        let column = |name: &str, mismatches: u64| ColumnStats {
+            name: name.into(),
+            v1_type: "Int64".into(),
+            v2_type: "Int64".into(),
+            compared: 1000,
+            mismatches,
+            mismatch_rate: mismatches as f64 / 1000.0,
+            max_abs_diff: None,
+            max_rel_diff: None,
+            non_finite_diffs: 0,
+            value_to_null: 0,
+            null_to_value: 0,
+        };
+        let mut policy = Policy::default();
+        policy
+            .max_column_mismatch_rate
+            .insert("price".into(), 0.001);
+        policy.max_column_mismatch_rate.insert("qty".into(), 0.001);
+        let columns = [column("price", 2), column("qty", 1), column("other", 900)];
+        let reasons = comparison(&SchemaDiff::default(), Some((&rows, &columns)), &policy);
+        let fired: Vec<&Reason> = reasons
+            .iter()
+            .filter(|r| r.rule == Rule::MaxColumnMismatchRate)
+            .collect();
+        assert_eq!(fired.len(), 1, "{reasons:?}");
+        assert!(
+            fired[0].message.starts_with("column `price`: 2 of 1000"),
+            "{}",
+            fired[0].message
+        );
+        assert_eq!(policy.level(Rule::MaxColumnMismatchRate), RuleLevel::Block);
+        assert_eq!(
+            Policy::default().level(Rule::MaxColumnMismatchRate),
+            RuleLevel::Ignore
+        );
     }
 }

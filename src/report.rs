@@ -201,6 +201,10 @@ pub struct Findings {
     /// (e.g. a tolerance that does not apply without a key).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Columns whose values the samples show masked (`[compare] mask`):
+    /// compared in full, never shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 /// Why a model of a folder was compared.
@@ -560,6 +564,10 @@ pub struct SchemaDiff {
     /// Columns present on both sides whose relative order changed.
     #[serde(default)]
     pub reordered: Vec<String>,
+    /// v1 columns compared with a v2 column of another name, as declared
+    /// (`[compare] rename`, `--rename`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renamed: Vec<Renamed>,
     pub breaking: bool,
     /// Whether the SQL computes the columns both versions share
     /// differently (their optimized plans differ); known for `run` and
@@ -575,7 +583,15 @@ impl SchemaDiff {
             && self.changed.is_empty()
             && self.nullability.is_empty()
             && self.reordered.is_empty()
+            && self.renamed.is_empty()
     }
+}
+
+/// A declared rename: v1's column `v1` is v2's `v2`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Renamed {
+    pub v1: String,
+    pub v2: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{Command, DiffArgs, OutputArgs, RunArgs, SharedArgs, parse_column_tol};
+use crate::compare::mask::Mask;
 use crate::compare::{CompareOptions, DEFAULT_SAMPLE_SIZE, Settings, Tol, Tolerance};
 use crate::config::{self, LoadedScenario, check_tol};
 use crate::engine::{EngineOptions, Limits};
@@ -97,6 +98,8 @@ pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Res
     let base = Base {
         key: s.compare.key.columns(),
         ignore_columns: s.compare.ignore_columns.clone(),
+        rename: s.compare.rename.clone(),
+        mask: s.compare.mask.clone(),
         tolerance: tolerance(loaded),
         sample_size: s.compare.sample_size,
         policy: s.policy.clone(),
@@ -441,6 +444,8 @@ fn dead_letter_path(shared: &SharedArgs, output: &OutputArgs) -> Result<PathBuf>
 struct Base {
     key: Vec<String>,
     ignore_columns: Vec<String>,
+    rename: std::collections::BTreeMap<String, String>,
+    mask: Vec<String>,
     tolerance: Tolerance,
     sample_size: usize,
     policy: Policy,
@@ -516,6 +521,21 @@ impl Base {
         if key.iter().any(|k| ignore_columns.contains(k)) {
             return Err(usage("a key column cannot also be ignored".into()));
         }
+        let mut rename = self.rename.clone();
+        for spec in &f.rename {
+            let (old, new) = spec
+                .split_once('=')
+                .map(|(o, n)| (o.trim(), n.trim()))
+                .filter(|(o, n)| !o.is_empty() && !n.is_empty() && o != n)
+                .ok_or_else(|| usage(format!("--rename {spec:?}: expected OLD=NEW")))?;
+            rename.insert(old.to_string(), new.to_string());
+        }
+        let mut patterns = self.mask.clone();
+        patterns.extend(f.mask.iter().cloned());
+        // The keyed hash's key comes from the environment only, never from
+        // a file or a flag that a log would show.
+        let mask_key = std::env::var_os("DIFFGATE_MASK_KEY").map(|k| k.into_encoded_bytes());
+        let mask = Mask::new(&patterns, mask_key).map_err(usage)?;
         Ok(Settings {
             key,
             ignore_columns,
@@ -523,6 +543,8 @@ impl Base {
                 tolerance,
                 sample_size: f.sample_size.unwrap_or(self.sample_size),
             },
+            rename,
+            mask,
         })
     }
 }

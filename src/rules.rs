@@ -39,6 +39,15 @@ pub enum Rule {
     MaxRemovedOrChangedFraction,
     /// added / v1 rows above the policy's fraction (when set).
     MaxAddedFraction,
+    /// More changed rows than the policy's count (when set).
+    MaxChangedRows,
+    /// More removed rows than the policy's count (when set).
+    MaxRemovedRows,
+    /// More added rows than the policy's count (when set).
+    MaxAddedRows,
+    /// A column whose mismatch rate is above its `[compare.columns.NAME]
+    /// max_mismatch_rate`.
+    MaxColumnMismatchRate,
     RowsChanged,
     RowsRemoved,
     RowsAdded,
@@ -78,7 +87,7 @@ pub enum Family {
 
 impl Rule {
     /// Every rule, in policy order.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 23] = [
         Rule::ModelFailedV1,
         Rule::ModelFailedV2,
         Rule::SchemaMigration,
@@ -92,6 +101,10 @@ impl Rule {
         Rule::BothEmpty,
         Rule::MaxRemovedOrChangedFraction,
         Rule::MaxAddedFraction,
+        Rule::MaxChangedRows,
+        Rule::MaxRemovedRows,
+        Rule::MaxAddedRows,
+        Rule::MaxColumnMismatchRate,
         Rule::RowsChanged,
         Rule::RowsRemoved,
         Rule::RowsAdded,
@@ -117,6 +130,10 @@ impl Rule {
             BothEmpty => "both_empty",
             MaxRemovedOrChangedFraction => "max_removed_or_changed_fraction",
             MaxAddedFraction => "max_added_fraction",
+            MaxChangedRows => "max_changed_rows",
+            MaxRemovedRows => "max_removed_rows",
+            MaxAddedRows => "max_added_rows",
+            MaxColumnMismatchRate => "max_column_mismatch_rate",
             RowsChanged => "rows_changed",
             RowsRemoved => "rows_removed",
             RowsAdded => "rows_added",
@@ -147,6 +164,10 @@ impl Rule {
             | BothEmpty
             | MaxRemovedOrChangedFraction
             | MaxAddedFraction
+            | MaxChangedRows
+            | MaxRemovedRows
+            | MaxAddedRows
+            | MaxColumnMismatchRate
             | RowsChanged
             | RowsRemoved
             | RowsAdded => Family::Rows,

@@ -18,6 +18,7 @@
 pub mod cells;
 mod keyed;
 mod keyless;
+pub mod mask;
 mod row_hash;
 pub mod sample;
 
@@ -77,12 +78,16 @@ pub struct Comparison {
 }
 
 /// What two outputs are compared on: the key, the columns left out, the
-/// tolerances and how many rows to sample.
+/// tolerances and how many rows to sample, the columns renamed between v1
+/// and v2, and the columns whose values samples mask.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub key: Vec<String>,
     pub ignore_columns: Vec<String>,
     pub options: CompareOptions,
+    /// v1 column → the v2 column it is compared with.
+    pub rename: BTreeMap<String, String>,
+    pub mask: mask::Mask,
 }
 
 /// Which key a comparison pairs rows on.
@@ -144,6 +149,7 @@ pub async fn registered(
             .map(|df| df.schema().as_arrow().clone())
             .context(|| format!("cannot read the {} output", v.as_str()))
     };
+    let renamed = rename_v1(ctx, &settings.rename).await?;
     let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
     let key: Vec<String> = match key {
         Key::Given(k) => k.to_vec(),
@@ -157,15 +163,18 @@ pub async fn registered(
     };
     let tolerated: Vec<String> = settings.options.tolerance.columns.keys().cloned().collect();
     let mut alignment = align::align(&s1, &s2, &key, &settings.ignore_columns, &tolerated)?;
+    alignment.schema.renamed = renamed;
     alignment.schema.logic_changed = match logic {
         Logic::Unknown => None,
         Logic::Same => Some(false),
         Logic::Plans(plan_ctx, df1, df2) => Some(!transform::same_logic(plan_ctx, df1, df2)?),
     };
-    let rows = match depth {
+    let mut rows = match depth {
         Depth::Schema => Comparison::default(),
         Depth::Rows => compare(ctx, &alignment, &settings.options).await?,
     };
+    let masked = settings.mask.columns(&s1, &s2);
+    settings.mask.samples(&mut rows.samples, &masked);
     let mut notes = Vec::new();
     if key.is_empty() && depth == Depth::Rows && settings.options.tolerance.any() {
         notes.push(KEYLESS_TOLERANCE.to_string());
@@ -178,8 +187,57 @@ pub async fn registered(
             columns: rows.columns,
             samples: rows.samples,
             notes,
+            masked,
         },
     })
+}
+
+/// Apply `rename` to the registered v1 output: each v1 column it names is
+/// registered under its v2 name, where v1 has that column (and not the new
+/// name) and v2 has the new name (and not the old). Returns the renames
+/// made, in v1's column order; a comparison they do not fit is left as is.
+async fn rename_v1(
+    ctx: &SessionContext,
+    rename: &BTreeMap<String, String>,
+) -> Result<Vec<report::Renamed>> {
+    if rename.is_empty() {
+        return Ok(Vec::new());
+    }
+    let what = || "cannot rename the v1 output's columns".to_string();
+    let v1 = ctx.table(Version::V1.table_name()).await.context(what)?;
+    let v2 = ctx.table(Version::V2.table_name()).await.context(what)?;
+    let (s1, s2) = (
+        v1.schema().as_arrow().clone(),
+        v2.schema().as_arrow().clone(),
+    );
+    let has = |s: &datafusion::arrow::datatypes::Schema, c: &str| s.field_with_name(c).is_ok();
+    let mut done = Vec::new();
+    let exprs: Vec<Expr> = s1
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name();
+            match rename.get(name) {
+                Some(new) if !has(&s1, new) && has(&s2, new) && !has(&s2, name) => {
+                    done.push(report::Renamed {
+                        v1: name.clone(),
+                        v2: new.clone(),
+                    });
+                    ident(name).alias(new)
+                }
+                _ => ident(name),
+            }
+        })
+        .collect();
+    if done.is_empty() {
+        return Ok(done);
+    }
+    let view = v1.select(exprs).context(what)?.into_view();
+    ctx.deregister_table(Version::V1.table_name())
+        .context(what)?;
+    ctx.register_table(Version::V1.table_name(), view)
+        .context(what)?;
+    Ok(done)
 }
 
 /// Said when tolerances are set for a comparison without a key.

@@ -85,7 +85,7 @@ fn one_reasons(
 ) -> Vec<Reason> {
     let policy = &job.policy;
     let mut reasons = determinism.map_or_else(Vec::new, |d| judge::determinism(d, policy));
-    let rows = (!job.plan_only()).then_some(&c.findings.rows);
+    let rows = (!job.plan_only()).then_some((&c.findings.rows, &c.findings.columns[..]));
     reasons.extend(judge::comparison(&c.findings.schema, rows, policy));
     reasons.extend(judge::inputs(inputs, policy));
     reasons

@@ -477,7 +477,7 @@ async fn compare_model(
         .await
         .map_err(|e| model_error(m, name, e))?;
     c.findings.notes.splice(0..0, notes);
-    let rows = (!job.plan_only()).then_some(&c.findings.rows);
+    let rows = (!job.plan_only()).then_some((&c.findings.rows, &c.findings.columns[..]));
     let mut reasons = judge::comparison(&c.findings.schema, rows, &job.policy);
     let verdict = judge::order(&mut reasons);
     Ok(ModelReport {

@@ -282,6 +282,10 @@ fn body(o: &mut String, c: &ComparisonView) {
             esc(note)
         );
     }
+    let code = |n: &str| format!("<code>{}</code>", name(n));
+    if let Some(m) = text::masked_sentence(&c.findings.masked, &code) {
+        let _ = writeln!(o, "<p class=\"note\"><strong>Note:</strong> {m}</p>");
+    }
     if !c.failures.is_empty() {
         let _ = writeln!(
             o,

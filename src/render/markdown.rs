@@ -83,6 +83,9 @@ fn notes(md: &mut Doc, c: &ComparisonView) {
     for note in &c.findings.notes {
         md.must(&format!("> **Note:** {}\n\n", escape(note)));
     }
+    if let Some(m) = text::masked_sentence(&c.findings.masked, &|n| name(n)) {
+        md.must(&format!("> **Note:** {m}\n\n"));
+    }
 }
 
 /// The list of compared models of a model-folder run.

@@ -22,6 +22,10 @@ pub enum Change<'a> {
     },
     Nullability,
     Reordered,
+    /// A declared rename: v1's name for the column.
+    Renamed {
+        from: &'a str,
+    },
 }
 
 /// One row of the schema table.
@@ -56,6 +60,7 @@ impl SchemaRow<'_> {
             }
             Change::Nullability => "nullability".into(),
             Change::Reordered => "reordered".into(),
+            Change::Renamed { from } => format!("renamed from {} (declared)", note(from)),
         }
     }
 
@@ -69,7 +74,7 @@ impl SchemaRow<'_> {
 }
 
 /// The schema table, in the order every format shows it: added, removed,
-/// retyped, nullability, reordered.
+/// retyped, nullability, renamed, reordered.
 pub fn schema_rows(s: &SchemaDiff) -> Vec<SchemaRow<'_>> {
     let mut rows = Vec::new();
     for f in &s.added {
@@ -110,6 +115,15 @@ pub fn schema_rows(s: &SchemaDiff) -> Vec<SchemaRow<'_>> {
             v1: nullable(f.v1_nullable),
             v2: nullable(f.v2_nullable),
             compatible: f.compatible,
+        });
+    }
+    for r in &s.renamed {
+        rows.push(SchemaRow {
+            columns: vec![&r.v2],
+            change: Change::Renamed { from: &r.v1 },
+            v1: "",
+            v2: "",
+            compatible: true,
         });
     }
     if !s.reordered.is_empty() {

@@ -165,6 +165,9 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     for note in &c.findings.notes {
         let _ = writeln!(o, "\n{} {}", p.bold("Note:"), inert(note));
     }
+    if let Some(m) = text::masked_sentence(&c.findings.masked, &|n| text::name(n)) {
+        let _ = writeln!(o, "\n{} {m}", p.bold("Note:"));
+    }
     if !c.failures.is_empty() {
         let _ = writeln!(o, "\n{}", p.bold("Not compared"));
         let _ = writeln!(o, "  {}:", text::NOT_COMPARED);
@@ -218,6 +221,9 @@ fn schema(o: &mut String, c: &ComparisonView, p: &Paint) {
             }
             Change::Reordered => {
                 let _ = writeln!(o, "  ↕ reordered: {names}");
+            }
+            Change::Renamed { from } => {
+                let _ = writeln!(o, "  ~ {} → {names}: renamed (declared)", text::name(from));
             }
         }
     }

@@ -168,6 +168,19 @@ pub fn dead_letter_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> St
     }
 }
 
+/// The note saying which columns' values are masked, each name through
+/// `code` (each format's escaping), or nothing when none are.
+pub fn masked_sentence(masked: &[String], code: &dyn Fn(&str) -> String) -> Option<String> {
+    if masked.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = masked.iter().map(|c| code(c)).collect();
+    Some(format!(
+        "the values of {} are masked in this report (compared in full, never shown)",
+        names.join(", ")
+    ))
+}
+
 /// Heads the failures shown instead of the findings of a model that
 /// could not be compared.
 pub const NOT_COMPARED: &str =

@@ -12,6 +12,7 @@ mod cli;
 mod conformance;
 mod dbt;
 mod dead_letter;
+mod declared;
 mod determinism;
 mod floats;
 mod fuzz_corpus;

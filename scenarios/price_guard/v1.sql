@@ -1,0 +1,2 @@
+SELECT order_id, status, unit_price
+FROM orders

@@ -1,0 +1,266 @@
+//! What a scenario declares about its comparison, through the real binary:
+//! renamed columns compared under their new name, masked columns whose
+//! values no report holds (at 1, 4 and 8 threads, byte for byte), and the
+//! absolute and per-column limits.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::common;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn diff(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = common::diffgate();
+    cmd.arg("diff").args(args).args(["--fail-on", "never"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    common::ok_json(out)
+}
+
+#[test]
+fn a_declared_rename_compares_the_values_under_the_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v1 = write(d, "v1.csv", "id,amount\n1,10\n2,20\n3,30\n");
+    let v2 = write(d, "v2.csv", "id,total\n1,10\n2,21\n3,30\n");
+    let dl = d.join("dead.ndjson").display().to_string();
+    let base = [
+        "--key",
+        "id",
+        "--format",
+        "json",
+        "--dead-letter",
+        &dl,
+        "--policy",
+        "max_removed_or_changed_fraction=1",
+    ];
+
+    // Undeclared: a removed and an added column, nothing compared.
+    let plain = json(&diff(&[&[v1.as_str(), &v2][..], &base].concat(), &[]));
+    assert_eq!(plain["verdict"], "block");
+    assert_eq!(plain["schema"]["removed"][0]["name"], "amount");
+
+    let renamed = json(&diff(
+        &[
+            &[v1.as_str(), &v2][..],
+            &base,
+            &["--rename", "amount=total"],
+        ]
+        .concat(),
+        &[],
+    ));
+    assert_eq!(renamed["verdict"], "review", "{renamed:#}");
+    assert_eq!(
+        renamed["schema"]["renamed"],
+        serde_json::json!([{"v1": "amount", "v2": "total"}])
+    );
+    assert_eq!(renamed["schema"]["removed"], serde_json::json!([]));
+    assert_eq!(renamed["schema"]["breaking"], false);
+    assert_eq!(renamed["rows"]["changed"], 1);
+    let cell = &renamed["samples"]["changed"][0]["cells"][0];
+    assert_eq!(
+        (&cell["column"], &cell["v1"], &cell["v2"]),
+        (&"total".into(), &20.into(), &21.into())
+    );
+
+    // A rename that does not fit (v2 has no such column) changes nothing.
+    let unfit = json(&diff(
+        &[&[v1.as_str(), &v2][..], &base, &["--rename", "amount=sum"]].concat(),
+        &[],
+    ));
+    assert_eq!(unfit["verdict"], "block");
+    assert!(unfit["schema"].get("renamed").is_none());
+
+    let bad = diff(
+        &[&[v1.as_str(), &v2][..], &["--rename", "amount"]].concat(),
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--rename \"amount\": expected OLD=NEW"));
+}
+
+#[test]
+fn masked_values_are_in_no_report_and_the_same_at_every_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v1 = write(
+        d,
+        "v1.csv",
+        "id,email,plan\n1,ann@example.com,free\n2,bob@example.com,pro\n3,cy@example.com,free\n",
+    );
+    // 2's email changes, 3 is gone, 4 is new.
+    let v2 = write(
+        d,
+        "v2.csv",
+        "id,email,plan\n1,ann@example.com,free\n2,BOB@example.com,pro\n4,dee@example.com,pro\n",
+    );
+    let secrets = [
+        "ann@example.com",
+        "bob@example.com",
+        "BOB@example.com",
+        "cy@example.com",
+        "dee@example.com",
+    ];
+    let dl = d.join("dead.ndjson").display().to_string();
+    let files = [
+        v1.as_str(),
+        &v2,
+        "--key",
+        "id",
+        "--mask",
+        "e*l",
+        "--dead-letter",
+        &dl,
+    ];
+    for key in [None, Some("a mask key")] {
+        let env: Vec<(&str, &str)> = key.map(|k| ("DIFFGATE_MASK_KEY", k)).into_iter().collect();
+        let mut first: Option<String> = None;
+        for threads in ["1", "4", "8"] {
+            let md = d.join("report.md");
+            let html = d.join("report.html");
+            let out = diff(
+                &[
+                    &files[..],
+                    &["--format", "json", "--threads", threads],
+                    &["--markdown", md.to_str().unwrap()],
+                    &["--html", html.to_str().unwrap()],
+                ]
+                .concat(),
+                &env,
+            );
+            let report = json(&out);
+            assert_eq!(report["masked"], serde_json::json!(["email"]));
+            assert_eq!(report["rows"]["changed"], 1);
+            let texts = [
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                std::fs::read_to_string(&md).unwrap(),
+                std::fs::read_to_string(&html).unwrap(),
+            ];
+            for text in &texts {
+                for s in secrets {
+                    assert!(!text.contains(s), "{s} shown: {text}");
+                }
+            }
+            let cell = &report["samples"]["changed"][0]["cells"][0];
+            let (a, b) = (cell["v1"].as_str().unwrap(), cell["v2"].as_str().unwrap());
+            let gone = report["samples"]["only_v1"][0]["row"]["email"]
+                .as_str()
+                .unwrap();
+            match key {
+                None => assert!([a, b, gone].iter().all(|s| *s == "‹masked›")),
+                Some(_) => {
+                    // Keyed: the changed value shows changed.
+                    assert!(a.starts_with('‹') && a.chars().count() == 18, "{a}");
+                    assert_ne!(a, b);
+                }
+            }
+            // The same report at every thread count, but for its timings
+            // and the command line.
+            let mut same = report.clone();
+            same.as_object_mut().unwrap().remove("timings");
+            same["comparison"]
+                .as_object_mut()
+                .unwrap()
+                .remove("reproduce");
+            let same = serde_json::to_string_pretty(&same).unwrap();
+            match &first {
+                None => first = Some(same),
+                Some(f) => assert!(f == &same, "threads {threads}: {f}\n{same}"),
+            }
+        }
+    }
+    // The terminal report too.
+    let out = diff(&files, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("the values of email are masked"), "{text}");
+    assert!(secrets.iter().all(|s| !text.contains(s)), "{text}");
+}
+
+#[test]
+fn absolute_and_per_column_limits_block_by_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows = |f: &dyn Fn(u32) -> String| -> String {
+        let body: String = (1..=1000).map(|i| format!("{i},{}\n", f(i))).collect();
+        format!("id,price,label\n{body}")
+    };
+    let v1 = write(d, "v1.csv", &rows(&|i| format!("{i}.5,a{i}")));
+    // Three prices change (0.3%, under the 1% default fraction).
+    let v2 = write(
+        d,
+        "v2.csv",
+        &rows(&|i| {
+            let p = if i <= 3 {
+                format!("{i}.6")
+            } else {
+                format!("{i}.5")
+            };
+            format!("{p},a{i}")
+        }),
+    );
+    let dl = d.join("dead.ndjson").display().to_string();
+    let base = [
+        v1.as_str(),
+        &v2,
+        "--key",
+        "id",
+        "--format",
+        "json",
+        "--dead-letter",
+        &dl,
+    ];
+    let verdict = |extra: &[&str]| -> (String, Vec<String>) {
+        let r = json(&diff(&[&base[..], extra].concat(), &[]));
+        let rules = r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["level"] == "block")
+            .map(|x| x["rule"].as_str().unwrap().to_string())
+            .collect();
+        (r["verdict"].as_str().unwrap().to_string(), rules)
+    };
+    assert_eq!(verdict(&[]), ("review".into(), vec![]));
+    assert_eq!(
+        verdict(&["--policy", "max_changed_rows=3"]),
+        ("review".into(), vec![])
+    );
+    assert_eq!(
+        verdict(&["--policy", "max_changed_rows=2"]),
+        ("block".into(), vec!["max_changed_rows".into()])
+    );
+    assert_eq!(
+        verdict(&["--policy", "max_column_mismatch_rate={ price = 0.002 }"]),
+        ("block".into(), vec!["max_column_mismatch_rate".into()])
+    );
+    assert_eq!(
+        verdict(&["--policy", "max_column_mismatch_rate={ label = 0.0 }"]),
+        ("review".into(), vec![])
+    );
+    let bad = diff(
+        &[
+            &base[..],
+            &["--policy", "max_column_mismatch_rate={ price = 2.0 }"],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("must be a fraction in [0, 1]"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
