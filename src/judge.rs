@@ -936,6 +936,7 @@ mod tests {
             non_finite_diffs: 0,
             value_to_null: 0,
             null_to_value: 0,
+            patterns: Vec::new(),
         };
         let mut policy = Policy::default();
         policy

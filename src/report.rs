@@ -681,6 +681,53 @@ pub struct ColumnStats {
     pub value_to_null: u64,
     /// v1 NULL and v2 a value.
     pub null_to_value: u64,
+    /// What kind of change the changed cells show, most cells first (at
+    /// most four; the rest of the cells are in `other`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<ChangePattern>,
+}
+
+/// A kind of change and how many changed cells of a column show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangePattern {
+    pub kind: PatternKind,
+    /// The factor (`scale`), difference (`offset`), decimals (`rounding`,
+    /// `truncation`) or hours (`hour_shift`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<f64>,
+    pub count: u64,
+}
+
+/// The classes of change of a cell, v1 → v2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PatternKind {
+    ValueToNull,
+    NullToValue,
+    EmptyToNull,
+    NullToEmpty,
+    CaseOnly,
+    WhitespaceOnly,
+    PrefixAdded,
+    SuffixAdded,
+    PrefixRemoved,
+    SuffixRemoved,
+    SignFlip,
+    /// v2 = v1 × `by` (a power of ten).
+    Scale,
+    /// v2 = v1 + `by` for every cell of this pattern.
+    Offset,
+    /// v2 = v1 × `by` for every cell of this pattern (not a power of ten).
+    Ratio,
+    /// v2 = v1 rounded to `by` decimals.
+    Rounding,
+    /// v2 = v1 truncated to `by` decimals.
+    Truncation,
+    /// v2 = v1 through a 32-bit float.
+    Float32Precision,
+    /// v2 = v1 shifted by `by` whole hours (a time zone).
+    HourShift,
+    Other,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

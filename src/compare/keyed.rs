@@ -29,6 +29,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use serde_json::{Map, Value};
 
 use super::cells::{self, compare_column};
+use super::explain::Patterns;
 use super::row_hash;
 use super::sample::SmallestK;
 use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions, key_expr};
@@ -568,7 +569,7 @@ struct Shared {
     options: super::CompareOptions,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct ColAcc {
     mismatches: u64,
     max_abs: Option<f64>,
@@ -576,6 +577,21 @@ struct ColAcc {
     non_finite: u64,
     value_to_null: u64,
     null_to_value: u64,
+    patterns: Patterns,
+}
+
+impl Default for ColAcc {
+    fn default() -> Self {
+        ColAcc {
+            mismatches: 0,
+            max_abs: None,
+            max_rel: None,
+            non_finite: 0,
+            value_to_null: 0,
+            null_to_value: 0,
+            patterns: Patterns::new(),
+        }
+    }
 }
 
 fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -682,6 +698,8 @@ impl Acc {
             acc.non_finite += check.non_finite;
             acc.value_to_null += check.value_to_null;
             acc.null_to_value += check.null_to_value;
+            acc.patterns
+                .add(batch.column(ai), batch.column(bi), &check.mismatch);
             checks.push(check.mismatch);
         }
         let any_changed = checks
@@ -836,6 +854,7 @@ impl Acc {
             a.non_finite += b.non_finite;
             a.value_to_null += b.value_to_null;
             a.null_to_value += b.null_to_value;
+            a.patterns.merge(b.patterns);
         }
         self.s_changed.merge(o.s_changed);
         self.s_only_v1.merge(o.s_only_v1);
@@ -876,6 +895,7 @@ impl Acc {
                     non_finite_diffs: c.non_finite,
                     value_to_null: c.value_to_null,
                     null_to_value: c.null_to_value,
+                    patterns: c.patterns.finish(),
                 }
             })
             .collect();

@@ -16,6 +16,7 @@
 //!   the union of both sides.
 
 pub mod cells;
+mod explain;
 mod keyed;
 mod keyless;
 pub mod mask;

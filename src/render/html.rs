@@ -430,7 +430,7 @@ fn columns(o: &mut String, view: &ComparisonView) {
          <th>column</th><th>v1 type</th><th>v2 type</th><th class=\"n\">compared</th>\
          <th class=\"n\">mismatches</th><th class=\"n\">rate</th><th class=\"n\">max abs Δ</th>\
          <th class=\"n\">max rel Δ</th><th class=\"n\">value → NULL</th>\
-         <th class=\"n\">NULL → value</th></tr></thead>\n<tbody>\n",
+         <th class=\"n\">NULL → value</th><th>change</th></tr></thead>\n<tbody>\n",
     );
     for c in all {
         // Sorted by data-v; an infinite difference sorts above every other.
@@ -444,7 +444,7 @@ fn columns(o: &mut String, view: &ComparisonView) {
         let _ = writeln!(
             o,
             "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\" data-v=\"{}\">{}</td>{}{}<td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+             <td class=\"n\" data-v=\"{}\">{}</td>{}{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             if c.mismatches > 0 {
                 " class=\"diff\""
             } else {
@@ -460,7 +460,8 @@ fn columns(o: &mut String, view: &ComparisonView) {
             num(c.max_abs_diff),
             num(c.max_rel_diff),
             c.value_to_null,
-            c.null_to_value
+            c.null_to_value,
+            esc(&text::patterns_phrase(c))
         );
     }
     o.push_str("</tbody>\n</table>\n");

@@ -449,20 +449,21 @@ fn columns(md: &mut Doc, c: &ComparisonView) {
                 text::max_diff(x, c.non_finite_diffs).map_or(String::new(), |v| escape(&v))
             };
             format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
                 name(&c.name),
                 c.compared,
                 c.mismatches,
                 escape(&percent(c.mismatch_rate)),
                 num(c.max_abs_diff),
-                num(c.max_rel_diff)
+                num(c.max_rel_diff),
+                escape(&text::patterns_phrase(c))
             )
         })
         .collect();
     let head = format!(
         "### Columns with the highest mismatch rates ({} of {} compared columns differ{})\n\n\
-         | column | compared | mismatches | rate | max abs Δ | max rel Δ |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         | column | compared | mismatches | rate | max abs Δ | max rel Δ | change |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
         total,
         all.len(),
         if total > TOP_COLUMNS {

@@ -261,23 +261,24 @@ fn columns(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
                 .max(6);
             let _ = writeln!(
                 o,
-                "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}",
+                "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}  change",
                 "column", "compared", "mismatches", "rate", "max abs", "max rel"
             );
             for col in differing {
                 let num = |x: Option<f64>| {
                     text::max_diff(x, col.non_finite_diffs).unwrap_or_else(|| "-".to_string())
                 };
-                let _ = writeln!(
-                    o,
-                    "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}",
+                let line = format!(
+                    "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}  {}",
                     text::name(&col.name),
                     col.compared,
                     col.mismatches,
                     percent(col.mismatch_rate),
                     num(col.max_abs_diff),
-                    num(col.max_rel_diff)
+                    num(col.max_rel_diff),
+                    inert(&text::patterns_phrase(col))
                 );
+                let _ = writeln!(o, "{}", line.trim_end());
             }
         }
     }

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::report::{ComparisonView, DiffReport, Mode};
+use crate::report::{ChangePattern, ColumnStats, ComparisonView, DiffReport, Mode, PatternKind};
 
 /// Longest value, in characters, shown in a report cell.
 pub const MAX_VALUE_CHARS: usize = 200;
@@ -166,6 +166,67 @@ pub fn dead_letter_sentence(r: &DiffReport, code: &dyn Fn(&str) -> String) -> St
         ),
         None => format!("{total} input record(s) could not be loaded"),
     }
+}
+
+/// A number as a pattern states it: whole numbers without a fraction.
+fn plain_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// One kind of change in words: `×100`, `+0.5`, `rounded to 2 decimals`.
+pub fn pattern_words(p: &ChangePattern) -> String {
+    use PatternKind::*;
+    let by = p.by.unwrap_or(0.0);
+    let decimals = |what: &str| match by as i64 {
+        0 => format!("{what} to whole numbers"),
+        1 => format!("{what} to 1 decimal"),
+        k => format!("{what} to {k} decimals"),
+    };
+    let signed = |x: f64| {
+        let sign = if x < 0.0 { "-" } else { "+" };
+        format!("{sign}{}", plain_number(x.abs()))
+    };
+    match p.kind {
+        ValueToNull => "value → NULL".into(),
+        NullToValue => "NULL → value".into(),
+        EmptyToNull => "'' → NULL".into(),
+        NullToEmpty => "NULL → ''".into(),
+        CaseOnly => "case only".into(),
+        WhitespaceOnly => "whitespace only".into(),
+        PrefixAdded => "prefix added".into(),
+        SuffixAdded => "suffix added".into(),
+        PrefixRemoved => "prefix removed".into(),
+        SuffixRemoved => "suffix removed".into(),
+        SignFlip => "sign flipped".into(),
+        Scale | Ratio => format!("×{}", plain_number(by)),
+        Offset => signed(by),
+        Rounding => decimals("rounded"),
+        Truncation => decimals("truncated"),
+        Float32Precision => "float32 precision".into(),
+        HourShift => format!("shifted {} h", signed(by)),
+        Other => "other".into(),
+    }
+}
+
+/// How a column changed, most cells first: `all ×100`, `85 +0.5, 2 other`;
+/// empty when nothing was classified.
+pub fn patterns_phrase(c: &ColumnStats) -> String {
+    c.patterns
+        .iter()
+        .map(|p| {
+            let n = if p.count == c.mismatches && c.patterns.len() == 1 {
+                "all".to_string()
+            } else {
+                p.count.to_string()
+            };
+            format!("{n} {}", pattern_words(p))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The note saying which columns' values are masked, each name through

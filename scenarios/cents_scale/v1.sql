@@ -1,0 +1,5 @@
+SELECT order_id,
+       status,
+       unit_price,
+       quantity * unit_price AS amount
+FROM orders
