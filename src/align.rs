@@ -2,21 +2,43 @@
 //! schemas it derives the schema diff (added, removed, retyped, reordered,
 //! nullability, each classed compatible or breaking), resolves the key on
 //! both sides, and picks for every shared column the common type its values
-//! are compared in (int32 vs int64 compare as int64, int vs float as float64).
-//! Nothing here reads data.
+//! are compared in (int32 vs int64 compare as int64, int vs float as float64)
+//! and how its strings are normalised first. Nothing here reads data.
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
 use crate::error::{Error, Result, did_you_mean};
 use crate::report::{NamedType, NullabilityChange, SchemaDiff, TypeChange};
 
-/// A column present on both sides and the type both are cast to.
+/// A column present on both sides, the type both are cast to, and how its
+/// strings are normalised before they are compared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pair {
     pub name: String,
     pub v1_type: DataType,
     pub v2_type: DataType,
     pub common: DataType,
+    pub normalize: Normalize,
+}
+
+/// How a string column's values are normalised on both sides before they
+/// are compared (and paired, for a key): `[compare.columns.NAME] trim`,
+/// `ignore_case`, `collapse_whitespace`. Other types are compared as they
+/// are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Normalize {
+    /// Leading and trailing whitespace removed.
+    pub trim: bool,
+    /// Compared in lower case.
+    pub ignore_case: bool,
+    /// Every run of whitespace as one space.
+    pub collapse_whitespace: bool,
+}
+
+impl Normalize {
+    pub fn any(self) -> bool {
+        self.trim || self.ignore_case || self.collapse_whitespace
+    }
 }
 
 /// What the compare stage needs: the key, the compared columns, the schema diff.
@@ -59,9 +81,13 @@ pub fn align(
     key: &[String],
     ignore: &[String],
     tolerated: &[String],
+    normalized: &std::collections::BTreeMap<String, Normalize>,
 ) -> Result<Alignment> {
     check_named(v1, v2, ignore, "ignored column")?;
     check_named(v1, v2, tolerated, "tolerance column")?;
+    let names: Vec<String> = normalized.keys().cloned().collect();
+    check_named(v1, v2, &names, "normalised column")?;
+    let normalize = |name: &str| normalized.get(name).copied().unwrap_or_default();
     let schema = schema_diff(v1, v2);
     let mut key_pairs = Vec::with_capacity(key.len());
     for name in key {
@@ -78,6 +104,7 @@ pub fn align(
             v1_type: f1.data_type().clone(),
             v2_type: f2.data_type().clone(),
             common,
+            normalize: normalize(name),
         });
     }
     let columns = v1
@@ -92,6 +119,7 @@ pub fn align(
                 v1_type: f1.data_type().clone(),
                 v2_type: f2.data_type().clone(),
                 common,
+                normalize: normalize(f1.name()),
             })
         })
         .collect();
@@ -582,9 +610,16 @@ mod tests {
         use DataType::*;
         let v1 = schema(&[("order_id", Int64, false)]);
         let v2 = schema(&[("orderid", Int64, false)]);
-        let err = align(&v1, &v2, &["order_id".into()], &[], &[])
-            .unwrap_err()
-            .to_string();
+        let err = align(
+            &v1,
+            &v2,
+            &["order_id".into()],
+            &[],
+            &[],
+            &Default::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("`order_id`") && err.contains("v2") && err.contains("orderid"),
             "{err}"
@@ -596,7 +631,7 @@ mod tests {
         use DataType::*;
         let v1 = schema(&[("id", Int64, false)]);
         let v2 = schema(&[("id", Utf8, false)]);
-        let err = align(&v1, &v2, &["id".into()], &[], &[])
+        let err = align(&v1, &v2, &["id".into()], &[], &[], &Default::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("Int64") && err.contains("Utf8"), "{err}");

@@ -197,6 +197,13 @@ pub struct DiffArgs {
     pub v1: PathBuf,
     /// The v2 table, as v1.
     pub v2: PathBuf,
+    /// CSV files: the field delimiter (one character; `\t` for a tab).
+    #[arg(long, value_name = "C")]
+    pub delimiter: Option<String>,
+    /// CSV files: the first line is data, not a header (columns are
+    /// named column_1, column_2, ...).
+    #[arg(long)]
+    pub no_header: bool,
     #[command(flatten)]
     pub shared: SharedArgs,
     #[command(flatten)]
@@ -231,6 +238,16 @@ pub struct SharedArgs {
     /// `[compare] rename`. Repeatable.
     #[arg(long = "rename", value_name = "OLD=NEW")]
     pub rename: Vec<String>,
+
+    /// Pair v1 and v2 columns whose names differ only in case, as renames.
+    #[arg(long)]
+    pub fold_column_case: bool,
+
+    /// Normalise a string column's values on both sides before comparing:
+    /// `COL:trim`, `COL:ignore_case`, `COL:collapse_whitespace`, or several
+    /// comma-separated. Repeatable.
+    #[arg(long = "normalize", value_name = "COL:HOW")]
+    pub normalize: Vec<String>,
 
     /// Never show the values of these columns (a name, or a pattern with
     /// `*` and `?`) in any report: samples show a mask, a keyed hash when

@@ -182,6 +182,9 @@ pub struct CompareSpec {
     /// v1 columns compared with a v2 column of another name:
     /// `{ old = "new" }`.
     pub rename: BTreeMap<String, String>,
+    /// Pair columns whose names differ only in case (`OrderId` and
+    /// `orderid`), as declared renames.
+    pub fold_column_case: bool,
 }
 
 impl Default for CompareSpec {
@@ -195,6 +198,7 @@ impl Default for CompareSpec {
             sample_size: crate::compare::DEFAULT_SAMPLE_SIZE,
             mask: Vec::new(),
             rename: BTreeMap::new(),
+            fold_column_case: false,
         }
     }
 }
@@ -227,6 +231,26 @@ pub struct ColumnSpec {
     /// Block when this column's mismatches / compared pairs exceeds this
     /// fraction (the policy's `max_column_mismatch_rate`).
     pub max_mismatch_rate: Option<f64>,
+    /// Strings: compare without leading and trailing whitespace.
+    #[serde(default)]
+    pub trim: bool,
+    /// Strings: compare ignoring case.
+    #[serde(default)]
+    pub ignore_case: bool,
+    /// Strings: compare with every run of whitespace as one space.
+    #[serde(default)]
+    pub collapse_whitespace: bool,
+}
+
+impl ColumnSpec {
+    /// How this column's strings are normalised.
+    pub fn normalize(&self) -> crate::align::Normalize {
+        crate::align::Normalize {
+            trim: self.trim,
+            ignore_case: self.ignore_case,
+            collapse_whitespace: self.collapse_whitespace,
+        }
+    }
 }
 
 /// A scenario with its paths resolved.
@@ -330,19 +354,14 @@ impl LoadedScenario {
                     }
                     _ => None,
                 };
-                let delimiter = match spec.delimiter.as_deref() {
-                    None => None,
-                    Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-                    Some("\\t") => Some(b'\t'),
-                    Some(d) => {
-                        return Err(Error::config(
-                            &self.config_path,
-                            format!(
-                                "input `{name}`: delimiter must be one ASCII character, got {d:?}"
-                            ),
-                        ));
-                    }
-                };
+                let delimiter = spec
+                    .delimiter
+                    .as_deref()
+                    .map(parse_delimiter)
+                    .transpose()
+                    .map_err(|m| {
+                        Error::config(&self.config_path, format!("input `{name}`: {m}"))
+                    })?;
                 let types = spec
                     .types
                     .iter()
@@ -451,6 +470,15 @@ fn substitute_as_of(p: &str, as_of: Option<&str>) -> std::result::Result<String,
     match as_of {
         Some(d) => Ok(p.replace("{as_of}", d)),
         None => Err("uses {as_of} but no date is given (as_of in the config or --as-of)".into()),
+    }
+}
+
+/// A CSV delimiter as given: one ASCII character, or `\t` for a tab.
+pub fn parse_delimiter(d: &str) -> std::result::Result<u8, String> {
+    match d {
+        "\\t" => Ok(b'\t'),
+        _ if d.len() == 1 => Ok(d.as_bytes()[0]),
+        _ => Err(format!("delimiter must be one ASCII character, got {d:?}")),
     }
 }
 

@@ -99,6 +99,14 @@ pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Res
         key: s.compare.key.columns(),
         ignore_columns: s.compare.ignore_columns.clone(),
         rename: s.compare.rename.clone(),
+        fold_column_case: s.compare.fold_column_case,
+        normalize: s
+            .compare
+            .columns
+            .iter()
+            .map(|(name, spec)| (name.clone(), spec.normalize()))
+            .filter(|(_, n)| n.any())
+            .collect(),
         mask: s.compare.mask.clone(),
         tolerance: tolerance(loaded),
         sample_size: s.compare.sample_size,
@@ -378,8 +386,17 @@ fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<
 
 /// `diff` of two tables.
 fn diff_job(args: &DiffArgs) -> Result<Job> {
+    let delimiter = args
+        .delimiter
+        .as_deref()
+        .map(config::parse_delimiter)
+        .transpose()
+        .map_err(|m| Error::Usage(format!("--delimiter: {m}")))?;
+    let has_header = args.no_header.then_some(false);
     let side = |v: Version, path: &PathBuf| InputSource {
         label: v.as_str().to_string(),
+        delimiter,
+        has_header,
         ..InputSource::new(v.table_name(), path)
     };
     let tables = Tables {
@@ -445,6 +462,8 @@ struct Base {
     key: Vec<String>,
     ignore_columns: Vec<String>,
     rename: std::collections::BTreeMap<String, String>,
+    fold_column_case: bool,
+    normalize: std::collections::BTreeMap<String, crate::align::Normalize>,
     mask: Vec<String>,
     tolerance: Tolerance,
     sample_size: usize,
@@ -530,6 +549,30 @@ impl Base {
                 .ok_or_else(|| usage(format!("--rename {spec:?}: expected OLD=NEW")))?;
             rename.insert(old.to_string(), new.to_string());
         }
+        let mut normalize = self.normalize.clone();
+        for spec in &f.normalize {
+            let (col, how) = spec
+                .split_once(':')
+                .filter(|(c, h)| !c.trim().is_empty() && !h.trim().is_empty())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--normalize {spec:?}: expected COL:trim,ignore_case,collapse_whitespace"
+                    ))
+                })?;
+            let n = normalize.entry(col.trim().to_string()).or_default();
+            for word in how.split(',').map(str::trim) {
+                match word {
+                    "trim" => n.trim = true,
+                    "ignore_case" => n.ignore_case = true,
+                    "collapse_whitespace" => n.collapse_whitespace = true,
+                    other => {
+                        return Err(usage(format!(
+                            "--normalize {spec:?}: `{other}` is not trim, ignore_case or collapse_whitespace"
+                        )));
+                    }
+                }
+            }
+        }
         let mut patterns = self.mask.clone();
         patterns.extend(f.mask.iter().cloned());
         // The keyed hash's key comes from the environment only, never from
@@ -544,6 +587,8 @@ impl Base {
                 sample_size: f.sample_size.unwrap_or(self.sample_size),
             },
             rename,
+            fold_column_case: self.fold_column_case || f.fold_column_case,
+            normalize,
             mask,
         })
     }

@@ -88,6 +88,11 @@ pub struct Settings {
     pub options: CompareOptions,
     /// v1 column → the v2 column it is compared with.
     pub rename: BTreeMap<String, String>,
+    /// Also pair v1 and v2 columns whose names differ only in case (as if
+    /// renamed).
+    pub fold_column_case: bool,
+    /// String columns normalised before they are compared.
+    pub normalize: BTreeMap<String, align::Normalize>,
     pub mask: mask::Mask,
 }
 
@@ -150,7 +155,11 @@ pub async fn registered(
             .map(|df| df.schema().as_arrow().clone())
             .context(|| format!("cannot read the {} output", v.as_str()))
     };
-    let renamed = rename_v1(ctx, &settings.rename).await?;
+    let rename = match settings.fold_column_case {
+        true => with_case_folded(ctx, &settings.rename).await?,
+        false => settings.rename.clone(),
+    };
+    let renamed = rename_v1(ctx, &rename).await?;
     let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
     let key: Vec<String> = match key {
         Key::Given(k) => k.to_vec(),
@@ -163,7 +172,14 @@ pub async fn registered(
         Key::IfPresent(_) => Vec::new(),
     };
     let tolerated: Vec<String> = settings.options.tolerance.columns.keys().cloned().collect();
-    let mut alignment = align::align(&s1, &s2, &key, &settings.ignore_columns, &tolerated)?;
+    let mut alignment = align::align(
+        &s1,
+        &s2,
+        &key,
+        &settings.ignore_columns,
+        &tolerated,
+        &settings.normalize,
+    )?;
     alignment.schema.renamed = renamed;
     alignment.schema.logic_changed = match logic {
         Logic::Unknown => None,
@@ -191,6 +207,40 @@ pub async fn registered(
             masked,
         },
     })
+}
+
+/// `rename` plus, for each v1 column with no v2 column of its name, the one
+/// v2 column whose name differs from it only in case.
+async fn with_case_folded(
+    ctx: &SessionContext,
+    rename: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let what = || "cannot read the outputs' columns".to_string();
+    let names = |v: Version| async move {
+        let df = ctx.table(v.table_name()).await.context(what)?;
+        Ok::<Vec<String>, Error>(
+            df.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        )
+    };
+    let (n1, n2) = (names(Version::V1).await?, names(Version::V2).await?);
+    let mut out = rename.clone();
+    for a in &n1 {
+        if n2.contains(a) || out.contains_key(a) {
+            continue;
+        }
+        let same: Vec<&String> = n2
+            .iter()
+            .filter(|b| b.to_lowercase() == a.to_lowercase() && !n1.contains(b))
+            .collect();
+        if let [b] = same[..] {
+            out.insert(a.clone(), b.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Apply `rename` to the registered v1 output: each v1 column it names is
@@ -267,11 +317,32 @@ fn common_expr(p: &Pair, v: Version) -> Expr {
         &p.v2_type
     };
     let e = ident(&p.name);
-    if *side_type == p.common {
+    let e = if *side_type == p.common {
         e
     } else {
         cast(e, p.common.clone())
+    };
+    let text = matches!(
+        p.common,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    if !(text && p.normalize.any()) {
+        return e;
     }
+    use datafusion::functions::expr_fn::{btrim, lower};
+    use datafusion::functions::regex::expr_fn::regexp_replace;
+    let mut e = e;
+    if p.normalize.collapse_whitespace {
+        e = regexp_replace(e, lit(r"\s+"), lit(" "), Some(lit("g")));
+    }
+    if p.normalize.trim {
+        e = btrim(vec![e]);
+    }
+    if p.normalize.ignore_case {
+        e = lower(e);
+    }
+    // The functions may return another string type than the column's.
+    cast(e, p.common.clone())
 }
 
 /// Column `p` of side `v` as a key: in its common type and, for a float,

@@ -264,3 +264,67 @@ fn absolute_and_per_column_limits_block_by_count() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn normalised_strings_and_folded_column_names_compare_as_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v1 = write(
+        d,
+        "v1.csv",
+        "id,Name,city\n1, Alice ,Paris\n2,BOB,New  York\n3,cy,Rome\n",
+    );
+    let v2 = write(
+        d,
+        "v2.csv",
+        "id,name,city\n1,alice,Paris\n2,Bob,New York\n3,cy,Roma\n",
+    );
+    let dl = d.join("dead.ndjson").display().to_string();
+    let base = [
+        v1.as_str(),
+        &v2,
+        "--key",
+        "id",
+        "--format",
+        "json",
+        "--dead-letter",
+        &dl,
+        "--policy",
+        "max_removed_or_changed_fraction=1",
+    ];
+    // As they are: `Name` removed, `name` added, `city` differs twice.
+    let plain = json(&diff(&base, &[]));
+    assert_eq!(plain["schema"]["removed"][0]["name"], "Name");
+    assert_eq!(plain["rows"]["changed"], 2);
+
+    let declared = json(&diff(
+        &[
+            &base[..],
+            &["--fold-column-case"],
+            &["--normalize", "name:trim,ignore_case"],
+            &["--normalize", "city:collapse_whitespace"],
+        ]
+        .concat(),
+        &[],
+    ));
+    assert_eq!(
+        declared["schema"]["renamed"],
+        serde_json::json!([{"v1": "Name", "v2": "name"}])
+    );
+    // Only Rome → Roma is left.
+    assert_eq!(declared["rows"]["changed"], 1, "{declared:#}");
+    let cell = &declared["samples"]["changed"][0]["cells"][0];
+    assert_eq!((&cell["v1"], &cell["v2"]), (&"Rome".into(), &"Roma".into()));
+    assert_eq!(declared["verdict"], "review");
+
+    let bad = diff(&[&base[..], &["--normalize", "city:upper"]].concat(), &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`upper` is not trim"));
+    let typo = diff(&[&base[..], &["--normalize", "cty:trim"]].concat(), &[]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("normalised column `cty` is in neither"),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
+    );
+}

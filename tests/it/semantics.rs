@@ -602,3 +602,35 @@ fn rows_of(r: &Run, field: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("rows.{field}: {}", r.report))
 }
+
+#[test]
+fn diff_reads_csv_with_another_delimiter_and_no_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, v2) = (dir.path().join("v1.csv"), dir.path().join("v2.csv"));
+    std::fs::write(&v1, "1;a;10\n2;b;20\n").unwrap();
+    std::fs::write(&v2, "1;a;10\n2;b;21\n").unwrap();
+    let dl = dir.path().join("dead.ndjson");
+    let args = [
+        "--delimiter",
+        ";",
+        "--no-header",
+        "--key",
+        "column_1",
+        "--dead-letter",
+        dl.to_str().unwrap(),
+    ];
+    let r = diff(&v1, &v2, &args);
+    assert_eq!(r.report["rows"]["v1"], 2, "{}", r.stderr);
+    assert_eq!(r.report["rows"]["changed"], 1);
+    assert_eq!(
+        r.report["samples"]["changed"][0]["cells"][0],
+        json!({"column": "column_3", "v1": 20, "v2": 21})
+    );
+    // A delimiter of more than one character is refused.
+    let bad = diff(&v1, &v2, &["--delimiter", ";;"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("--delimiter: delimiter must be one ASCII character")
+    );
+}
