@@ -698,8 +698,11 @@ pub struct ChangePattern {
     pub count: u64,
 }
 
-/// The classes of change of a cell, v1 → v2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The classes of change of a cell, v1 → v2 (in the order reports list
+/// patterns of equal count).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PatternKind {
     ValueToNull,

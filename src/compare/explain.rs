@@ -27,30 +27,13 @@ pub const MAX_OFFSETS: usize = 4096;
 /// Patterns shown per column.
 const SHOWN: usize = 4;
 
-/// One class of change, with its parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Class {
-    ValueToNull,
-    NullToValue,
-    EmptyToNull,
-    NullToEmpty,
-    CaseOnly,
-    WhitespaceOnly,
-    PrefixAdded,
-    SuffixAdded,
-    PrefixRemoved,
-    SuffixRemoved,
-    SignFlip,
-    /// v2 = v1 × 10^k.
-    Scale(i8),
-    /// v2 = v1 rounded to k decimals.
-    Rounding(u8),
-    /// v2 = v1 truncated to k decimals.
-    Truncation(u8),
-    Float32Precision,
-    /// v2 = v1 shifted by k whole hours.
-    HourShift(i16),
-    Other,
+/// One class of change: its kind (the report's) and its parameter, the
+/// power of ten of a scale, the decimals of a rounding or truncation, the
+/// hours of a shift (0 for kinds without one).
+type Class = (PatternKind, i16);
+
+const fn class(kind: PatternKind) -> Class {
+    (kind, 0)
 }
 
 /// A changed pair of numbers by its class, `None` for no named class, and
@@ -92,17 +75,17 @@ impl Patterns {
                 (true, false) => {
                     let empty = is_string(a.data_type()) && string_at(a, i).as_deref() == Some("");
                     self.count(if empty {
-                        Class::EmptyToNull
+                        class(PatternKind::EmptyToNull)
                     } else {
-                        Class::ValueToNull
+                        class(PatternKind::ValueToNull)
                     });
                 }
                 (false, true) => {
                     let empty = is_string(b.data_type()) && string_at(b, i).as_deref() == Some("");
                     self.count(if empty {
-                        Class::NullToEmpty
+                        class(PatternKind::NullToEmpty)
                     } else {
-                        Class::NullToValue
+                        class(PatternKind::NullToValue)
                     });
                 }
                 _ => others.push(i),
@@ -113,7 +96,7 @@ impl Patterns {
                 for &i in &others {
                     match (number_at(a, i), number_at(b, i)) {
                         (Some(x), Some(y)) => self.number(x, y),
-                        _ => self.count(Class::Other),
+                        _ => self.count(class(PatternKind::Other)),
                     }
                 }
             }
@@ -128,7 +111,7 @@ impl Patterns {
                 for &i in &others {
                     let class = match (&x, &y) {
                         (Some(x), Some(y)) => hour_shift(x.value(i), y.value(i), per_second),
-                        _ => Class::Other,
+                        _ => class(PatternKind::Other),
                     };
                     self.count(class);
                 }
@@ -137,14 +120,14 @@ impl Patterns {
                 for &i in &others {
                     let class = match (string_at(a, i), string_at(b, i)) {
                         (Some(x), Some(y)) => text(&x, &y),
-                        _ => Class::Other,
+                        _ => class(PatternKind::Other),
                     };
                     self.count(class);
                 }
             }
             _ => {
                 for _ in &others {
-                    self.count(Class::Other);
+                    self.count(class(PatternKind::Other));
                 }
             }
         }
@@ -159,7 +142,7 @@ impl Patterns {
         *self.numbers.entry(class).or_default() += 1;
         if !matches!(
             class,
-            None | Some(Class::Rounding(_) | Class::Truncation(_))
+            None | Some((PatternKind::Rounding | PatternKind::Truncation, _))
         ) {
             return;
         }
@@ -190,9 +173,10 @@ impl Patterns {
     /// not a rounding); the rest keep their class, and those without one
     /// are `other`.
     pub fn finish(self) -> Vec<ChangePattern> {
-        let mut counts: BTreeMap<(usize, u64), (u64, ChangePattern)> = BTreeMap::new();
-        let mut add = |order: usize, p: ChangePattern| {
-            let key = (order, p.by.map_or(0, f64::to_bits));
+        // By kind (ties sort in the kind's declaration order) and parameter.
+        let mut counts: BTreeMap<(PatternKind, u64), (u64, ChangePattern)> = BTreeMap::new();
+        let mut add = |kind: PatternKind, p: ChangePattern| {
+            let key = (kind, p.by.map_or(0, f64::to_bits));
             let e = counts
                 .entry(key)
                 .or_insert((0, ChangePattern { count: 0, ..p }));
@@ -200,13 +184,18 @@ impl Patterns {
             e.1.count += p.count;
         };
         for (c, n) in &self.classes {
-            add(order(*c), pattern(*c, *n));
+            add(c.0, pattern(*c, *n));
         }
         let mut numbers = self.numbers.clone();
         // The largest class a shared difference may take cells from.
         let weak = numbers
             .iter()
-            .filter(|(c, _)| matches!(c, Some(Class::Rounding(_) | Class::Truncation(_))))
+            .filter(|(c, _)| {
+                matches!(
+                    c,
+                    Some((PatternKind::Rounding | PatternKind::Truncation, _))
+                )
+            })
             .map(|(_, n)| *n)
             .max()
             .unwrap_or(0);
@@ -253,7 +242,7 @@ impl Patterns {
                 }
             }
             add(
-                usize::MAX - 1,
+                kind,
                 ChangePattern {
                     kind,
                     by: Some(k as f64 / 1e9),
@@ -263,11 +252,11 @@ impl Patterns {
         }
         for (c, n) in numbers {
             if n > 0 {
-                let c = c.unwrap_or(Class::Other);
-                add(order(c), pattern(c, n));
+                let c = c.unwrap_or(class(PatternKind::Other));
+                add(c.0, pattern(c, n));
             }
         }
-        let mut out: Vec<(u64, (usize, u64), ChangePattern)> =
+        let mut out: Vec<(u64, (PatternKind, u64), ChangePattern)> =
             counts.into_iter().map(|(k, (n, p))| (n, k, p)).collect();
         out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         out.into_iter().take(SHOWN).map(|(_, _, p)| p).collect()
@@ -301,49 +290,15 @@ fn merge_shared(mine: &mut Option<Shared>, theirs: Option<Shared>) {
     }
 }
 
-/// Where a class sorts among patterns of equal count: declaration order,
-/// `other` last.
-fn order(c: Class) -> usize {
-    match c {
-        Class::ValueToNull => 0,
-        Class::NullToValue => 1,
-        Class::EmptyToNull => 2,
-        Class::NullToEmpty => 3,
-        Class::CaseOnly => 4,
-        Class::WhitespaceOnly => 5,
-        Class::PrefixAdded => 6,
-        Class::SuffixAdded => 7,
-        Class::PrefixRemoved => 8,
-        Class::SuffixRemoved => 9,
-        Class::SignFlip => 10,
-        Class::Scale(_) => 11,
-        Class::Rounding(_) => 12,
-        Class::Truncation(_) => 13,
-        Class::Float32Precision => 14,
-        Class::HourShift(_) => 15,
-        Class::Other => usize::MAX,
-    }
-}
-
-fn pattern(c: Class, count: u64) -> ChangePattern {
-    let (kind, by) = match c {
-        Class::ValueToNull => (PatternKind::ValueToNull, None),
-        Class::NullToValue => (PatternKind::NullToValue, None),
-        Class::EmptyToNull => (PatternKind::EmptyToNull, None),
-        Class::NullToEmpty => (PatternKind::NullToEmpty, None),
-        Class::CaseOnly => (PatternKind::CaseOnly, None),
-        Class::WhitespaceOnly => (PatternKind::WhitespaceOnly, None),
-        Class::PrefixAdded => (PatternKind::PrefixAdded, None),
-        Class::SuffixAdded => (PatternKind::SuffixAdded, None),
-        Class::PrefixRemoved => (PatternKind::PrefixRemoved, None),
-        Class::SuffixRemoved => (PatternKind::SuffixRemoved, None),
-        Class::SignFlip => (PatternKind::SignFlip, None),
-        Class::Scale(k) => (PatternKind::Scale, Some(10f64.powi(i32::from(k)))),
-        Class::Rounding(k) => (PatternKind::Rounding, Some(f64::from(k))),
-        Class::Truncation(k) => (PatternKind::Truncation, Some(f64::from(k))),
-        Class::Float32Precision => (PatternKind::Float32Precision, None),
-        Class::HourShift(h) => (PatternKind::HourShift, Some(f64::from(h))),
-        Class::Other => (PatternKind::Other, None),
+/// A class as the report states it: its kind, its parameter as a number
+/// (the factor of a scale), and how many cells show it.
+fn pattern((kind, param): Class, count: u64) -> ChangePattern {
+    let by = match kind {
+        PatternKind::Scale => Some(10f64.powi(i32::from(param))),
+        PatternKind::Rounding | PatternKind::Truncation | PatternKind::HourShift => {
+            Some(f64::from(param))
+        }
+        _ => None,
     };
     ChangePattern { kind, by, count }
 }
@@ -359,26 +314,26 @@ fn number_class(x: f64, y: f64) -> Option<Class> {
         return None;
     }
     if x != 0.0 && close(-x, y) {
-        return Some(Class::SignFlip);
+        return Some(class(PatternKind::SignFlip));
     }
     if x != 0.0 {
         for k in (-9i8..=9).filter(|k| *k != 0) {
             if close(x * 10f64.powi(i32::from(k)), y) {
-                return Some(Class::Scale(k));
+                return Some((PatternKind::Scale, i16::from(k)));
             }
         }
     }
     for k in 0u8..=6 {
         let f = 10f64.powi(i32::from(k));
         if close((x * f).round() / f, y) {
-            return Some(Class::Rounding(k));
+            return Some((PatternKind::Rounding, i16::from(k)));
         }
         if close((x * f).trunc() / f, y) {
-            return Some(Class::Truncation(k));
+            return Some((PatternKind::Truncation, i16::from(k)));
         }
     }
     if (x as f32) as f64 == y {
-        return Some(Class::Float32Precision);
+        return Some(class(PatternKind::Float32Precision));
     }
     None
 }
@@ -388,40 +343,40 @@ fn hour_shift(x: i64, y: i64, per_second: i64) -> Class {
     let per_hour = 3600 * per_second;
     let d = y.wrapping_sub(x);
     if d != 0 && d % per_hour == 0 && (d / per_hour).abs() <= 26 {
-        Class::HourShift((d / per_hour) as i16)
+        (PatternKind::HourShift, (d / per_hour) as i16)
     } else {
-        Class::Other
+        class(PatternKind::Other)
     }
 }
 
 /// The class of a changed pair of strings.
 fn text(x: &str, y: &str) -> Class {
     if x.to_lowercase() == y.to_lowercase() {
-        return Class::CaseOnly;
+        return class(PatternKind::CaseOnly);
     }
     let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     if squeeze(x) == squeeze(y)
         || x.replace(char::is_whitespace, "") == y.replace(char::is_whitespace, "")
     {
-        return Class::WhitespaceOnly;
+        return class(PatternKind::WhitespaceOnly);
     }
     if !x.is_empty() && y.len() > x.len() {
         if y.ends_with(x) {
-            return Class::PrefixAdded;
+            return class(PatternKind::PrefixAdded);
         }
         if y.starts_with(x) {
-            return Class::SuffixAdded;
+            return class(PatternKind::SuffixAdded);
         }
     }
     if !y.is_empty() && x.len() > y.len() {
         if x.ends_with(y) {
-            return Class::PrefixRemoved;
+            return class(PatternKind::PrefixRemoved);
         }
         if x.starts_with(y) {
-            return Class::SuffixRemoved;
+            return class(PatternKind::SuffixRemoved);
         }
     }
-    Class::Other
+    class(PatternKind::Other)
 }
 
 fn is_string(t: &DataType) -> bool {
@@ -574,15 +529,15 @@ mod tests {
 
     #[test]
     fn string_classes() {
-        assert_eq!(text("Ann", "ann"), Class::CaseOnly);
-        assert_eq!(text(" a b", "a b "), Class::WhitespaceOnly);
-        assert_eq!(text("42", "id-42"), Class::PrefixAdded);
-        assert_eq!(text("42", "42.0"), Class::SuffixAdded);
-        assert_eq!(text("id-42", "42"), Class::PrefixRemoved);
-        assert_eq!(text("abc", "xyz"), Class::Other);
+        assert_eq!(text("Ann", "ann"), class(PatternKind::CaseOnly));
+        assert_eq!(text(" a b", "a b "), class(PatternKind::WhitespaceOnly));
+        assert_eq!(text("42", "id-42"), class(PatternKind::PrefixAdded));
+        assert_eq!(text("42", "42.0"), class(PatternKind::SuffixAdded));
+        assert_eq!(text("id-42", "42"), class(PatternKind::PrefixRemoved));
+        assert_eq!(text("abc", "xyz"), class(PatternKind::Other));
         assert_eq!(
             number_class(0.1, 0.1f32 as f64),
-            Some(Class::Float32Precision)
+            Some(class(PatternKind::Float32Precision))
         );
     }
 }

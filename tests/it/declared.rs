@@ -16,6 +16,16 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
+/// A temporary folder holding v1.csv and v2.csv with these texts: the
+/// folder (removed when it drops), both paths and a dead-letter path in it.
+fn pair(v1: &str, v2: &str) -> (tempfile::TempDir, String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "v1.csv", v1);
+    let b = write(dir.path(), "v2.csv", v2);
+    let dl = dir.path().join("dead.ndjson").display().to_string();
+    (dir, a, b, dl)
+}
+
 fn diff(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = common::diffgate();
     cmd.arg("diff").args(args).args(["--fail-on", "never"]);
@@ -31,11 +41,10 @@ fn json(out: &Output) -> Value {
 
 #[test]
 fn a_declared_rename_compares_the_values_under_the_new_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let v1 = write(d, "v1.csv", "id,amount\n1,10\n2,20\n3,30\n");
-    let v2 = write(d, "v2.csv", "id,total\n1,10\n2,21\n3,30\n");
-    let dl = d.join("dead.ndjson").display().to_string();
+    let (_dir, v1, v2, dl) = pair(
+        "id,amount\n1,10\n2,20\n3,30\n",
+        "id,total\n1,10\n2,21\n3,30\n",
+    );
     let base = [
         "--key",
         "id",
@@ -93,19 +102,12 @@ fn a_declared_rename_compares_the_values_under_the_new_name() {
 
 #[test]
 fn masked_values_are_in_no_report_and_the_same_at_every_thread_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let v1 = write(
-        d,
-        "v1.csv",
-        "id,email,plan\n1,ann@example.com,free\n2,bob@example.com,pro\n3,cy@example.com,free\n",
-    );
     // 2's email changes, 3 is gone, 4 is new.
-    let v2 = write(
-        d,
-        "v2.csv",
+    let (dir, v1, v2, dl) = pair(
+        "id,email,plan\n1,ann@example.com,free\n2,bob@example.com,pro\n3,cy@example.com,free\n",
         "id,email,plan\n1,ann@example.com,free\n2,BOB@example.com,pro\n4,dee@example.com,pro\n",
     );
+    let d = dir.path();
     let secrets = [
         "ann@example.com",
         "bob@example.com",
@@ -113,7 +115,6 @@ fn masked_values_are_in_no_report_and_the_same_at_every_thread_count() {
         "cy@example.com",
         "dee@example.com",
     ];
-    let dl = d.join("dead.ndjson").display().to_string();
     let files = [
         v1.as_str(),
         &v2,
@@ -190,17 +191,13 @@ fn masked_values_are_in_no_report_and_the_same_at_every_thread_count() {
 
 #[test]
 fn absolute_and_per_column_limits_block_by_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
     let rows = |f: &dyn Fn(u32) -> String| -> String {
         let body: String = (1..=1000).map(|i| format!("{i},{}\n", f(i))).collect();
         format!("id,price,label\n{body}")
     };
-    let v1 = write(d, "v1.csv", &rows(&|i| format!("{i}.5,a{i}")));
     // Three prices change (0.3%, under the 1% default fraction).
-    let v2 = write(
-        d,
-        "v2.csv",
+    let (_dir, v1, v2, dl) = pair(
+        &rows(&|i| format!("{i}.5,a{i}")),
         &rows(&|i| {
             let p = if i <= 3 {
                 format!("{i}.6")
@@ -210,7 +207,6 @@ fn absolute_and_per_column_limits_block_by_count() {
             format!("{p},a{i}")
         }),
     );
-    let dl = d.join("dead.ndjson").display().to_string();
     let base = [
         v1.as_str(),
         &v2,
@@ -267,19 +263,10 @@ fn absolute_and_per_column_limits_block_by_count() {
 
 #[test]
 fn normalised_strings_and_folded_column_names_compare_as_declared() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let v1 = write(
-        d,
-        "v1.csv",
+    let (_dir, v1, v2, dl) = pair(
         "id,Name,city\n1, Alice ,Paris\n2,BOB,New  York\n3,cy,Rome\n",
-    );
-    let v2 = write(
-        d,
-        "v2.csv",
         "id,name,city\n1,alice,Paris\n2,Bob,New York\n3,cy,Roma\n",
     );
-    let dl = d.join("dead.ndjson").display().to_string();
     let base = [
         v1.as_str(),
         &v2,
