@@ -231,6 +231,9 @@ pub struct ColumnSpec {
     /// Block when this column's mismatches / compared pairs exceeds this
     /// fraction (the policy's `max_column_mismatch_rate`).
     pub max_mismatch_rate: Option<f64>,
+    /// Timestamps: equal when this close (a duration: `5s`, `2m`, `1h`).
+    /// Numeric tolerances never apply to timestamps.
+    pub tolerance: Option<String>,
     /// Strings: compare without leading and trailing whitespace.
     #[serde(default)]
     pub trim: bool,
@@ -243,6 +246,12 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
+    /// `tolerance` in seconds (checked when parsed).
+    pub fn tolerance_seconds(&self) -> Option<f64> {
+        let d = self.tolerance.as_deref()?;
+        humantime::parse_duration(d).ok().map(|d| d.as_secs_f64())
+    }
+
     /// How this column's strings are normalised.
     pub fn normalize(&self) -> crate::align::Normalize {
         crate::align::Normalize {
@@ -558,6 +567,10 @@ fn validate(s: &Scenario) -> std::result::Result<(), String> {
         }
         if let Some(x) = col.rel_tol {
             check_tol(&format!("compare.columns.{name}.rel_tol"), x)?;
+        }
+        if let Some(d) = &col.tolerance {
+            humantime::parse_duration(d)
+                .map_err(|e| format!("compare.columns.{name}.tolerance {d:?}: {e}"))?;
         }
     }
     if let KeySpec::Many(k) = &c.key

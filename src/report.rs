@@ -552,6 +552,9 @@ pub struct ColumnTolerance {
     pub name: String,
     pub abs: f64,
     pub rel: f64,
+    /// For a timestamp column: equal within this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

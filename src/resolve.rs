@@ -251,7 +251,16 @@ fn tolerance(loaded: &LoadedScenario) -> Tolerance {
             (name.clone(), tol)
         })
         .collect();
-    Tolerance { default, columns }
+    let durations = c
+        .columns
+        .iter()
+        .filter_map(|(name, spec)| Some((name.clone(), spec.tolerance_seconds()?)))
+        .collect();
+    Tolerance {
+        default,
+        columns,
+        durations,
+    }
 }
 
 /// v1 and v2 of the scenario's transform: two files, or one file read at

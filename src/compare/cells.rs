@@ -2,7 +2,8 @@
 //!
 //! The rules, the same for every type: NULL equals NULL, NULL differs from a
 //! value; NaN equals NaN and -0.0 equals 0.0; numbers are equal when
-//! `|v1 - v2| <= abs_tol + rel_tol * |v1|`; everything else (strings, dates,
+//! `|v1 - v2| <= abs_tol + rel_tol * |v1|`; timestamps with a tolerance
+//! when `|v1 - v2| <= abs_tol` seconds; everything else (strings, dates,
 //! booleans, nested values) compares exactly.
 
 use datafusion::arrow::array::{
@@ -11,7 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::array_value_to_string;
 use serde_json::Value;
@@ -118,6 +119,42 @@ pub fn compare_column(
                 },
                 move |x: i128| (x as f64 / factor).abs(),
             ))
+        }
+        // Timestamps within a tolerance (`abs`, in seconds) are equal; without
+        // one they compare exactly, below.
+        DataType::Timestamp(unit, _) if tol.abs > 0.0 => {
+            let per_second = match unit {
+                TimeUnit::Second => 1.0,
+                TimeUnit::Millisecond => 1e3,
+                TimeUnit::Microsecond => 1e6,
+                TimeUnit::Nanosecond => 1e9,
+            };
+            let ticks = |x: &ArrayRef| {
+                datafusion::arrow::compute::cast(x, &DataType::Timestamp(*unit, None))
+                    .and_then(|t| datafusion::arrow::compute::cast(&t, &DataType::Int64))
+            };
+            let (ta, tb) = (ticks(a)?, ticks(b)?);
+            let (mismatch, _, _, _) = numeric_diff(
+                ta.as_any().downcast_ref::<Int64Array>().unwrap(),
+                tb.as_any().downcast_ref::<Int64Array>().unwrap(),
+                mask,
+                Tol {
+                    abs: tol.abs,
+                    rel: 0.0,
+                },
+                move |x: i64, y: i64| {
+                    Some((x as i128 - y as i128).unsigned_abs() as f64 / per_second)
+                },
+                |_| 0.0,
+            );
+            return Ok(ColumnCheck {
+                mismatch,
+                max_abs: None,
+                max_rel: None,
+                non_finite: 0,
+                value_to_null,
+                null_to_value,
+            });
         }
         _ => None,
     };

@@ -683,7 +683,7 @@ impl Acc {
             let tol = shared
                 .options
                 .tolerance
-                .for_column(&shared.alignment.columns[j].name);
+                .for_pair(&shared.alignment.columns[j]);
             let check = compare_column(batch.column(ai), batch.column(bi), &compare_mask, tol)
                 .context(|| {
                     format!(

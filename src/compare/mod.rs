@@ -46,6 +46,10 @@ pub use cells::Tol;
 pub struct Tolerance {
     pub default: Tol,
     pub columns: BTreeMap<String, Tol>,
+    /// Timestamp columns equal within this many seconds
+    /// (`[compare.columns.NAME] tolerance`); the numeric tolerances never
+    /// apply to timestamps.
+    pub durations: BTreeMap<String, f64>,
 }
 
 impl Tolerance {
@@ -53,10 +57,24 @@ impl Tolerance {
         self.columns.get(name).copied().unwrap_or(self.default)
     }
 
+    /// The tolerance column `p` is compared with: its duration for a
+    /// timestamp (none unless declared), else its numeric tolerance.
+    pub fn for_pair(&self, p: &align::Pair) -> Tol {
+        match p.common {
+            DataType::Timestamp(..) => Tol {
+                abs: self.durations.get(&p.name).copied().unwrap_or(0.0),
+                rel: 0.0,
+            },
+            _ => self.for_column(&p.name),
+        }
+    }
+
     /// Whether any tolerance above zero is set.
     pub fn any(&self) -> bool {
         let some = |t: &Tol| t.abs > 0.0 || t.rel > 0.0;
-        some(&self.default) || self.columns.values().any(some)
+        some(&self.default)
+            || self.columns.values().any(some)
+            || self.durations.values().any(|d| *d > 0.0)
     }
 }
 

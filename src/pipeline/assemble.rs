@@ -152,6 +152,7 @@ fn comparison_info(job: &Job, sql: Option<SqlSources>) -> ComparisonInfo {
                     name: name.clone(),
                     abs: t.abs,
                     rel: t.rel,
+                    seconds: tol.durations.get(name).copied(),
                 })
                 .collect(),
         },

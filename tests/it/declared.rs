@@ -315,3 +315,47 @@ fn normalised_strings_and_folded_column_names_compare_as_declared() {
         String::from_utf8_lossy(&typo.stderr)
     );
 }
+
+#[test]
+fn timestamps_within_a_declared_duration_are_equal() {
+    let (dir, _, _, dl) = pair(
+        "id,at\n1,2026-01-01T10:00:00\n2,2026-01-01T10:00:00\n3,2026-01-01T10:00:00\n",
+        "id,at\n1,2026-01-01T10:00:03\n2,2026-01-01T10:00:09\n3,2026-01-01T10:00:00\n",
+    );
+    let d = dir.path();
+    write(d, "v1.sql", "SELECT * FROM a");
+    write(d, "v2.sql", "SELECT * FROM b");
+    let scenario = |column: &str| {
+        let toml = format!(
+            "[inputs]\na = \"v1.csv\"\nb = \"v2.csv\"\n[transform]\nv1 = \"v1.sql\"\nv2 = \"v2.sql\"\n\
+             [compare]\nkey = \"id\"\n[compare.columns.at]\n{column}\n\
+             [policy]\nmax_removed_or_changed_fraction = 1.0\n"
+        );
+        write(d, "diffgate.toml", &toml);
+        common::diffgate()
+            .arg("run")
+            .arg(d)
+            .args(["--format", "json", "--dead-letter", &dl])
+            .output()
+            .unwrap()
+    };
+    let exact = json(&scenario(""));
+    assert_eq!(exact["rows"]["changed"], 2);
+    let within = json(&scenario("tolerance = \"5s\""));
+    assert_eq!(within["rows"]["changed"], 1, "{within:#}");
+    assert_eq!(within["samples"]["changed"][0]["key"]["id"], 2);
+    assert_eq!(
+        within["comparison"]["tolerance"]["columns"][0]["seconds"],
+        5.0
+    );
+    // A numeric tolerance never makes timestamps equal.
+    let numeric = json(&scenario("abs_tol = 60.0"));
+    assert_eq!(numeric["rows"]["changed"], 2);
+    let out = scenario("tolerance = \"5 parsecs\"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("compare.columns.at.tolerance \"5 parsecs\""),
+        "{err}"
+    );
+}
