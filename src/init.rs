@@ -126,11 +126,6 @@ const SKIPPED: &[&str] = &[
     "__pycache__",
 ];
 
-/// Data file extensions matched to table names (compressed text too).
-const DATA_EXTENSIONS: &[&str] = &[
-    "parquet", "csv", "tsv", "json", "ndjson", "jsonl", "arrow", "feather", "ipc",
-];
-
 /// What kind of transform `dir` holds.
 pub fn classify(dir: &Path) -> Result<Kind> {
     if crate::dbt::is_project(dir) {
@@ -411,15 +406,15 @@ fn walk(dir: &Path, depth: usize, skip: &[PathBuf], found: &mut BTreeMap<String,
             }
             continue;
         }
-        let mut parts = name.split('.');
-        let stem = parts.next().unwrap_or_default().to_ascii_lowercase();
-        let rest: Vec<&str> = parts.collect();
-        let ext = rest
-            .iter()
-            .rev()
-            .find(|x| !matches!(**x, "gz" | "zst" | "bz2" | "xz"))
-            .map(|x| x.to_ascii_lowercase());
-        if ext.is_some_and(|x| DATA_EXTENSIONS.contains(&x.as_str())) && !stem.is_empty() {
+        let stem = name
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        // The formats and compressions the loader reads, as it names them.
+        let plain = crate::load::fetch::Compression::strip(&name);
+        let ext = plain.rsplit_once('.').map(|(_, e)| e);
+        if ext.and_then(crate::load::Format::from_extension).is_some() && !stem.is_empty() {
             found.entry(stem).or_default().push(path);
             data_here = true;
         }
@@ -745,20 +740,19 @@ async fn plan_and_guess(
         unreachable!("parsed as check");
     };
     let job = crate::resolve::scenario_job(&loaded, args, true)?;
+    // Messages name files as the folder was given; the draft names them
+    // relative to it, so it reads the same wherever init ran from.
+    let prefix = format!("{}/", opts.dir.display());
+    // The keys the project declared (a model folder's come from the
+    // draft, which sets none).
     let declared: BTreeMap<String, (Vec<String>, String)> = match job.transforms() {
         Some(t) => match &t.versions {
             crate::pipeline::Versions::Folder(m) => m
-                .keys
+                .key_from
                 .iter()
-                .map(|(name, key)| {
-                    let from = m
-                        .notes
-                        .get(name)
-                        .and_then(|n| n.first())
-                        .and_then(|n| n.split_once(" from "))
-                        .map_or("declared in the project", |(_, f)| f)
-                        .replace(&format!("{}/", opts.dir.display()), "");
-                    (name.clone(), (key.clone(), from))
+                .filter_map(|(name, from)| {
+                    let key = m.keys.get(name)?.clone();
+                    Some((name.clone(), (key, from.replace(&prefix, ""))))
                 })
                 .collect(),
             _ => BTreeMap::new(),
@@ -766,9 +760,6 @@ async fn plan_and_guess(
         None => BTreeMap::new(),
     };
     let planned = crate::pipeline::plan_v2(&job).await?;
-    // Messages name files as the folder was given; the draft names them
-    // relative to it, so it reads the same wherever init ran from.
-    let prefix = format!("{}/", opts.dir.display());
     let mut found = BTreeMap::new();
     for (name, output) in planned.outputs {
         let mut f = Found {

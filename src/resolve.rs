@@ -183,10 +183,12 @@ fn dbt_run(
     // says where it came from.
     let mut keys = config_keys(s);
     let mut notes = r.notes;
+    let mut key_from = std::collections::BTreeMap::new();
     for (name, (key, from)) in r.keys {
         if let std::collections::btree_map::Entry::Vacant(slot) = keys.entry(name.clone()) {
             let note = format!("key `{}` from {from}", key.join(", "));
-            notes.entry(name).or_default().insert(0, note);
+            notes.entry(name.clone()).or_default().insert(0, note);
+            key_from.insert(name, from);
             slot.insert(key);
         }
     }
@@ -198,6 +200,7 @@ fn dbt_run(
         v2: r.v2,
         targets: s.transform.targets.clone(),
         keys,
+        key_from,
         notes,
     };
     Ok((run, r.inputs, r.warehouse))
@@ -389,6 +392,7 @@ fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<
         v2: m2,
         targets: s.transform.targets.clone(),
         keys: config_keys(s),
+        key_from: Default::default(),
         notes: Default::default(),
     })
 }

@@ -84,6 +84,9 @@ pub struct ModelRun {
     /// Keys per model (`[models.NAME] key`, or a dbt project's); others use
     /// the run's key when their outputs have it, else compare whole rows.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// Where each key the project declared came from (a dbt test or
+    /// constraint), for the models whose key it gave.
+    pub key_from: BTreeMap<String, String>,
     /// Notes each compared model's report carries (where a dbt project's
     /// key came from, `is_incremental()` taken as false).
     pub notes: BTreeMap<String, Vec<String>>,

@@ -26,6 +26,26 @@ fn pair(v1: &str, v2: &str) -> (tempfile::TempDir, String, String, String) {
     (dir, a, b, dl)
 }
 
+/// A keyed `diff` of `v1` and `v2` printing JSON, dead letters to `dl`, then
+/// `extra`.
+fn keyed<'a>(v1: &'a str, v2: &'a str, dl: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        v1,
+        v2,
+        "--key",
+        "id",
+        "--format",
+        "json",
+        "--dead-letter",
+        dl,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Count every removed or changed row as a count, not a block.
+const ANY_FRACTION: [&str; 2] = ["--policy", "max_removed_or_changed_fraction=1"];
+
 fn diff(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = common::diffgate();
     cmd.arg("diff").args(args).args(["--fail-on", "never"]);
@@ -45,29 +65,15 @@ fn a_declared_rename_compares_the_values_under_the_new_name() {
         "id,amount\n1,10\n2,20\n3,30\n",
         "id,total\n1,10\n2,21\n3,30\n",
     );
-    let base = [
-        "--key",
-        "id",
-        "--format",
-        "json",
-        "--dead-letter",
-        &dl,
-        "--policy",
-        "max_removed_or_changed_fraction=1",
-    ];
+    let base = keyed(&v1, &v2, &dl, &ANY_FRACTION);
 
     // Undeclared: a removed and an added column, nothing compared.
-    let plain = json(&diff(&[&[v1.as_str(), &v2][..], &base].concat(), &[]));
+    let plain = json(&diff(&base, &[]));
     assert_eq!(plain["verdict"], "block");
     assert_eq!(plain["schema"]["removed"][0]["name"], "amount");
 
     let renamed = json(&diff(
-        &[
-            &[v1.as_str(), &v2][..],
-            &base,
-            &["--rename", "amount=total"],
-        ]
-        .concat(),
+        &[&base[..], &["--rename", "amount=total"]].concat(),
         &[],
     ));
     assert_eq!(renamed["verdict"], "review", "{renamed:#}");
@@ -86,7 +92,7 @@ fn a_declared_rename_compares_the_values_under_the_new_name() {
 
     // A rename that does not fit (v2 has no such column) changes nothing.
     let unfit = json(&diff(
-        &[&[v1.as_str(), &v2][..], &base, &["--rename", "amount=sum"]].concat(),
+        &[&base[..], &["--rename", "amount=sum"]].concat(),
         &[],
     ));
     assert_eq!(unfit["verdict"], "block");
@@ -207,16 +213,7 @@ fn absolute_and_per_column_limits_block_by_count() {
             format!("{p},a{i}")
         }),
     );
-    let base = [
-        v1.as_str(),
-        &v2,
-        "--key",
-        "id",
-        "--format",
-        "json",
-        "--dead-letter",
-        &dl,
-    ];
+    let base = keyed(&v1, &v2, &dl, &[]);
     let verdict = |extra: &[&str]| -> (String, Vec<String>) {
         let r = json(&diff(&[&base[..], extra].concat(), &[]));
         let rules = r["reasons"]
@@ -267,18 +264,7 @@ fn normalised_strings_and_folded_column_names_compare_as_declared() {
         "id,Name,city\n1, Alice ,Paris\n2,BOB,New  York\n3,cy,Rome\n",
         "id,name,city\n1,alice,Paris\n2,Bob,New York\n3,cy,Roma\n",
     );
-    let base = [
-        v1.as_str(),
-        &v2,
-        "--key",
-        "id",
-        "--format",
-        "json",
-        "--dead-letter",
-        &dl,
-        "--policy",
-        "max_removed_or_changed_fraction=1",
-    ];
+    let base = keyed(&v1, &v2, &dl, &ANY_FRACTION);
     // As they are: `Name` removed, `name` added, `city` differs twice.
     let plain = json(&diff(&base, &[]));
     assert_eq!(plain["schema"]["removed"][0]["name"], "Name");
