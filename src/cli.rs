@@ -255,6 +255,12 @@ pub struct SharedArgs {
     #[arg(long = "mask", value_name = "COLUMN")]
     pub mask: Vec<String>,
 
+    /// A change v2 is meant to make, as an inline table with the fields of
+    /// `[[expect]]`: `{column = "price", change = "scale(100)", where =
+    /// "region = 'eu'", reason = "prices in cents"}`. Repeatable.
+    #[arg(long = "expect", value_name = "TABLE")]
+    pub expect: Vec<String>,
+
     /// Fail (exit 1) when the verdict is at or above this level.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,

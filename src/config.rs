@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::compare::expect::{ExpectSpec, Expectation};
 use crate::error::{Error, Result, did_you_mean};
 use crate::judge::Policy;
 use crate::load::subset::{Filter, Sample};
@@ -45,6 +46,10 @@ pub struct Scenario {
     /// How remote inputs are read.
     #[serde(default)]
     pub storage: StorageSpec,
+    /// Changes v2 is meant to make (`[[expect]]`): what they explain does
+    /// not raise the verdict, and one that explains nothing is stale.
+    #[serde(default)]
+    pub expect: Vec<ExpectSpec>,
 }
 
 /// `[storage]`: how reads from object stores are retried.
@@ -164,6 +169,9 @@ pub struct ModelSpec {
     /// The model's key (default: `[compare] key` when the model has it).
     #[serde(default)]
     pub key: KeySpec,
+    /// Changes this model's v2 is meant to make (`[[models.NAME.expect]]`).
+    #[serde(default)]
+    pub expect: Vec<ExpectSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -615,7 +623,24 @@ fn validate(s: &Scenario) -> std::result::Result<(), String> {
             check_date(d).map_err(|m| format!("{what}.as_of: {m}"))?;
         }
     }
+    for (i, e) in s.expect.iter().enumerate() {
+        Expectation::from_spec(e).map_err(|m| format!("expect[{}]: {m}", i + 1))?;
+    }
+    for (name, m) in &s.models {
+        for (i, e) in m.expect.iter().enumerate() {
+            Expectation::from_spec(e)
+                .map_err(|m| format!("models.{name}.expect[{}]: {m}", i + 1))?;
+        }
+    }
     s.policy.validate().map_err(|m| format!("policy: {m}"))
+}
+
+/// The declared changes of `[[expect]]`, checked when parsed.
+pub fn expectations(specs: &[ExpectSpec]) -> Vec<Expectation> {
+    specs
+        .iter()
+        .filter_map(|e| Expectation::from_spec(e).ok())
+        .collect()
 }
 
 /// Tolerances must be finite and non-negative.

@@ -102,6 +102,7 @@ impl Rerun<'_> {
                 ..self.settings.options.clone()
             },
             rename: Default::default(),
+            expect: Vec::new(),
             ..self.settings.clone()
         };
         let key = Key::Given(&settings.key);

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 pub use crate::report::RuleLevel;
 use crate::report::{
-    ColumnStats, Determinism, InputInfo, Level, ModelFailure, Outcome, Reason, RowCounts,
-    RuleCheck, SchemaDiff, Verdict, percent,
+    ColumnStats, Determinism, ExpectStatus, ExpectationOutcome, Findings, InputInfo, Level,
+    ModelFailure, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict, percent,
 };
 use crate::rules::{Needs, Rule};
 
@@ -62,6 +62,10 @@ pub struct Policy {
     pub rows_removed: RuleLevel,
     /// Any v2 row whose key (or whole row, keyless) is not in v1.
     pub rows_added: RuleLevel,
+    /// A declared change that explained nothing.
+    pub stale_expectation: RuleLevel,
+    /// A declared row count the rows do not meet.
+    pub expectation_out_of_range: RuleLevel,
     /// Block when (removed + changed) / v1 rows exceeds this fraction.
     pub max_removed_or_changed_fraction: f64,
     /// Block when added / v1 rows exceeds this fraction (unset: never).
@@ -107,6 +111,8 @@ impl Default for Policy {
             rows_changed: RuleLevel::Review,
             rows_removed: RuleLevel::Review,
             rows_added: RuleLevel::Review,
+            stale_expectation: RuleLevel::Review,
+            expectation_out_of_range: RuleLevel::Review,
             max_removed_or_changed_fraction: 0.01,
             max_added_fraction: None,
             max_changed_rows: None,
@@ -152,6 +158,8 @@ impl Policy {
             RowsChanged => self.rows_changed,
             RowsRemoved => self.rows_removed,
             RowsAdded => self.rows_added,
+            StaleExpectation => self.stale_expectation,
+            ExpectationOutOfRange => self.expectation_out_of_range,
             DeadLetteredRows => self.dead_lettered_rows,
             Nondeterministic => self.nondeterministic,
         }
@@ -199,6 +207,8 @@ pub struct Evidence {
     pub runs: bool,
     /// The transform is a folder of models, each of which may fail.
     pub models: bool,
+    /// Changes were declared (and rows compared, so they were checked).
+    pub declared: bool,
 }
 
 impl Evidence {
@@ -209,6 +219,7 @@ impl Evidence {
             Needs::Rows => self.rows,
             Needs::Runs => self.runs,
             Needs::Models => self.models,
+            Needs::Declared => self.declared && self.rows,
         }
     }
 }
@@ -266,21 +277,58 @@ impl<'p> Reasons<'p> {
     }
 }
 
-/// The reasons one comparison gives: its schema always, its keys and rows
-/// when rows were compared (`rows` is `None` for `check`).
-pub fn comparison(
-    schema: &SchemaDiff,
-    rows: Option<(&RowCounts, &[ColumnStats])>,
-    policy: &Policy,
-) -> Vec<Reason> {
+/// The reasons one comparison gives: its schema always; its keys, rows,
+/// columns and declared changes when rows were compared (`rows_compared`
+/// is false for `check`). Rows and cells a declared change explains are
+/// left out of the row and column rules.
+pub fn comparison(findings: &Findings, rows_compared: bool, policy: &Policy) -> Vec<Reason> {
     let mut r = Reasons::new(policy);
-    schema_rules(&mut r, schema);
-    if let Some((rows, columns)) = rows {
-        key_rules(&mut r, rows);
-        row_rules(&mut r, rows);
-        column_rules(&mut r, columns);
+    schema_rules(&mut r, &findings.schema);
+    if rows_compared {
+        key_rules(&mut r, &findings.rows);
+        row_rules(&mut r, &findings.rows);
+        column_rules(&mut r, &findings.columns);
+        expectation_rules(&mut r, &findings.expectations);
     }
     r.found
+}
+
+/// The reasons declared changes give on their own (those of a model that
+/// was not compared).
+pub fn expectations(outcomes: &[ExpectationOutcome], policy: &Policy) -> Vec<Reason> {
+    let mut r = Reasons::new(policy);
+    expectation_rules(&mut r, outcomes);
+    r.found
+}
+
+/// Declared changes that did not happen, or whose rows are out of range.
+fn expectation_rules(r: &mut Reasons, outcomes: &[ExpectationOutcome]) {
+    for o in outcomes {
+        let label = o.label();
+        match o.status {
+            ExpectStatus::Met => {}
+            ExpectStatus::Stale => r.fire(
+                Rule::StaleExpectation,
+                format!(
+                    "declared change `{label}` did not happen (it explains no {}): remove the declaration or correct it",
+                    if o.column.is_some() { "changed value" } else { "row" }
+                ),
+                json!(0),
+                json!(1),
+            ),
+            ExpectStatus::OutOfRange => r.fire(
+                Rule::ExpectationOutOfRange,
+                format!(
+                    "declared change `{label}`: {} row(s) {} {}, outside the declared range, so none of them is taken as expected",
+                    o.matched,
+                    if o.change.starts_with("rows_added") { "added" } else { "removed" },
+                    if o.scope.is_some() { "where it applies" } else { "in all" },
+                ),
+                json!(o.matched),
+                json!(o.change),
+            ),
+        }
+    }
 }
 
 /// The per-column limits on mismatch rates, column by column in report
@@ -290,18 +338,24 @@ fn column_rules(r: &mut Reasons, columns: &[ColumnStats]) {
         let Some(&max) = r.policy.max_column_mismatch_rate.get(&c.name) else {
             continue;
         };
-        if c.mismatch_rate > max {
+        let rate = c.unexpected_rate();
+        if rate > max {
+            let declared = if c.expected > 0 {
+                format!(" ({} more as declared)", c.expected)
+            } else {
+                String::new()
+            };
             r.fire(
                 Rule::MaxColumnMismatchRate,
                 format!(
-                    "column `{}`: {} of {} compared value(s) differ ({}), above its {} limit",
+                    "column `{}`: {} of {} compared value(s) differ ({}){declared}, above its {} limit",
                     c.name,
-                    c.mismatches,
+                    c.unexpected(),
                     c.compared,
-                    percent(c.mismatch_rate),
+                    percent(rate),
                     percent(max)
                 ),
-                json!(c.mismatch_rate),
+                json!(rate),
                 json!(max),
             );
         }
@@ -472,53 +526,72 @@ fn row_rules(r: &mut Reasons, rows: &RowCounts) {
         let message = "v1 and v2 are both empty: no rows were compared".to_string();
         r.fire(Rule::BothEmpty, message, json!(0), json!(1));
     }
-    let changed = rows.changed.unwrap_or(0);
+    // Rows a declared change explains are not judged.
+    let unexpected = Unexpected {
+        changed: rows.changed_unexpected(),
+        removed: rows.only_v1_unexpected(),
+        added: rows.only_v2_unexpected(),
+    };
     if rows.v1 > 0 {
-        fraction_rules(r, rows, changed);
+        fraction_rules(r, rows, unexpected);
     }
-    count_rules(r, rows, changed);
+    count_rules(r, unexpected);
+    let declared = |n: Option<u64>| match n.filter(|n| *n > 0) {
+        Some(n) => format!(" ({n} more as declared)"),
+        None => String::new(),
+    };
     let counts = [
         (
             Rule::RowsChanged,
-            changed,
+            unexpected.changed,
             "matched row(s) differ beyond tolerance",
+            declared(rows.changed_expected),
         ),
         (
             Rule::RowsRemoved,
-            rows.only_v1,
+            unexpected.removed,
             "row(s) of v1 are missing from v2",
+            declared(rows.only_v1_expected),
         ),
-        (Rule::RowsAdded, rows.only_v2, "row(s) of v2 are not in v1"),
+        (
+            Rule::RowsAdded,
+            unexpected.added,
+            "row(s) of v2 are not in v1",
+            declared(rows.only_v2_expected),
+        ),
     ];
-    for (rule, n, what) in counts {
+    for (rule, n, what, more) in counts {
         if n > 0 {
-            r.fire(rule, format!("{n} {what}"), json!(n), json!(0));
+            r.fire(rule, format!("{n} {what}{more}"), json!(n), json!(0));
         }
     }
 }
 
+/// The changed, removed and added rows no declared change explains.
+#[derive(Debug, Clone, Copy)]
+struct Unexpected {
+    changed: u64,
+    removed: u64,
+    added: u64,
+}
+
 /// The block thresholds on the counts of changed, removed and added rows.
-fn count_rules(r: &mut Reasons, rows: &RowCounts, changed: u64) {
+fn count_rules(r: &mut Reasons, n: Unexpected) {
     let policy = r.policy;
     let counts = [
         (
             Rule::MaxChangedRows,
             policy.max_changed_rows,
-            changed,
+            n.changed,
             "changed",
         ),
         (
             Rule::MaxRemovedRows,
             policy.max_removed_rows,
-            rows.only_v1,
+            n.removed,
             "removed",
         ),
-        (
-            Rule::MaxAddedRows,
-            policy.max_added_rows,
-            rows.only_v2,
-            "added",
-        ),
+        (Rule::MaxAddedRows, policy.max_added_rows, n.added, "added"),
     ];
     for (rule, max, n, what) in counts {
         if let Some(max) = max
@@ -535,9 +608,9 @@ fn count_rules(r: &mut Reasons, rows: &RowCounts, changed: u64) {
 }
 
 /// The block thresholds on removed-or-changed and added rows.
-fn fraction_rules(r: &mut Reasons, rows: &RowCounts, changed: u64) {
+fn fraction_rules(r: &mut Reasons, rows: &RowCounts, n: Unexpected) {
     let policy = r.policy;
-    let removed_or_changed = rows.only_v1 + changed;
+    let removed_or_changed = n.removed + n.changed;
     let fraction = removed_or_changed as f64 / rows.v1 as f64;
     let max = policy.max_removed_or_changed_fraction;
     if fraction > max {
@@ -554,13 +627,13 @@ fn fraction_rules(r: &mut Reasons, rows: &RowCounts, changed: u64) {
         );
     }
     if let Some(max) = policy.max_added_fraction {
-        let fraction = rows.only_v2 as f64 / rows.v1 as f64;
+        let fraction = n.added as f64 / rows.v1 as f64;
         if fraction > max {
             r.fire(
                 Rule::MaxAddedFraction,
                 format!(
                     "{} row(s) added to {} v1 row(s) ({}), above the {} limit",
-                    rows.only_v2,
+                    n.added,
                     rows.v1,
                     percent(fraction),
                     percent(max)
@@ -655,12 +728,29 @@ mod tests {
             duplicate_rows_v2: Some(0),
             null_keys_v1: Some(0),
             null_keys_v2: Some(0),
+            ..RowCounts::default()
         }
+    }
+
+    /// The reasons of a comparison's schema and (when compared) rows and
+    /// columns.
+    fn comparison_of(
+        schema: &SchemaDiff,
+        rows: Option<(&RowCounts, &[ColumnStats])>,
+        policy: &Policy,
+    ) -> Vec<Reason> {
+        let findings = Findings {
+            schema: schema.clone(),
+            rows: rows.map(|r| r.0.clone()).unwrap_or_default(),
+            columns: rows.map(|r| r.1.to_vec()).unwrap_or_default(),
+            ..Findings::default()
+        };
+        comparison(&findings, rows.is_some(), policy)
     }
 
     /// Verdict and reasons of one comparison with the default policy.
     fn judge(schema: &SchemaDiff, rows: &RowCounts, policy: &Policy) -> (Verdict, Vec<Reason>) {
-        let mut reasons = comparison(schema, Some((rows, &[])), policy);
+        let mut reasons = comparison_of(schema, Some((rows, &[])), policy);
         (order(&mut reasons), reasons)
     }
 
@@ -680,6 +770,7 @@ mod tests {
         rows: true,
         runs: false,
         models: false,
+        declared: false,
     };
 
     #[test]
@@ -709,7 +800,7 @@ mod tests {
             schema_compatible: RuleLevel::Review,
             ..Policy::default()
         };
-        let mut reasons = comparison(&schema, Some((&rows, &[])), &policy);
+        let mut reasons = comparison_of(&schema, Some((&rows, &[])), &policy);
         reasons.extend(inputs(&[input(10, 5)], &policy));
         let checks = checklist(&policy, &reasons, ALL_BUT_RUNS);
         assert_eq!(
@@ -738,13 +829,14 @@ mod tests {
 
     #[test]
     fn a_plan_only_check_judges_the_schema_rules_alone() {
-        let reasons = comparison(&removed("a"), None, &Policy::default());
+        let reasons = comparison_of(&removed("a"), None, &Policy::default());
         assert_eq!(reasons.len(), 1);
         let evidence = Evidence {
             plans: true,
             rows: false,
             runs: false,
             models: false,
+            declared: false,
         };
         let checked: Vec<Rule> = checklist(&Policy::default(), &reasons, evidence)
             .iter()
@@ -937,6 +1029,7 @@ mod tests {
             value_to_null: 0,
             null_to_value: 0,
             patterns: Vec::new(),
+            expected: 0,
         };
         let mut policy = Policy::default();
         policy
@@ -944,7 +1037,7 @@ mod tests {
             .insert("price".into(), 0.001);
         policy.max_column_mismatch_rate.insert("qty".into(), 0.001);
         let columns = [column("price", 2), column("qty", 1), column("other", 900)];
-        let reasons = comparison(&SchemaDiff::default(), Some((&rows, &columns)), &policy);
+        let reasons = comparison_of(&SchemaDiff::default(), Some((&rows, &columns)), &policy);
         let fired: Vec<&Reason> = reasons
             .iter()
             .filter(|r| r.rule == Rule::MaxColumnMismatchRate)

@@ -205,6 +205,73 @@ pub struct Findings {
     /// compared in full, never shown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked: Vec<String>,
+    /// The declared changes (`[[expect]]`, `--expect`) and what each came
+    /// to, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<ExpectationOutcome>,
+}
+
+/// A declared change and what the comparison made of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExpectationOutcome {
+    /// The column whose values change (absent for rows added or removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The SQL predicate limiting it to some rows.
+    #[serde(rename = "where", default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The kind of change, as declared (normalised): `scale(100)`,
+    /// `rows_added(0..500)`, ...
+    pub change: String,
+    pub reason: String,
+    /// Changed cells (a column's change) or one-side rows (rows added or
+    /// removed, within `where`) it explains; for `out_of_range`, the rows
+    /// counted, none of which is explained.
+    pub matched: u64,
+    pub status: ExpectStatus,
+}
+
+impl ExpectationOutcome {
+    /// `price: scale(100) where region = 'eu'`, as reasons and reports
+    /// name a declared change.
+    pub fn label(&self) -> String {
+        expectation_label(self.column.as_deref(), &self.change, self.scope.as_deref())
+    }
+}
+
+/// A declared change named by its column, kind and `where`.
+pub fn expectation_label(column: Option<&str>, change: &str, scope: Option<&str>) -> String {
+    let mut s = match column {
+        Some(c) => format!("{c}: {change}"),
+        None => change.to_string(),
+    };
+    if let Some(w) = scope {
+        s.push_str(&format!(" where {w}"));
+    }
+    s
+}
+
+/// What became of a declared change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectStatus {
+    /// It happened: what it explains is counted as expected.
+    Met,
+    /// Nothing it declares happened: remove the declaration or fix it.
+    Stale,
+    /// The rows it counts are outside its declared range: none of them is
+    /// expected.
+    OutOfRange,
+}
+
+impl ExpectStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectStatus::Met => "met",
+            ExpectStatus::Stale => "stale",
+            ExpectStatus::OutOfRange => "out of range",
+        }
+    }
 }
 
 /// Why a model of a folder was compared.
@@ -656,6 +723,43 @@ pub struct RowCounts {
     pub null_keys_v1: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub null_keys_v2: Option<u64>,
+    /// Of `changed`, `only_v1` and `only_v2`: the rows declared changes
+    /// explain entirely (present when changes are declared). The rules
+    /// judge the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_expected: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_v1_expected: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_v2_expected: Option<u64>,
+}
+
+impl RowCounts {
+    /// Changed rows no declared change explains entirely.
+    pub fn changed_unexpected(&self) -> u64 {
+        self.changed
+            .unwrap_or(0)
+            .saturating_sub(self.changed_expected.unwrap_or(0))
+    }
+
+    /// Removed (only-v1) rows no declared change explains.
+    pub fn only_v1_unexpected(&self) -> u64 {
+        self.only_v1
+            .saturating_sub(self.only_v1_expected.unwrap_or(0))
+    }
+
+    /// Added (only-v2) rows no declared change explains.
+    pub fn only_v2_unexpected(&self) -> u64 {
+        self.only_v2
+            .saturating_sub(self.only_v2_expected.unwrap_or(0))
+    }
+
+    /// Whether any changes were declared for this comparison.
+    pub fn declared(&self) -> bool {
+        self.changed_expected.is_some()
+            || self.only_v1_expected.is_some()
+            || self.only_v2_expected.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -688,6 +792,25 @@ pub struct ColumnStats {
     /// most four; the rest of the cells are in `other`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<ChangePattern>,
+    /// Of `mismatches`: the cells a declared change explains.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expected: u64,
+}
+
+impl ColumnStats {
+    /// Mismatches no declared change explains.
+    pub fn unexpected(&self) -> u64 {
+        self.mismatches.saturating_sub(self.expected)
+    }
+
+    /// `unexpected / compared`, 0 when nothing was compared.
+    pub fn unexpected_rate(&self) -> f64 {
+        if self.compared == 0 {
+            0.0
+        } else {
+            self.unexpected() as f64 / self.compared as f64
+        }
+    }
 }
 
 /// A kind of change and how many changed cells of a column show it.
@@ -755,6 +878,9 @@ pub struct ChangedCell {
     pub column: String,
     pub v1: Value,
     pub v2: Value,
+    /// A declared change explains this cell.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expected: bool,
 }
 
 /// A row present on one side only. In keyless mode `key` is empty and

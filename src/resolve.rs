@@ -108,6 +108,7 @@ pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Res
             .filter(|(_, n)| n.any())
             .collect(),
         mask: s.compare.mask.clone(),
+        expect: crate::config::expectations(&s.expect),
         tolerance: tolerance(loaded),
         sample_size: s.compare.sample_size,
         policy: s.policy.clone(),
@@ -201,6 +202,7 @@ fn dbt_run(
         targets: s.transform.targets.clone(),
         keys,
         key_from,
+        expect: config_expect(s),
         notes,
     };
     Ok((run, r.inputs, r.warehouse))
@@ -212,6 +214,17 @@ fn config_keys(s: &config::Scenario) -> std::collections::BTreeMap<String, Vec<S
         .iter()
         .map(|(n, spec)| (n.clone(), spec.key.columns()))
         .filter(|(_, k)| !k.is_empty())
+        .collect()
+}
+
+/// The changes `[[models.NAME.expect]]` declares.
+fn config_expect(
+    s: &config::Scenario,
+) -> std::collections::BTreeMap<String, Vec<crate::compare::expect::Expectation>> {
+    s.models
+        .iter()
+        .map(|(n, spec)| (n.clone(), config::expectations(&spec.expect)))
+        .filter(|(_, e)| !e.is_empty())
         .collect()
 }
 
@@ -393,6 +406,7 @@ fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<
         targets: s.transform.targets.clone(),
         keys: config_keys(s),
         key_from: Default::default(),
+        expect: config_expect(s),
         notes: Default::default(),
     })
 }
@@ -478,6 +492,7 @@ struct Base {
     fold_column_case: bool,
     normalize: std::collections::BTreeMap<String, crate::align::Normalize>,
     mask: Vec<String>,
+    expect: Vec<crate::compare::expect::Expectation>,
     tolerance: Tolerance,
     sample_size: usize,
     policy: Policy,
@@ -592,6 +607,10 @@ impl Base {
         // a file or a flag that a log would show.
         let mask_key = std::env::var_os("DIFFGATE_MASK_KEY").map(|k| k.into_encoded_bytes());
         let mask = Mask::new(&patterns, mask_key).map_err(usage)?;
+        let mut expect = self.expect.clone();
+        for value in &f.expect {
+            expect.push(crate::compare::expect::parse_flag(value).map_err(usage)?);
+        }
         Ok(Settings {
             key,
             ignore_columns,
@@ -603,6 +622,7 @@ impl Base {
             fold_column_case: self.fold_column_case || f.fold_column_case,
             normalize,
             mask,
+            expect,
         })
     }
 }

@@ -51,6 +51,12 @@ pub enum Rule {
     RowsChanged,
     RowsRemoved,
     RowsAdded,
+    /// A declared change (`[[expect]]`) that explained nothing: it did not
+    /// happen, so the declaration is stale.
+    StaleExpectation,
+    /// A declared number of rows added or removed that the rows within its
+    /// `where` do not meet.
+    ExpectationOutOfRange,
     /// An input record could not be loaded (dead-lettered).
     DeadLetteredRows,
     /// An input's dead-lettered share above the policy's fraction.
@@ -72,6 +78,8 @@ pub enum Needs {
     Runs,
     /// A folder of models was run or planned (`run`, `check`).
     Models,
+    /// Changes were declared and rows compared.
+    Declared,
 }
 
 /// Which judge function looks at a rule.
@@ -82,12 +90,13 @@ pub enum Family {
     Schema,
     Keys,
     Rows,
+    Expectations,
     Inputs,
 }
 
 impl Rule {
     /// Every rule, in policy order.
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 25] = [
         Rule::ModelFailedV1,
         Rule::ModelFailedV2,
         Rule::SchemaMigration,
@@ -108,6 +117,8 @@ impl Rule {
         Rule::RowsChanged,
         Rule::RowsRemoved,
         Rule::RowsAdded,
+        Rule::StaleExpectation,
+        Rule::ExpectationOutOfRange,
         Rule::DeadLetteredRows,
         Rule::MaxDeadLetteredFraction,
         Rule::Nondeterministic,
@@ -137,6 +148,8 @@ impl Rule {
             RowsChanged => "rows_changed",
             RowsRemoved => "rows_removed",
             RowsAdded => "rows_added",
+            StaleExpectation => "stale_expectation",
+            ExpectationOutOfRange => "expectation_out_of_range",
             DeadLetteredRows => "dead_lettered_rows",
             MaxDeadLetteredFraction => "max_dead_lettered_fraction",
             Nondeterministic => "nondeterministic",
@@ -150,6 +163,7 @@ impl Rule {
             Family::Schema if self == Rule::SchemaMigration => Needs::Plans,
             Family::Schema => Needs::Schema,
             Family::Keys | Family::Rows | Family::Inputs => Needs::Rows,
+            Family::Expectations => Needs::Declared,
         }
     }
 
@@ -171,6 +185,7 @@ impl Rule {
             | RowsChanged
             | RowsRemoved
             | RowsAdded => Family::Rows,
+            StaleExpectation | ExpectationOutOfRange => Family::Expectations,
             DeadLetteredRows | MaxDeadLetteredFraction => Family::Inputs,
         }
     }

@@ -29,6 +29,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use serde_json::{Map, Value};
 
 use super::cells::{self, compare_column};
+use super::expect::{self, Plan};
 use super::explain::Patterns;
 use super::row_hash;
 use super::sample::SmallestK;
@@ -50,6 +51,7 @@ pub(super) async fn compare(
     ctx: &SessionContext,
     alignment: &Alignment,
     options: &CompareOptions,
+    plan: &Arc<Plan>,
 ) -> Result<Comparison> {
     let hash_first = alignment
         .columns
@@ -60,7 +62,7 @@ pub(super) async fn compare(
             key_stats(ctx, Version::V1, &alignment.key),
             key_stats(ctx, Version::V2, &alignment.key)
         )?;
-        let acc = detail(ctx, alignment, options, (s1, s2), None).await?;
+        let acc = detail(ctx, alignment, options, plan, (s1, s2), None).await?;
         let counts = Counts {
             s1,
             s2,
@@ -69,15 +71,18 @@ pub(super) async fn compare(
             only_v1: acc.only_v1,
             only_v2: acc.only_v2,
         };
-        return Ok(acc.finish(alignment, counts));
+        return Ok(acc.finish(alignment, counts, plan));
     }
-    let census = census(ctx, alignment, options.sample_size).await?;
+    // Declared rows within a `where` are counted on every one-side row.
+    let keep_one_side = plan.rows_need_detail();
+    let census = census(ctx, alignment, options.sample_size, keep_one_side).await?;
     let counts = census.counts;
     let detail_rows: usize = census.keys.iter().map(RecordBatch::num_rows).sum();
     let acc = if detail_rows == 0 {
         Acc::new(&Shared {
             alignment: alignment.clone(),
             options: options.clone(),
+            plan: Arc::clone(plan),
         })?
     } else {
         // When most matched rows differ anyway, restricting the second read
@@ -94,9 +99,9 @@ pub(super) async fn compare(
         } else {
             None
         };
-        detail(ctx, alignment, options, (counts.s1, counts.s2), keys).await?
+        detail(ctx, alignment, options, plan, (counts.s1, counts.s2), keys).await?
     };
-    Ok(acc.finish(alignment, counts))
+    Ok(acc.finish(alignment, counts, plan))
 }
 
 /// Row and key counts of a keyed comparison.
@@ -116,6 +121,7 @@ async fn detail(
     ctx: &SessionContext,
     alignment: &Alignment,
     options: &CompareOptions,
+    plan: &Arc<Plan>,
     (s1, s2): (KeyStats, KeyStats),
     keys: Option<DataFrame>,
 ) -> Result<Acc> {
@@ -123,11 +129,20 @@ async fn detail(
         ctx,
         Version::V1,
         alignment,
+        plan,
         s1.duplicate_keys > 0,
         keys.clone(),
     )
     .await?;
-    let b = side(ctx, Version::V2, alignment, s2.duplicate_keys > 0, keys).await?;
+    let b = side(
+        ctx,
+        Version::V2,
+        alignment,
+        plan,
+        s2.duplicate_keys > 0,
+        keys,
+    )
+    .await?;
     let nk = alignment.key.len();
     let a_keys: Vec<String> = (0..nk).map(|i| name(Version::V1, 'k', i)).collect();
     let b_keys: Vec<String> = (0..nk).map(|i| name(Version::V2, 'k', i)).collect();
@@ -143,12 +158,14 @@ async fn detail(
     let layout = Layout::new(
         joined.schema().inner().as_ref(),
         alignment,
+        plan,
         s1.duplicate_keys > 0,
         s2.duplicate_keys > 0,
     );
     let shared = Arc::new(Shared {
         alignment: alignment.clone(),
         options: options.clone(),
+        plan: Arc::clone(plan),
     });
     let for_tasks = Arc::clone(&shared);
     fold_partitions(
@@ -166,7 +183,7 @@ struct Census {
     counts: Counts,
     /// Keys to read again in full (columns `__c_k{i}`): matched keys, unique
     /// on both sides, whose row hashes differ, plus the keys of the only-v1
-    /// and only-v2 samples.
+    /// and only-v2 samples (of every only-v1 and only-v2 row when asked).
     keys: Vec<RecordBatch>,
 }
 
@@ -179,7 +196,12 @@ fn census_key(i: usize) -> String {
 /// columns, both sides grouped by key in one aggregate (rows per key per
 /// side, the hash per side), then folded into counts and the keys worth a
 /// second look. Reads every input once and never carries a wide row.
-async fn census(ctx: &SessionContext, alignment: &Alignment, sample: usize) -> Result<Census> {
+async fn census(
+    ctx: &SessionContext,
+    alignment: &Alignment,
+    sample: usize,
+    keep_one_side: bool,
+) -> Result<Census> {
     let what = || "cannot count the keys of v1 and v2".to_string();
     let nk = alignment.key.len();
     let mut sides = Vec::new();
@@ -229,7 +251,7 @@ async fn census(ctx: &SessionContext, alignment: &Alignment, sample: usize) -> R
     let total = fold_partitions(
         grouped,
         "key count",
-        move || CensusAcc::new(fields.clone(), sample),
+        move || CensusAcc::new(fields.clone(), sample, keep_one_side),
         move |acc, batch| acc.add(batch, nk),
         CensusAcc::merge,
     )
@@ -244,11 +266,14 @@ struct CensusAcc {
     converter: RowConverter,
     first_v1: SmallestK<RecordBatch>,
     first_v2: SmallestK<RecordBatch>,
+    /// Keep the key of every one-side row (not only the samples').
+    keep_one_side: bool,
 }
 
 impl CensusAcc {
-    fn new(fields: Vec<SortField>, sample: usize) -> Result<Self> {
+    fn new(fields: Vec<SortField>, sample: usize, keep_one_side: bool) -> Result<Self> {
         Ok(CensusAcc {
+            keep_one_side,
             counts: Counts::default(),
             keys: Vec::new(),
             converter: RowConverter::new(fields)
@@ -305,6 +330,14 @@ impl CensusAcc {
         }
         if !differ.is_empty() {
             self.keys.push(take_keys(batch, nk, &differ.into())?);
+        }
+        if self.keep_one_side {
+            for rows in [only_a, only_b] {
+                if !rows.is_empty() {
+                    self.keys.push(take_keys(batch, nk, &rows.into())?);
+                }
+            }
+            return Ok(());
         }
         for (rows, first) in [(only_a, &mut self.first_v1), (only_b, &mut self.first_v2)] {
             // `accepts(&[])` is false only when samples are off.
@@ -421,6 +454,7 @@ async fn side(
     ctx: &SessionContext,
     v: Version,
     alignment: &Alignment,
+    plan: &Plan,
     group: bool,
     keys: Option<DataFrame>,
 ) -> Result<DataFrame> {
@@ -462,6 +496,19 @@ async fn side(
             }
         }
         exprs.push(e.alias(name(v, 'c', j)));
+    }
+    // Whether each declared change's `where` holds on this side's row
+    // (true where this side lacks a column it names: the other decides).
+    let side = if v == Version::V1 { 0 } else { 1 };
+    for (e, item) in plan.items.iter().enumerate() {
+        if item.exp.scope.is_none() {
+            continue;
+        }
+        let holds = match &item.scope[side] {
+            Some(x) => x.clone().is_true(),
+            None => lit(true),
+        };
+        exprs.push(holds.alias(name(v, 'w', e)));
     }
     let df = t
         .filter(not_null)
@@ -509,15 +556,22 @@ async fn one_row_per_key(
         JoinType::LeftAnti,
         (0..nk).map(|i| col(name(v, 'k', i)).eq(col(dup_key(i)))),
     )?;
+    // Every column after the key: the compared ones and the declared
+    // changes' `where`.
+    let value_names: Vec<String> = schema
+        .fields()
+        .iter()
+        .skip(nk)
+        .map(|f| f.name().clone())
+        .collect();
     let columns = |values: bool| -> Vec<Expr> {
         let mut exprs: Vec<Expr> = (0..nk).map(|i| col(name(v, 'k', i))).collect();
-        for j in 0..alignment.columns.len() {
-            let c_name = name(v, 'c', j);
+        for c_name in &value_names {
             exprs.push(if values {
-                col(&c_name)
+                col(c_name)
             } else {
                 let t = schema
-                    .field_with_unqualified_name(&c_name)
+                    .field_with_unqualified_name(c_name)
                     .map(|f| f.data_type().clone())
                     .unwrap_or(DataType::Null);
                 cast(lit(ScalarValue::Null), t).alias(c_name)
@@ -540,12 +594,16 @@ struct Layout {
     b_cols: Vec<usize>,
     a_n: Option<usize>,
     b_n: Option<usize>,
+    /// Per declared change with a `where`: whether it holds on each side.
+    a_w: Vec<Option<usize>>,
+    b_w: Vec<Option<usize>>,
 }
 
 impl Layout {
     fn new(
         schema: &datafusion::arrow::datatypes::Schema,
         alignment: &Alignment,
+        plan: &Plan,
         a_grouped: bool,
         b_grouped: bool,
     ) -> Self {
@@ -559,14 +617,28 @@ impl Layout {
             b_cols: (0..nc).map(|i| idx(name(Version::V2, 'c', i))).collect(),
             a_n: a_grouped.then(|| idx(name(Version::V1, 'n', 0))),
             b_n: b_grouped.then(|| idx(name(Version::V2, 'n', 0))),
+            a_w: where_columns(schema, plan, Version::V1),
+            b_w: where_columns(schema, plan, Version::V2),
         }
     }
+}
+
+/// The position of each declared change's `where` column of side `v`.
+fn where_columns(
+    schema: &datafusion::arrow::datatypes::Schema,
+    plan: &Plan,
+    v: Version,
+) -> Vec<Option<usize>> {
+    (0..plan.items.len())
+        .map(|e| schema.index_of(&name(v, 'w', e)).ok())
+        .collect()
 }
 
 /// What every partition task needs to read (shared, read-only).
 struct Shared {
     alignment: Alignment,
     options: super::CompareOptions,
+    plan: Arc<Plan>,
 }
 
 #[derive(Debug, Clone)]
@@ -578,6 +650,8 @@ struct ColAcc {
     value_to_null: u64,
     null_to_value: u64,
     patterns: Patterns,
+    /// Mismatches a declared change explains.
+    expected: u64,
 }
 
 impl Default for ColAcc {
@@ -590,6 +664,7 @@ impl Default for ColAcc {
             value_to_null: 0,
             null_to_value: 0,
             patterns: Patterns::new(),
+            expected: 0,
         }
     }
 }
@@ -609,11 +684,27 @@ struct Acc {
     only_v1: u64,
     only_v2: u64,
     changed: u64,
+    /// Changed rows with a cell no declared change explains.
+    changed_unexpected: u64,
+    /// Cells each declared change explains.
+    explained: Vec<u64>,
+    /// One-side rows (v1's, v2's) by the set of rows declarations whose
+    /// `where` they meet (bit = declaration index).
+    cover: [std::collections::BTreeMap<u64, u64>; 2],
     cols: Vec<ColAcc>,
     converter: RowConverter,
     s_changed: SmallestK<ChangedRow>,
     s_only_v1: SmallestK<RowSample>,
     s_only_v2: SmallestK<RowSample>,
+}
+
+/// Per compared column of a batch: the changed cells, those a declared
+/// change explains, and the rows with a cell none explains.
+#[derive(Clone, Copy)]
+struct Cells<'a> {
+    changed: &'a [BooleanBuffer],
+    expected: &'a [Option<BooleanBuffer>],
+    unexpected: &'a BooleanBuffer,
 }
 
 fn indices(mask: &BooleanBuffer) -> UInt32Array {
@@ -637,6 +728,9 @@ impl Acc {
             only_v1: 0,
             only_v2: 0,
             changed: 0,
+            changed_unexpected: 0,
+            explained: vec![0; shared.plan.items.len()],
+            cover: Default::default(),
             cols: vec![ColAcc::default(); shared.alignment.columns.len()],
             converter,
             s_changed: SmallestK::new(n),
@@ -678,7 +772,18 @@ impl Acc {
             }
         };
 
+        // Where each declared change's `where` holds, per side (absent:
+        // everywhere).
+        let holds = |w: &[Option<usize>]| -> Vec<Option<BooleanBuffer>> {
+            w.iter()
+                .map(|i| i.map(|i| expect::truthy(batch.column(i))))
+                .collect()
+        };
+        let (a_holds, b_holds) = (holds(&l.a_w), holds(&l.b_w));
+        let plan = &shared.plan;
         let mut checks = Vec::with_capacity(l.a_cols.len());
+        let mut expected_cells: Vec<Option<BooleanBuffer>> = Vec::with_capacity(l.a_cols.len());
+        let mut unexpected = BooleanBuffer::new_unset(len);
         for (j, (&ai, &bi)) in l.a_cols.iter().zip(&l.b_cols).enumerate() {
             let tol = shared
                 .options
@@ -700,7 +805,48 @@ impl Acc {
             acc.null_to_value += check.null_to_value;
             acc.patterns
                 .add(batch.column(ai), batch.column(bi), &check.mismatch);
+            let mut explained: Option<BooleanBuffer> = None;
+            for (e, item) in plan.on_column(j) {
+                let mut cand = check.mismatch.clone();
+                for h in [&a_holds[e], &b_holds[e]].into_iter().flatten() {
+                    cand = &cand & h;
+                }
+                let ok = expect::cells_matching(
+                    item.exp.change,
+                    batch.column(ai),
+                    batch.column(bi),
+                    &cand,
+                )
+                .context(|| format!("cannot check the declared change `{}`", item.exp.label()))?;
+                self.explained[e] += ok.count_set_bits() as u64;
+                explained = Some(match explained {
+                    Some(x) => &x | &ok,
+                    None => ok,
+                });
+            }
+            match &explained {
+                Some(x) => {
+                    acc.expected += x.count_set_bits() as u64;
+                    unexpected = &unexpected | &(&check.mismatch & &!x);
+                }
+                None => unexpected = &unexpected | &check.mismatch,
+            }
+            expected_cells.push(explained);
             checks.push(check.mismatch);
+        }
+        self.changed_unexpected += unexpected.count_set_bits() as u64;
+        for (s, mask, h) in [(0, &only_v1, &a_holds), (1, &only_v2, &b_holds)] {
+            let items: Vec<usize> = plan.on_rows(s).map(|(e, _)| e).collect();
+            if items.is_empty() || mask.count_set_bits() == 0 {
+                continue;
+            }
+            for r in mask.set_indices() {
+                let bits = items
+                    .iter()
+                    .filter(|&&e| h[e].as_ref().is_none_or(|b| b.value(r)))
+                    .fold(0u64, |bits, &e| bits | (1 << e));
+                *self.cover[s].entry(bits).or_default() += 1;
+            }
         }
         let any_changed = checks
             .iter()
@@ -708,7 +854,12 @@ impl Acc {
         self.changed += any_changed.count_set_bits() as u64;
 
         if shared.options.sample_size > 0 {
-            self.sample_changed(batch, l, shared, &any_changed, &checks)?;
+            let cells = Cells {
+                changed: &checks,
+                expected: &expected_cells,
+                unexpected: &unexpected,
+            };
+            self.sample_changed(batch, l, shared, &any_changed, cells)?;
             let a = (&l.a_keys[..], &l.a_cols[..], l.a_n);
             let b = (&l.b_keys[..], &l.b_cols[..], l.b_n);
             self.sample_one_side(batch, a, &only_v1, shared, true)?;
@@ -747,13 +898,15 @@ impl Acc {
             .collect()
     }
 
+    /// Sample changed rows: those with a cell no declared change explains
+    /// first, each in key order.
     fn sample_changed(
         &mut self,
         batch: &RecordBatch,
         l: &Layout,
         shared: &Shared,
         any_changed: &BooleanBuffer,
-        checks: &[BooleanBuffer],
+        found: Cells,
     ) -> Result<()> {
         if any_changed.count_set_bits() == 0 {
             return Ok(());
@@ -761,11 +914,14 @@ impl Acc {
         let idx = indices(any_changed);
         let (keys, sort) = self.sort_keys(batch, &l.a_keys, &idx)?;
         for (r, key) in sort.into_iter().enumerate() {
+            let row = idx.value(r) as usize;
+            let mut key = key;
+            key.insert(0, u8::from(!found.unexpected.value(row)));
             if !self.s_changed.accepts(&key) {
                 continue;
             }
-            let row = idx.value(r) as usize;
-            let cells = checks
+            let cells = found
+                .changed
                 .iter()
                 .enumerate()
                 .filter(|(_, m)| m.value(row))
@@ -773,6 +929,7 @@ impl Acc {
                     column: shared.alignment.columns[j].name.clone(),
                     v1: cells::to_json(batch.column(l.a_cols[j]).as_ref(), row),
                     v2: cells::to_json(batch.column(l.b_cols[j]).as_ref(), row),
+                    expected: found.expected[j].as_ref().is_some_and(|x| x.value(row)),
                 })
                 .collect();
             let key_map = self.key_json(shared, &keys, r);
@@ -847,6 +1004,15 @@ impl Acc {
         self.only_v1 += o.only_v1;
         self.only_v2 += o.only_v2;
         self.changed += o.changed;
+        self.changed_unexpected += o.changed_unexpected;
+        for (a, b) in self.explained.iter_mut().zip(o.explained) {
+            *a += b;
+        }
+        for (mine, theirs) in self.cover.iter_mut().zip(o.cover) {
+            for (bits, n) in theirs {
+                *mine.entry(bits).or_default() += n;
+            }
+        }
         for (a, b) in self.cols.iter_mut().zip(o.cols) {
             a.mismatches += b.mismatches;
             a.max_abs = max_opt(a.max_abs, b.max_abs);
@@ -855,13 +1021,14 @@ impl Acc {
             a.value_to_null += b.value_to_null;
             a.null_to_value += b.null_to_value;
             a.patterns.merge(b.patterns);
+            a.expected += b.expected;
         }
         self.s_changed.merge(o.s_changed);
         self.s_only_v1.merge(o.s_only_v1);
         self.s_only_v2.merge(o.s_only_v2);
     }
 
-    fn finish(self, alignment: &Alignment, counts: Counts) -> Comparison {
+    fn finish(self, alignment: &Alignment, counts: Counts, plan: &Plan) -> Comparison {
         let Counts {
             s1,
             s2,
@@ -896,9 +1063,13 @@ impl Acc {
                     value_to_null: c.value_to_null,
                     null_to_value: c.null_to_value,
                     patterns: c.patterns.finish(),
+                    expected: c.expected,
                 }
             })
             .collect();
+        let (expectations, only_expected) =
+            plan.outcomes(&self.explained, &self.cover, [only_v1, only_v2]);
+        let declared = |n: u64| (!plan.is_empty()).then_some(n);
         Comparison {
             rows: RowCounts {
                 v1: s1.rows,
@@ -915,7 +1086,11 @@ impl Acc {
                 duplicate_rows_v2: Some(s2.duplicate_rows),
                 null_keys_v1: Some(s1.null_key_rows),
                 null_keys_v2: Some(s2.null_key_rows),
+                changed_expected: declared(self.changed - self.changed_unexpected),
+                only_v1_expected: declared(only_expected[0]),
+                only_v2_expected: declared(only_expected[1]),
             },
+            expectations,
             columns,
             samples: Samples {
                 changed: self.s_changed.into_sorted(),

@@ -79,6 +79,7 @@ pub(super) async fn compare(
             only_v1: acc.s_only_v1.into_sorted(),
             only_v2: acc.s_only_v2.into_sorted(),
         },
+        expectations: Vec::new(),
     })
 }
 

@@ -16,6 +16,7 @@
 //!   the union of both sides.
 
 pub mod cells;
+pub mod expect;
 mod explain;
 mod keyed;
 mod keyless;
@@ -94,6 +95,8 @@ pub struct Comparison {
     pub rows: RowCounts,
     pub columns: Vec<ColumnStats>,
     pub samples: Samples,
+    /// What became of each declared change.
+    pub expectations: Vec<report::ExpectationOutcome>,
 }
 
 /// What two outputs are compared on: the key, the columns left out, the
@@ -112,6 +115,9 @@ pub struct Settings {
     /// String columns normalised before they are compared.
     pub normalize: BTreeMap<String, align::Normalize>,
     pub mask: mask::Mask,
+    /// Changes v2 is meant to make (for a model folder: the run's own,
+    /// under each model's).
+    pub expect: Vec<expect::Expectation>,
 }
 
 /// Which key a comparison pairs rows on.
@@ -204,9 +210,12 @@ pub async fn registered(
         Logic::Same => Some(false),
         Logic::Plans(plan_ctx, df1, df2) => Some(!transform::same_logic(plan_ctx, df1, df2)?),
     };
+    // Declarations are checked against the columns even when only the
+    // schema is (`check`), so a typo fails before any data is read.
+    let plan = Arc::new(expect::Plan::new(ctx, &alignment, &settings.expect).await?);
     let mut rows = match depth {
         Depth::Schema => Comparison::default(),
-        Depth::Rows => compare(ctx, &alignment, &settings.options).await?,
+        Depth::Rows => compare(ctx, &alignment, &settings.options, &plan).await?,
     };
     let masked = settings.mask.columns(&s1, &s2);
     settings.mask.samples(&mut rows.samples, &masked);
@@ -223,6 +232,7 @@ pub async fn registered(
             samples: rows.samples,
             notes,
             masked,
+            expectations: rows.expectations,
         },
     })
 }
@@ -319,12 +329,22 @@ async fn compare(
     ctx: &SessionContext,
     alignment: &Alignment,
     options: &CompareOptions,
+    plan: &Arc<expect::Plan>,
 ) -> Result<Comparison> {
-    if alignment.key.is_empty() {
-        keyless::compare(ctx, alignment, options).await
-    } else {
-        keyed::compare(ctx, alignment, options).await
+    if !alignment.key.is_empty() {
+        return keyed::compare(ctx, alignment, options, plan).await;
     }
+    let mut c = keyless::compare(ctx, alignment, options).await?;
+    if !plan.is_empty() {
+        // Without a key only row counts can be declared (checked when
+        // planned): whole rows added or removed, with multiplicity.
+        let none = Default::default();
+        let (outcomes, expected) = plan.outcomes(&[], &none, [c.rows.only_v1, c.rows.only_v2]);
+        c.rows.only_v1_expected = Some(expected[0]);
+        c.rows.only_v2_expected = Some(expected[1]);
+        c.expectations = outcomes;
+    }
+    Ok(c)
 }
 
 /// Column `p` of side `v`, cast to the type both sides are compared in.

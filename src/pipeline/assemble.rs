@@ -5,8 +5,8 @@
 use crate::compare::Compared;
 use crate::judge;
 use crate::report::{
-    self, ColumnTolerance, ComparisonInfo, Determinism, DiffReport, Findings, InputInfo, Level,
-    Mode, ModelReport, Reason, Rule, SqlSources, Timings, ToleranceInfo,
+    self, ColumnTolerance, ComparisonInfo, Determinism, DiffReport, ExpectationOutcome, Findings,
+    InputInfo, Level, Mode, ModelReport, Reason, Rule, SqlSources, Timings, ToleranceInfo,
 };
 
 use super::job::{Job, Mode as JobMode, Versions};
@@ -27,6 +27,9 @@ pub(super) enum Subject {
         models: Vec<ModelReport>,
         added: Vec<String>,
         removed: Vec<String>,
+        /// Models with declared changes that were not compared (neither
+        /// changed nor downstream of a change), so none of them happened.
+        uncompared: Vec<(String, Vec<ExpectationOutcome>)>,
     },
 }
 
@@ -38,20 +41,33 @@ pub(super) fn report(
     found: Found,
     timings: Timings,
 ) -> DiffReport {
-    let (mut reasons, findings, models, models_added, models_removed) = match found.subject {
-        Subject::One(c) => {
-            let reasons = one_reasons(job, &c, found.determinism.as_ref(), &inputs);
-            (reasons, c.findings, Vec::new(), Vec::new(), Vec::new())
-        }
-        Subject::Models {
-            models,
-            added,
-            removed,
-        } => {
-            let reasons = model_reasons(job, &models, &removed, &inputs);
-            (reasons, Findings::default(), models, added, removed)
-        }
-    };
+    let (mut reasons, findings, models, models_added, models_removed) =
+        match found.subject {
+            Subject::One(c) => {
+                let reasons = one_reasons(job, &c, found.determinism.as_ref(), &inputs);
+                (reasons, c.findings, Vec::new(), Vec::new(), Vec::new())
+            }
+            Subject::Models {
+                models,
+                added,
+                removed,
+                uncompared,
+            } => {
+                let mut reasons = model_reasons(job, &models, &removed, &inputs);
+                for (name, outcomes) in &uncompared {
+                    reasons.extend(judge::expectations(outcomes, &job.policy).into_iter().map(
+                        |r| Reason {
+                            message: format!(
+                                "model `{name}` (not compared, its output is unchanged): {}",
+                                r.message
+                            ),
+                            ..r
+                        },
+                    ));
+                }
+                (reasons, Findings::default(), models, added, removed)
+            }
+        };
     let verdict = judge::order(&mut reasons);
     let rules = judge::checklist(&job.policy, &reasons, job.evidence());
     DiffReport {
@@ -85,8 +101,7 @@ fn one_reasons(
 ) -> Vec<Reason> {
     let policy = &job.policy;
     let mut reasons = determinism.map_or_else(Vec::new, |d| judge::determinism(d, policy));
-    let rows = (!job.plan_only()).then_some((&c.findings.rows, &c.findings.columns[..]));
-    reasons.extend(judge::comparison(&c.findings.schema, rows, policy));
+    reasons.extend(judge::comparison(&c.findings, !job.plan_only(), policy));
     reasons.extend(judge::inputs(inputs, policy));
     reasons
 }

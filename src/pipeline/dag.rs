@@ -19,6 +19,7 @@ use std::time::Instant;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{DataFrame, SessionContext};
 
+use crate::compare::expect::Expectation;
 use crate::compare::{self, Depth, Key, Logic};
 use crate::engine;
 use crate::error::{EngineContext, Error, Result};
@@ -42,6 +43,13 @@ pub(super) async fn run(
     timings: &mut Timings,
 ) -> Result<Found> {
     let plan_only = env.job.plan_only();
+    if !env.job.settings.expect.is_empty() {
+        return Err(Error::Usage(
+            "declared changes of a model folder belong to their model: \
+             [[models.NAME.expect]] instead of [[expect]] or --expect"
+                .into(),
+        ));
+    }
     let order1 = m.v1.order(&m.dir)?;
     let order2 = m.v2.order(&m.dir)?;
     let selection = models::select(&m.v1, &m.v2, &order2, &m.targets, &m.dir)?;
@@ -100,11 +108,18 @@ pub(super) async fn run(
         reports.push(report);
     }
     timings.compare_ms = ms(t);
+    let uncompared = m
+        .expect
+        .iter()
+        .filter(|(name, _)| !plan_only && !selection.compared.contains(name))
+        .map(|(name, e)| (name.clone(), e.iter().map(Expectation::stale).collect()))
+        .collect();
     Ok(Found {
         subject: Subject::Models {
             models: reports,
             added: selection.added,
             removed: selection.removed,
+            uncompared,
         },
         sql: None,
         determinism,
@@ -473,12 +488,15 @@ async fn compare_model(
             return Err(Error::Internal(message));
         }
     };
-    let mut c = compare::registered(&ctx, &job.settings, key, depth, logic)
+    let settings = compare::Settings {
+        expect: m.expect.get(name).cloned().unwrap_or_default(),
+        ..job.settings.clone()
+    };
+    let mut c = compare::registered(&ctx, &settings, key, depth, logic)
         .await
         .map_err(|e| model_error(m, name, e))?;
     c.findings.notes.splice(0..0, notes);
-    let rows = (!job.plan_only()).then_some((&c.findings.rows, &c.findings.columns[..]));
-    let mut reasons = judge::comparison(&c.findings.schema, rows, &job.policy);
+    let mut reasons = judge::comparison(&c.findings, !job.plan_only(), &job.policy);
     let verdict = judge::order(&mut reasons);
     Ok(ModelReport {
         name: name.to_string(),

@@ -87,6 +87,8 @@ pub struct ModelRun {
     /// Where each key the project declared came from (a dbt test or
     /// constraint), for the models whose key it gave.
     pub key_from: BTreeMap<String, String>,
+    /// Changes declared per model (`[[models.NAME.expect]]`).
+    pub expect: BTreeMap<String, Vec<crate::compare::expect::Expectation>>,
     /// Notes each compared model's report carries (where a dbt project's
     /// key came from, `is_incremental()` taken as false).
     pub notes: BTreeMap<String, Vec<String>>,
@@ -172,6 +174,11 @@ impl Job {
             models: self
                 .transforms()
                 .is_some_and(|t| matches!(t.versions, Versions::Folder(_))),
+            declared: !self.settings.expect.is_empty()
+                || self.transforms().is_some_and(|t| match &t.versions {
+                    Versions::Folder(m) => m.expect.values().any(|e| !e.is_empty()),
+                    _ => false,
+                }),
         }
     }
 }

@@ -299,6 +299,7 @@ fn body(o: &mut String, c: &ComparisonView) {
         sql_diff(o, c);
         return;
     }
+    declared(o, c);
     schema(o, c);
     if c.plan_only {
         let _ = writeln!(o, "<h2>Rows</h2>\n<p>{}.</p>", esc(text::PLAN_ONLY));
@@ -414,6 +415,33 @@ fn rows(o: &mut String, c: &ComparisonView) {
     }
 }
 
+/// The declared changes and what each explains.
+fn declared(o: &mut String, c: &ComparisonView) {
+    let rows = sections::expectation_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<h2>Declared changes</h2>\n<table id=\"declared\">\n<thead><tr><th>change</th>\
+         <th>status</th><th>explains</th><th>reason</th></tr></thead>\n<tbody>\n",
+    );
+    for row in rows {
+        let class = match row.status {
+            crate::report::ExpectStatus::Met => "met",
+            _ => "diff",
+        };
+        let _ = writeln!(
+            o,
+            "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&text::inert(&row.declared)),
+            row.status.as_str(),
+            esc(&row.explains),
+            esc(&text::inert(row.reason))
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
 fn columns(o: &mut String, view: &ComparisonView) {
     let all = &view.findings.columns;
     if view.mode != Mode::Keyed || all.is_empty() {
@@ -443,7 +471,7 @@ fn columns(o: &mut String, view: &ComparisonView) {
         };
         let _ = writeln!(
             o,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\" data-v=\"{}\">{}</td>\
              <td class=\"n\" data-v=\"{}\">{}</td>{}{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             if c.mismatches > 0 {
                 " class=\"diff\""
@@ -455,6 +483,7 @@ fn columns(o: &mut String, view: &ComparisonView) {
             name(&c.v2_type),
             c.compared,
             c.mismatches,
+            esc(&text::mismatches_cell(c)),
             c.mismatch_rate,
             esc(&percent(c.mismatch_rate)),
             num(c.max_abs_diff),
@@ -472,8 +501,9 @@ fn samples(o: &mut String, c: &ComparisonView) {
     if !changed.is_empty() {
         let _ = writeln!(
             o,
-            "<h2>Changed rows <span class=\"meta\">(first {} by key)</span></h2>",
-            changed.len()
+            "<h2>Changed rows <span class=\"meta\">(first {}{})</span></h2>",
+            changed.len(),
+            sections::changed_order(c)
         );
         o.push_str(
             "<table class=\"sortable\" id=\"changed\" data-name=\"changed cells\">\n<thead><tr>\
@@ -485,7 +515,14 @@ fn samples(o: &mut String, c: &ComparisonView) {
                 "<tr><td class=\"v\">{}</td><td>{}</td><td class=\"v old\">{}</td>\
                  <td class=\"v new\">{}</td></tr>",
                 esc(&cell.key),
-                name(cell.column),
+                if cell.expected {
+                    format!(
+                        "{} <span class=\"meta\">(declared)</span>",
+                        name(cell.column)
+                    )
+                } else {
+                    name(cell.column)
+                },
                 value(cell.v1),
                 value(cell.v2)
             );

@@ -71,6 +71,7 @@ fn body(md: &mut Doc, c: &ComparisonView) {
         schema(md, c);
     } else {
         rows(md, c);
+        declared(md, c);
         schema(md, c);
         columns(md, c);
         samples(md, c);
@@ -390,6 +391,35 @@ fn rows(md: &mut Doc, c: &ComparisonView) {
     md.must(&t);
 }
 
+/// The declared changes and what each explains.
+fn declared(md: &mut Doc, c: &ComparisonView) {
+    let rows = sections::expectation_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let status = match row.status {
+                crate::report::ExpectStatus::Met => row.status.as_str().to_string(),
+                _ => format!("**{}**", row.status.as_str()),
+            };
+            format!(
+                "| {} | {status} | {} | {} |\n",
+                escape(&row.declared),
+                escape(&row.explains),
+                escape(row.reason)
+            )
+        })
+        .collect();
+    md.block(
+        "### Declared changes\n\n| change | status | explains | reason |\n|---|---|---|---|\n",
+        &lines,
+        "\n",
+        "declared changes",
+    );
+}
+
 fn schema(md: &mut Doc, c: &ComparisonView) {
     let s = &c.findings.schema;
     if s.is_empty() {
@@ -452,7 +482,7 @@ fn columns(md: &mut Doc, c: &ComparisonView) {
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 name(&c.name),
                 c.compared,
-                c.mismatches,
+                escape(&text::mismatches_cell(c)),
                 escape(&percent(c.mismatch_rate)),
                 num(c.max_abs_diff),
                 num(c.max_rel_diff),
@@ -482,18 +512,20 @@ fn samples(md: &mut Doc, c: &ComparisonView) {
             .iter()
             .map(|cell| {
                 format!(
-                    "| {} | {} | {} | {} |\n",
+                    "| {} | {}{} | {} | {} |\n",
                     escape(&cell.key),
                     name(cell.column),
+                    if cell.expected { " (declared)" } else { "" },
                     value_cell(cell.v1),
                     value_cell(cell.v2)
                 )
             })
             .collect();
         let head = format!(
-            "<details><summary>Changed rows: first {} by key</summary>\n\n\
+            "<details><summary>Changed rows: first {}{}</summary>\n\n\
              | key | column | v1 | v2 |\n|---|---|---|---|\n",
-            changed.len()
+            changed.len(),
+            sections::changed_order(c)
         );
         md.block(&head, &lines, "\n</details>\n\n", "changed-row samples");
     }

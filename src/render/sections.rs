@@ -8,7 +8,9 @@
 use serde_json::Value;
 
 use super::text;
-use crate::report::{ChangedRow, ComparisonView, DiffReport, RowSample, SchemaDiff, Verdict, Why};
+use crate::report::{
+    ChangedRow, ComparisonView, DiffReport, ExpectStatus, RowSample, SchemaDiff, Verdict, Why,
+};
 
 /// What happened to a column (or, for a reordering, to several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,12 +186,62 @@ pub fn model_changes(r: &DiffReport) -> Vec<(&'static str, &[String])> {
     .collect()
 }
 
+/// One row of the declared-changes table.
+pub struct ExpectationRow<'a> {
+    /// `price: scale(100) where region = 'eu'`.
+    pub declared: String,
+    pub status: ExpectStatus,
+    /// What it explains: `99 changed value(s)`, `12 row(s)`, `nothing`.
+    pub explains: String,
+    pub reason: &'a str,
+}
+
+/// The declared changes of a comparison, in declaration order.
+pub fn expectation_rows<'a>(c: &ComparisonView<'a>) -> Vec<ExpectationRow<'a>> {
+    c.findings
+        .expectations
+        .iter()
+        .map(|o| {
+            let what = if o.column.is_some() {
+                "changed value(s)"
+            } else {
+                "row(s)"
+            };
+            let explains = match o.status {
+                ExpectStatus::Met => format!("{} {what}", o.matched),
+                ExpectStatus::Stale => "nothing".to_string(),
+                ExpectStatus::OutOfRange => {
+                    format!("none: {} row(s), outside the range", o.matched)
+                }
+            };
+            ExpectationRow {
+                declared: o.label(),
+                status: o.status,
+                explains,
+                reason: &o.reason,
+            }
+        })
+        .collect()
+}
+
+/// How the changed-row samples are ordered: by key, or (with declared
+/// changes) rows with a change nothing declared first.
+pub fn changed_order(c: &ComparisonView) -> &'static str {
+    if c.findings.rows.declared() {
+        ", unexplained first, then by key"
+    } else {
+        " by key"
+    }
+}
+
 /// One changed cell of the samples, with its row's key as `k=v, ...`.
 pub struct ChangedCellRow<'a> {
     pub key: String,
     pub column: &'a str,
     pub v1: &'a Value,
     pub v2: &'a Value,
+    /// A declared change explains it.
+    pub expected: bool,
 }
 
 /// Every changed cell of the sampled changed rows, row by row.
@@ -202,6 +254,7 @@ pub fn changed_cells(rows: &[ChangedRow]) -> Vec<ChangedCellRow<'_>> {
                 column: &c.column,
                 v1: &c.v1,
                 v2: &c.v2,
+                expected: c.expected,
             })
         })
         .collect()

@@ -14,7 +14,7 @@ use super::Options;
 use super::sections::{self, Change};
 use super::text::{self, fields, inert, value};
 use crate::report::percent;
-use crate::report::{ComparisonView, DiffReport, Level, Mode, RowSample, Verdict};
+use crate::report::{ComparisonView, DiffReport, ExpectStatus, Level, Mode, RowSample, Verdict};
 
 struct Paint(bool);
 
@@ -176,6 +176,7 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
         }
         return;
     }
+    declared(o, c, p);
     schema(o, c, p);
     if c.plan_only {
         let _ = writeln!(o, "\n{}", p.bold("Rows"));
@@ -185,6 +186,28 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     rows(o, c, p);
     columns(o, c, p, opts);
     samples(o, c, p);
+}
+
+/// The declared changes and what each explains.
+fn declared(o: &mut String, c: &ComparisonView, p: &Paint) {
+    let rows = sections::expectation_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n{}", p.bold("Declared changes"));
+    for row in rows {
+        let status = match row.status {
+            ExpectStatus::Met => p.fg(AnsiColor::Green, row.status.as_str()),
+            _ => p.fg(AnsiColor::Yellow, row.status.as_str()),
+        };
+        let _ = writeln!(
+            o,
+            "  {status}  {}: explains {}\n      because {}",
+            inert(&row.declared),
+            row.explains,
+            inert(row.reason)
+        );
+    }
 }
 
 fn schema(o: &mut String, c: &ComparisonView, p: &Paint) {
@@ -259,9 +282,15 @@ fn columns(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
                 .max()
                 .unwrap_or(6)
                 .max(6);
+            let mw = differing
+                .iter()
+                .map(|c| text::mismatches_cell(c).chars().count())
+                .max()
+                .unwrap_or(10)
+                .max(10);
             let _ = writeln!(
                 o,
-                "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}  change",
+                "  {:<width$}  {:>10}  {:>mw$}  {:>8}  {:>12}  {:>12}  change",
                 "column", "compared", "mismatches", "rate", "max abs", "max rel"
             );
             for col in differing {
@@ -269,10 +298,10 @@ fn columns(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
                     text::max_diff(x, col.non_finite_diffs).unwrap_or_else(|| "-".to_string())
                 };
                 let line = format!(
-                    "  {:<width$}  {:>10}  {:>10}  {:>8}  {:>12}  {:>12}  {}",
+                    "  {:<width$}  {:>10}  {:>mw$}  {:>8}  {:>12}  {:>12}  {}",
                     text::name(&col.name),
                     col.compared,
-                    col.mismatches,
+                    text::mismatches_cell(col),
                     percent(col.mismatch_rate),
                     num(col.max_abs_diff),
                     num(col.max_rel_diff),
@@ -287,17 +316,22 @@ fn columns(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
 fn samples(o: &mut String, c: &ComparisonView, p: &Paint) {
     let samples = &c.findings.samples;
     if !samples.changed.is_empty() {
-        let title = format!("Changed rows (first {} by key)", samples.changed.len());
+        let title = format!(
+            "Changed rows (first {}{})",
+            samples.changed.len(),
+            sections::changed_order(c)
+        );
         let _ = writeln!(o, "\n{}", p.bold(&title));
         for row in &samples.changed {
             let _ = writeln!(o, "  {}", fields(&row.key, "="));
             for cell in &row.cells {
                 let _ = writeln!(
                     o,
-                    "      {}: {} → {}",
+                    "      {}: {} → {}{}",
                     text::name(&cell.column),
                     p.fg(AnsiColor::Red, &value(&cell.v1)),
-                    p.fg(AnsiColor::Green, &value(&cell.v2))
+                    p.fg(AnsiColor::Green, &value(&cell.v2)),
+                    if cell.expected { "  (declared)" } else { "" }
                 );
             }
         }

@@ -115,22 +115,42 @@ pub fn row_pairs(c: &ComparisonView) -> Vec<(&'static str, u64, u64)> {
 /// figures a reader should see first (changed, only in v1, only in v2).
 pub fn row_summary(c: &ComparisonView, em: &dyn Fn(u64) -> String) -> Vec<String> {
     let rows = &c.findings.rows;
-    if c.mode != Mode::Keyed {
-        return vec![format!(
+    let z = |x: Option<u64>| x.unwrap_or(0);
+    let keyed = c.mode == Mode::Keyed;
+    let mut lines = if keyed {
+        vec![format!(
+            "matched {} · changed {} · unchanged {} · only in v1 {} · only in v2 {}",
+            z(rows.matched),
+            em(z(rows.changed)),
+            z(rows.unchanged),
+            em(rows.only_v1),
+            em(rows.only_v2)
+        )]
+    } else {
+        vec![format!(
             "only in v1 {} · only in v2 {} (whole rows, counted with multiplicity)",
             em(rows.only_v1),
             em(rows.only_v2)
-        )];
+        )]
+    };
+    if rows.declared() {
+        let changed = |n: u64| {
+            if keyed {
+                format!("{n} changed · ")
+            } else {
+                String::new()
+            }
+        };
+        lines.push(format!(
+            "declared changes explain {}{} only in v1 · {} only in v2; unexplained: {}{} only in v1 · {} only in v2",
+            changed(z(rows.changed_expected)),
+            z(rows.only_v1_expected),
+            z(rows.only_v2_expected),
+            if keyed { format!("{} changed · ", em(rows.changed_unexpected())) } else { String::new() },
+            em(rows.only_v1_unexpected()),
+            em(rows.only_v2_unexpected())
+        ));
     }
-    let z = |x: Option<u64>| x.unwrap_or(0);
-    let mut lines = vec![format!(
-        "matched {} · changed {} · unchanged {} · only in v1 {} · only in v2 {}",
-        z(rows.matched),
-        em(z(rows.changed)),
-        z(rows.unchanged),
-        em(rows.only_v1),
-        em(rows.only_v2)
-    )];
     if let Some(n) = rows.matched_duplicate_keys.filter(|n| *n > 0) {
         lines.push(format!(
             "{n} matched key(s) are duplicated, so their values were not compared"
@@ -209,6 +229,16 @@ pub fn pattern_words(p: &ChangePattern) -> String {
         Float32Precision => "float32 precision".into(),
         HourShift => format!("shifted {} h", signed(by)),
         Other => "other".into(),
+    }
+}
+
+/// A column's mismatches, with how many a declared change explains:
+/// `172 (99 declared)`.
+pub fn mismatches_cell(c: &ColumnStats) -> String {
+    if c.expected > 0 {
+        format!("{} ({} declared)", c.mismatches, c.expected)
+    } else {
+        c.mismatches.to_string()
     }
 }
 

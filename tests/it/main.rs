@@ -14,6 +14,7 @@ mod dbt;
 mod dead_letter;
 mod declared;
 mod determinism;
+mod expected;
 mod explained;
 mod floats;
 mod fuzz_corpus;
