@@ -271,6 +271,13 @@ pub struct SharedArgs {
     #[arg(long = "policy", value_name = "KEY=VALUE")]
     pub policy: Vec<String>,
 
+    /// Write every changed, only-v1 and only-v2 row (key, both versions'
+    /// values, each changed cell's class, whether a declared change
+    /// explains it) to this Parquet file, sorted by key; for a model
+    /// folder, a folder with one file per compared model.
+    #[arg(long, value_name = "PATH")]
+    pub diff_out: Option<std::path::PathBuf>,
+
     /// Changed, only-v1 and only-v2 rows to sample in the report.
     #[arg(long, value_name = "N")]
     pub sample_size: Option<usize>,

@@ -99,6 +99,7 @@ impl Rerun<'_> {
         let settings = Settings {
             options: CompareOptions {
                 sample_size: 0,
+                diff_out: None,
                 ..self.settings.options.clone()
             },
             rename: Default::default(),

@@ -209,6 +209,21 @@ pub struct Findings {
     /// to, in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expectations: Vec<ExpectationOutcome>,
+    /// The Parquet file holding every differing row (`--diff-out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_out: Option<DiffOut>,
+}
+
+/// The file `--diff-out` wrote: every changed, only-v1 and only-v2 row,
+/// sorted by key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DiffOut {
+    /// The file, as given.
+    pub path: String,
+    pub rows: u64,
+    pub changed: u64,
+    pub only_v1: u64,
+    pub only_v2: u64,
 }
 
 /// A declared change and what the comparison made of it.

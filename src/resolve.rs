@@ -617,6 +617,7 @@ impl Base {
             options: CompareOptions {
                 tolerance,
                 sample_size: f.sample_size.unwrap_or(self.sample_size),
+                diff_out: f.diff_out.clone(),
             },
             rename,
             fold_column_case: self.fold_column_case || f.fold_column_case,

@@ -439,6 +439,29 @@ impl Plan {
             .filter(move |(_, i)| i.rows_side() == Some(s))
     }
 
+    /// The rows declarations that were met, as bits per side (v1's
+    /// removed rows, v2's added rows), from their `outcomes`.
+    pub fn met_rows(&self, outcomes: &[ExpectationOutcome]) -> [u64; 2] {
+        let mut met = [0u64; 2];
+        for (e, (item, o)) in self.items.iter().zip(outcomes).enumerate() {
+            if let Some(s) = item.rows_side()
+                && o.status == ExpectStatus::Met
+            {
+                met[s] |= 1 << e;
+            }
+        }
+        met
+    }
+
+    /// The rows declarations of side `s` whose `where` row `r` meets
+    /// (`holds`: per declaration, where its `where` holds; absent for
+    /// none), as bits.
+    pub fn row_bits(&self, s: usize, holds: &[Option<BooleanBuffer>], r: usize) -> u64 {
+        self.on_rows(s)
+            .filter(|(e, _)| holds[*e].as_ref().is_none_or(|b| b.value(r)))
+            .fold(0u64, |bits, (e, _)| bits | (1 << e))
+    }
+
     /// What each declaration came to, given the cells each explained, the
     /// one-side rows by the set of declarations whose `where` they meet
     /// (`cover`, complete when [`Plan::rows_need_detail`]) and the one-side

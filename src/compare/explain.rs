@@ -263,6 +263,71 @@ impl Patterns {
     }
 }
 
+/// The class of each changed cell at `rows` (set in `changed`) of `a`
+/// (v1) against `b` (v2), NULL for an unchanged one, as the diff export
+/// names it: `scale(100)`, `rounding(2)`, `value_to_null`, `hour_shift(-2)`;
+/// a pair of numbers with no other name is `offset(v2 - v1)`; anything else
+/// `other`.
+pub fn cell_changes(
+    a: &ArrayRef,
+    b: &ArrayRef,
+    changed: &BooleanBuffer,
+    rows: &[usize],
+) -> datafusion::arrow::array::StringArray {
+    let per_second = match a.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => Some(1),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Some(1_000),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => Some(1_000_000),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(1_000_000_000),
+        _ => None,
+    };
+    let times = per_second.and_then(|_| as_i64(a).zip(as_i64(b)));
+    let numeric = matches!(
+        a.data_type(),
+        DataType::Float64 | DataType::Int64 | DataType::UInt64 | DataType::Decimal128(..)
+    );
+    let one = |i: usize| -> String {
+        let empty =
+            |x: &ArrayRef| is_string(x.data_type()) && string_at(x, i).as_deref() == Some("");
+        let class = match (a.is_valid(i), b.is_valid(i)) {
+            (true, false) if empty(a) => class(PatternKind::EmptyToNull),
+            (true, false) => class(PatternKind::ValueToNull),
+            (false, true) if empty(b) => class(PatternKind::NullToEmpty),
+            (false, true) => class(PatternKind::NullToValue),
+            (false, false) => class(PatternKind::Other),
+            (true, true) if numeric => match (number_at(a, i), number_at(b, i)) {
+                (Some(x), Some(y)) => match number_class(x, y) {
+                    Some(c) => c,
+                    None if (y - x).is_finite() => return format!("offset({})", y - x),
+                    None => class(PatternKind::Other),
+                },
+                _ => class(PatternKind::Other),
+            },
+            (true, true) => match (&times, per_second) {
+                (Some((x, y)), Some(p)) => hour_shift(x.value(i), y.value(i), p),
+                _ if is_string(a.data_type()) => match (string_at(a, i), string_at(b, i)) {
+                    (Some(x), Some(y)) => text(&x, &y),
+                    _ => class(PatternKind::Other),
+                },
+                _ => class(PatternKind::Other),
+            },
+        };
+        let p = pattern(class, 1);
+        let kind = serde_json::to_value(p.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        match p.by {
+            Some(by) if by.fract() == 0.0 && by.abs() < 1e15 => format!("{kind}({})", by as i64),
+            Some(by) => format!("{kind}({by})"),
+            None => kind,
+        }
+    };
+    rows.iter()
+        .map(|&i| changed.value(i).then(|| one(i)))
+        .collect()
+}
+
 /// Count a pair's difference or ratio `k` under `class`, unless the map
 /// overflowed (then it is dropped for good).
 fn keep(map: &mut Option<Shared>, class: Option<Class>, k: Option<i64>) {

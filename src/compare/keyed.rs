@@ -18,7 +18,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::JoinType;
 use datafusion::common::ScalarValue;
@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 use super::cells::{self, compare_column};
 use super::expect::{self, Plan};
 use super::explain::Patterns;
+use super::export::Sink;
 use super::row_hash;
 use super::sample::SmallestK;
 use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions, key_expr};
@@ -52,6 +53,7 @@ pub(super) async fn compare(
     alignment: &Alignment,
     options: &CompareOptions,
     plan: &Arc<Plan>,
+    mask: &super::mask::Mask,
 ) -> Result<Comparison> {
     let hash_first = alignment
         .columns
@@ -62,7 +64,7 @@ pub(super) async fn compare(
             key_stats(ctx, Version::V1, &alignment.key),
             key_stats(ctx, Version::V2, &alignment.key)
         )?;
-        let acc = detail(ctx, alignment, options, plan, (s1, s2), None).await?;
+        let (acc, sink) = detail(ctx, alignment, options, plan, mask, (s1, s2), None).await?;
         let counts = Counts {
             s1,
             s2,
@@ -71,19 +73,41 @@ pub(super) async fn compare(
             only_v1: acc.only_v1,
             only_v2: acc.only_v2,
         };
-        return Ok(acc.finish(alignment, counts, plan));
+        let changed = acc.changed;
+        let mut c = acc.finish(alignment, counts, plan);
+        if let Some(sink) = sink {
+            let met = plan.met_rows(&c.expectations);
+            let written = [changed, counts.only_v1, counts.only_v2];
+            c.diff_out = Some(sink.finish(ctx, met, written).await?);
+        }
+        return Ok(c);
     }
-    // Declared rows within a `where` are counted on every one-side row.
-    let keep_one_side = plan.rows_need_detail();
-    let census = census(ctx, alignment, options.sample_size, keep_one_side).await?;
+    // Declared rows within a `where` are counted on every one-side row,
+    // and the diff export holds them all.
+    let keep_one_side = plan.rows_need_detail() || options.diff_out.is_some();
+    let mut census = census(ctx, alignment, options.sample_size, keep_one_side).await?;
     let counts = census.counts;
     let detail_rows: usize = census.keys.iter().map(RecordBatch::num_rows).sum();
-    let acc = if detail_rows == 0 {
-        Acc::new(&Shared {
+    if detail_rows == 0 && options.diff_out.is_some() {
+        // An export of nothing still has its columns.
+        let fields: Vec<_> = alignment
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Field::new(census_key(i), k.common.clone(), true))
+            .collect();
+        census
+            .keys
+            .push(RecordBatch::new_empty(Arc::new(Schema::new(fields))));
+    }
+    let (acc, sink) = if detail_rows == 0 && options.diff_out.is_none() {
+        let shared = Shared {
             alignment: alignment.clone(),
             options: options.clone(),
             plan: Arc::clone(plan),
-        })?
+            sink: None,
+        };
+        (Acc::new(&shared)?, None)
     } else {
         // When most matched rows differ anyway, restricting the second read
         // to their keys costs more than it saves.
@@ -99,9 +123,17 @@ pub(super) async fn compare(
         } else {
             None
         };
-        detail(ctx, alignment, options, plan, (counts.s1, counts.s2), keys).await?
+        let sides = (counts.s1, counts.s2);
+        detail(ctx, alignment, options, plan, mask, sides, keys).await?
     };
-    Ok(acc.finish(alignment, counts, plan))
+    let changed = acc.changed;
+    let mut c = acc.finish(alignment, counts, plan);
+    if let Some(sink) = sink {
+        let met = plan.met_rows(&c.expectations);
+        let written = [changed, counts.only_v1, counts.only_v2];
+        c.diff_out = Some(sink.finish(ctx, met, written).await?);
+    }
+    Ok(c)
 }
 
 /// Row and key counts of a keyed comparison.
@@ -122,9 +154,10 @@ async fn detail(
     alignment: &Alignment,
     options: &CompareOptions,
     plan: &Arc<Plan>,
+    mask: &super::mask::Mask,
     (s1, s2): (KeyStats, KeyStats),
     keys: Option<DataFrame>,
-) -> Result<Acc> {
+) -> Result<(Acc, Option<Arc<Sink>>)> {
     let a = side(
         ctx,
         Version::V1,
@@ -162,20 +195,35 @@ async fn detail(
         s1.duplicate_keys > 0,
         s2.duplicate_keys > 0,
     );
+    let sink = match &options.diff_out {
+        Some(path) => {
+            let schema = joined.schema().inner().clone();
+            let types: Vec<DataType> = layout
+                .a_keys
+                .iter()
+                .chain(&layout.a_cols)
+                .map(|&i| schema.field(i).data_type().clone())
+                .collect();
+            Some(Arc::new(Sink::create(path, alignment, &types, mask)?))
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
         alignment: alignment.clone(),
         options: options.clone(),
         plan: Arc::clone(plan),
+        sink: sink.clone(),
     });
     let for_tasks = Arc::clone(&shared);
-    fold_partitions(
+    let acc = fold_partitions(
         joined,
         "keyed comparison",
         || Acc::new(&shared),
         move |acc, batch| acc.add(batch, &layout, &for_tasks),
         Acc::merge,
     )
-    .await
+    .await?;
+    Ok((acc, sink))
 }
 
 /// What the first, narrow pass over both sides found.
@@ -639,6 +687,8 @@ struct Shared {
     alignment: Alignment,
     options: super::CompareOptions,
     plan: Arc<Plan>,
+    /// Where every differing row goes (`--diff-out`).
+    sink: Option<Arc<Sink>>,
 }
 
 #[derive(Debug, Clone)]
@@ -696,6 +746,76 @@ struct Acc {
     s_changed: SmallestK<ChangedRow>,
     s_only_v1: SmallestK<RowSample>,
     s_only_v2: SmallestK<RowSample>,
+}
+
+/// Which rows of a batch are on which side, and where each declared
+/// change's `where` holds per side.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    /// Rows with a v1 key.
+    present: &'a BooleanBuffer,
+    only: [&'a BooleanBuffer; 2],
+    holds: [&'a [Option<BooleanBuffer>]; 2],
+}
+
+/// Hand the changed and one-side rows of `batch` to the diff export.
+fn export(
+    sink: &Sink,
+    batch: &RecordBatch,
+    l: &Layout,
+    plan: &Plan,
+    changed: &BooleanBuffer,
+    found: Cells,
+    sides: Sides,
+) -> Result<()> {
+    use datafusion::arrow::array::{BooleanArray, StringArray, UInt64Array};
+    use datafusion::arrow::compute::kernels::zip::zip;
+    let keep = &(changed | sides.only[0]) | sides.only[1];
+    if keep.count_set_bits() == 0 {
+        return Ok(());
+    }
+    let rows: Vec<usize> = keep.set_indices().collect();
+    let idx = UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32));
+    let what = || "cannot collect the differing rows".to_string();
+    let pick = |a: &ArrayRef| take(a.as_ref(), &idx, None).context(what);
+    let present = BooleanArray::new(sides.present.clone(), None);
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(sink.schema().fields().len());
+    for (&a, &b) in l.a_keys.iter().zip(&l.b_keys) {
+        let key = zip(&present, batch.column(a), batch.column(b)).context(what)?;
+        columns.push(pick(&key)?);
+    }
+    let side = |r: usize| (0..2).find(|&s| sides.only[s].value(r));
+    columns.push(Arc::new(StringArray::from_iter_values(rows.iter().map(
+        |&r| match side(r) {
+            Some(0) => "only_v1",
+            Some(_) => "only_v2",
+            None => "changed",
+        },
+    ))));
+    columns.push(Arc::new(
+        rows.iter()
+            .map(|&r| side(r).is_none().then(|| !found.unexpected.value(r)))
+            .collect::<BooleanArray>(),
+    ));
+    columns.push(Arc::new(
+        rows.iter()
+            .map(|&r| side(r).map(|s| plan.row_bits(s, sides.holds[s], r)))
+            .collect::<UInt64Array>(),
+    ));
+    for (j, (&a, &b)) in l.a_cols.iter().zip(&l.b_cols).enumerate() {
+        let (va, vb) = (batch.column(a), batch.column(b));
+        let cells = &found.changed[j];
+        columns.push(pick(va)?);
+        columns.push(pick(vb)?);
+        columns.push(Arc::new(super::explain::cell_changes(va, vb, cells, &rows)));
+        let expected = found.expected[j].as_ref();
+        columns.push(Arc::new(
+            rows.iter()
+                .map(|&r| cells.value(r).then(|| expected.is_some_and(|x| x.value(r))))
+                .collect::<BooleanArray>(),
+        ));
+    }
+    sink.write(columns)
 }
 
 /// Per compared column of a batch: the changed cells, those a declared
@@ -836,22 +956,30 @@ impl Acc {
         }
         self.changed_unexpected += unexpected.count_set_bits() as u64;
         for (s, mask, h) in [(0, &only_v1, &a_holds), (1, &only_v2, &b_holds)] {
-            let items: Vec<usize> = plan.on_rows(s).map(|(e, _)| e).collect();
-            if items.is_empty() || mask.count_set_bits() == 0 {
+            if plan.on_rows(s).next().is_none() || mask.count_set_bits() == 0 {
                 continue;
             }
             for r in mask.set_indices() {
-                let bits = items
-                    .iter()
-                    .filter(|&&e| h[e].as_ref().is_none_or(|b| b.value(r)))
-                    .fold(0u64, |bits, &e| bits | (1 << e));
-                *self.cover[s].entry(bits).or_default() += 1;
+                *self.cover[s].entry(plan.row_bits(s, h, r)).or_default() += 1;
             }
         }
         let any_changed = checks
             .iter()
             .fold(BooleanBuffer::new_unset(len), |acc, m| &acc | m);
         self.changed += any_changed.count_set_bits() as u64;
+        if let Some(sink) = &shared.sink {
+            let found = Cells {
+                changed: &checks,
+                expected: &expected_cells,
+                unexpected: &unexpected,
+            };
+            let sides = Sides {
+                present: &a_present,
+                only: [&only_v1, &only_v2],
+                holds: [&a_holds, &b_holds],
+            };
+            export(sink, batch, l, plan, &any_changed, found, sides)?;
+        }
 
         if shared.options.sample_size > 0 {
             let cells = Cells {
@@ -1091,6 +1219,7 @@ impl Acc {
                 only_v2_expected: declared(only_expected[1]),
             },
             expectations,
+            diff_out: None,
             columns,
             samples: Samples {
                 changed: self.s_changed.into_sorted(),

@@ -80,6 +80,7 @@ pub(super) async fn compare(
             only_v2: acc.s_only_v2.into_sorted(),
         },
         expectations: Vec::new(),
+        diff_out: None,
     })
 }
 

@@ -18,6 +18,7 @@
 pub mod cells;
 pub mod expect;
 mod explain;
+mod export;
 mod keyed;
 mod keyless;
 pub mod mask;
@@ -87,6 +88,8 @@ pub struct CompareOptions {
     pub tolerance: Tolerance,
     /// Samples kept per category (changed, only_v1, only_v2).
     pub sample_size: usize,
+    /// Write every differing row to this Parquet file (`--diff-out`).
+    pub diff_out: Option<std::path::PathBuf>,
 }
 
 /// What the compare stage found of the rows.
@@ -97,6 +100,8 @@ pub struct Comparison {
     pub samples: Samples,
     /// What became of each declared change.
     pub expectations: Vec<report::ExpectationOutcome>,
+    /// The file every differing row went to.
+    pub diff_out: Option<report::DiffOut>,
 }
 
 /// What two outputs are compared on: the key, the columns left out, the
@@ -185,6 +190,7 @@ pub async fn registered(
     };
     let renamed = rename_v1(ctx, &rename).await?;
     let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
+    let given = matches!(key, Key::Given(_));
     let key: Vec<String> = match key {
         Key::Given(k) => k.to_vec(),
         Key::IfPresent(k)
@@ -195,6 +201,24 @@ pub async fn registered(
         }
         Key::IfPresent(_) => Vec::new(),
     };
+    let mut options = settings.options.clone();
+    let mut notes = Vec::new();
+    if key.is_empty() && options.diff_out.is_some() {
+        match given {
+            true => {
+                return Err(Error::Usage(
+                    "--diff-out needs a key: without one, rows are not paired (give --key)".into(),
+                ));
+            }
+            false => {
+                notes.push(
+                    "no file for --diff-out: this model has no key, so its rows are not paired"
+                        .to_string(),
+                );
+                options.diff_out = None;
+            }
+        }
+    }
     let tolerated: Vec<String> = settings.options.tolerance.columns.keys().cloned().collect();
     let mut alignment = align::align(
         &s1,
@@ -215,11 +239,10 @@ pub async fn registered(
     let plan = Arc::new(expect::Plan::new(ctx, &alignment, &settings.expect).await?);
     let mut rows = match depth {
         Depth::Schema => Comparison::default(),
-        Depth::Rows => compare(ctx, &alignment, &settings.options, &plan).await?,
+        Depth::Rows => compare(ctx, &alignment, &options, &plan, &settings.mask).await?,
     };
     let masked = settings.mask.columns(&s1, &s2);
     settings.mask.samples(&mut rows.samples, &masked);
-    let mut notes = Vec::new();
     if key.is_empty() && depth == Depth::Rows && settings.options.tolerance.any() {
         notes.push(KEYLESS_TOLERANCE.to_string());
     }
@@ -233,6 +256,7 @@ pub async fn registered(
             notes,
             masked,
             expectations: rows.expectations,
+            diff_out: rows.diff_out,
         },
     })
 }
@@ -330,9 +354,10 @@ async fn compare(
     alignment: &Alignment,
     options: &CompareOptions,
     plan: &Arc<expect::Plan>,
+    mask: &mask::Mask,
 ) -> Result<Comparison> {
     if !alignment.key.is_empty() {
-        return keyed::compare(ctx, alignment, options, plan).await;
+        return keyed::compare(ctx, alignment, options, plan, mask).await;
     }
     let mut c = keyless::compare(ctx, alignment, options).await?;
     if !plan.is_empty() {

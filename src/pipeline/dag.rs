@@ -488,10 +488,14 @@ async fn compare_model(
             return Err(Error::Internal(message));
         }
     };
-    let settings = compare::Settings {
+    let mut settings = compare::Settings {
         expect: m.expect.get(name).cloned().unwrap_or_default(),
         ..job.settings.clone()
     };
+    // `--diff-out` of a folder: a folder with a file per model.
+    if let Some(dir) = &job.settings.options.diff_out {
+        settings.options.diff_out = Some(dir.join(format!("{name}.parquet")));
+    }
     let mut c = compare::registered(&ctx, &settings, key, depth, logic)
         .await
         .map_err(|e| model_error(m, name, e))?;

@@ -286,6 +286,9 @@ fn body(o: &mut String, c: &ComparisonView) {
     if let Some(m) = text::masked_sentence(&c.findings.masked, &code) {
         let _ = writeln!(o, "<p class=\"note\"><strong>Note:</strong> {m}</p>");
     }
+    if let Some(m) = text::diff_out_sentence(c.findings.diff_out.as_ref(), &code) {
+        let _ = writeln!(o, "<p class=\"note\"><strong>Note:</strong> {m}</p>");
+    }
     if !c.failures.is_empty() {
         let _ = writeln!(
             o,

@@ -87,6 +87,9 @@ fn notes(md: &mut Doc, c: &ComparisonView) {
     if let Some(m) = text::masked_sentence(&c.findings.masked, &|n| name(n)) {
         md.must(&format!("> **Note:** {m}\n\n"));
     }
+    if let Some(m) = text::diff_out_sentence(c.findings.diff_out.as_ref(), &|n| name(n)) {
+        md.must(&format!("> **Note:** {m}\n\n"));
+    }
 }
 
 /// The list of compared models of a model-folder run.

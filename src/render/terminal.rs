@@ -168,6 +168,9 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     if let Some(m) = text::masked_sentence(&c.findings.masked, &|n| text::name(n)) {
         let _ = writeln!(o, "\n{} {m}", p.bold("Note:"));
     }
+    if let Some(m) = text::diff_out_sentence(c.findings.diff_out.as_ref(), &|n| text::name(n)) {
+        let _ = writeln!(o, "\n{} {m}", p.bold("Note:"));
+    }
     if !c.failures.is_empty() {
         let _ = writeln!(o, "\n{}", p.bold("Not compared"));
         let _ = writeln!(o, "  {}:", text::NOT_COMPARED);

@@ -259,6 +259,22 @@ pub fn patterns_phrase(c: &ColumnStats) -> String {
         .join(", ")
 }
 
+/// The note naming the file `--diff-out` wrote, its name through `code`.
+pub fn diff_out_sentence(
+    d: Option<&crate::report::DiffOut>,
+    code: &dyn Fn(&str) -> String,
+) -> Option<String> {
+    let d = d?;
+    Some(format!(
+        "every difference is in {}: {} row(s) ({} changed, {} only in v1, {} only in v2), sorted by key",
+        code(&d.path),
+        d.rows,
+        d.changed,
+        d.only_v1,
+        d.only_v2
+    ))
+}
+
 /// The note saying which columns' values are masked, each name through
 /// `code` (each format's escaping), or nothing when none are.
 pub fn masked_sentence(masked: &[String], code: &dyn Fn(&str) -> String) -> Option<String> {

@@ -14,6 +14,7 @@ mod dbt;
 mod dead_letter;
 mod declared;
 mod determinism;
+mod diff_out;
 mod expected;
 mod explained;
 mod floats;
