@@ -204,6 +204,13 @@ pub struct DiffArgs {
     /// named column_1, column_2, ...).
     #[arg(long)]
     pub no_header: bool,
+    /// CSV files: the quote character (default `"`).
+    #[arg(long, value_name = "C")]
+    pub quote: Option<String>,
+    /// CSV files: the character that escapes the next one inside quotes,
+    /// e.g. `\` (default: none; a doubled quote is one quote).
+    #[arg(long, value_name = "C")]
+    pub escape: Option<String>,
     #[command(flatten)]
     pub shared: SharedArgs,
     #[command(flatten)]

@@ -110,6 +110,10 @@ pub struct InputSpec {
     /// CSV delimiter, one character.
     pub delimiter: Option<String>,
     pub has_header: Option<bool>,
+    /// CSV quote character (default `"`).
+    pub quote: Option<String>,
+    /// CSV escape character inside quotes (default none).
+    pub escape: Option<String>,
     pub json_layout: Option<JsonLayout>,
     /// Declared column types (`amount = "float64"`), instead of inferred
     /// ones; values that do not parse go to the dead-letter file.
@@ -345,6 +349,8 @@ impl LoadedScenario {
                         format: None,
                         delimiter: None,
                         has_header: None,
+                        quote: None,
+                        escape: None,
                         json_layout: None,
                         types: BTreeMap::new(),
                         where_: None,
@@ -371,14 +377,19 @@ impl LoadedScenario {
                     }
                     _ => None,
                 };
-                let delimiter = spec
-                    .delimiter
-                    .as_deref()
-                    .map(parse_delimiter)
-                    .transpose()
-                    .map_err(|m| {
-                        Error::config(&self.config_path, format!("input `{name}`: {m}"))
-                    })?;
+                let char_of = |what: &str, value: &Option<String>| {
+                    value
+                        .as_deref()
+                        .map(parse_delimiter)
+                        .transpose()
+                        .map_err(|m| {
+                            let m = m.replacen("delimiter", what, 1);
+                            Error::config(&self.config_path, format!("input `{name}`: {m}"))
+                        })
+                };
+                let delimiter = char_of("delimiter", &spec.delimiter)?;
+                let quote = char_of("quote", &spec.quote)?;
+                let escape = char_of("escape", &spec.escape)?;
                 let types = spec
                     .types
                     .iter()
@@ -406,6 +417,8 @@ impl LoadedScenario {
                     origins: Default::default(),
                     format: spec.format,
                     delimiter,
+                    quote,
+                    escape,
                     has_header: spec.has_header,
                     json_layout: spec.json_layout,
                     filter: Filter { predicates, sample },
@@ -490,7 +503,8 @@ fn substitute_as_of(p: &str, as_of: Option<&str>) -> std::result::Result<String,
     }
 }
 
-/// A CSV delimiter as given: one ASCII character, or `\t` for a tab.
+/// A CSV delimiter (or quote, or escape) as given: one ASCII character,
+/// or `\t` for a tab.
 pub fn parse_delimiter(d: &str) -> std::result::Result<u8, String> {
     match d {
         "\\t" => Ok(b'\t'),

@@ -420,9 +420,20 @@ fn diff_job(args: &DiffArgs) -> Result<Job> {
         .transpose()
         .map_err(|m| Error::Usage(format!("--delimiter: {m}")))?;
     let has_header = args.no_header.then_some(false);
+    let char_of = |flag: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(config::parse_delimiter)
+            .transpose()
+            .map_err(|m| Error::Usage(format!("--{flag}: {}", m.replacen("delimiter", flag, 1))))
+    };
+    let quote = char_of("quote", &args.quote)?;
+    let escape = char_of("escape", &args.escape)?;
     let side = |v: Version, path: &PathBuf| InputSource {
         label: v.as_str().to_string(),
         delimiter,
+        quote,
+        escape,
         has_header,
         ..InputSource::new(v.table_name(), path)
     };

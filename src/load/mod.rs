@@ -94,6 +94,10 @@ pub struct InputSource {
     pub delimiter: Option<u8>,
     /// Whether a CSV file starts with a header row (default true).
     pub has_header: Option<bool>,
+    /// CSV quote character (default `"`).
+    pub quote: Option<u8>,
+    /// CSV escape character inside quotes (default none).
+    pub escape: Option<u8>,
     /// JSON layout; detected from the first non-blank byte when `None`.
     pub json_layout: Option<JsonLayout>,
     /// Declared column types for CSV and JSON, replacing inferred ones.
@@ -118,6 +122,8 @@ impl InputSource {
             format: None,
             delimiter: None,
             has_header: None,
+            quote: None,
+            escape: None,
             json_layout: None,
             types: Vec::new(),
             filter: subset::Filter::default(),
@@ -292,6 +298,8 @@ pub async fn register(
                 b','
             }),
         has_header: source.has_header.unwrap_or(true),
+        quote: source.quote.unwrap_or(b'"'),
+        escape: source.escape,
     };
     let screened: Option<Screened> = match format {
         Format::Csv => Some(records::screen_csv(
@@ -334,10 +342,14 @@ pub async fn register(
             let mut opts = CsvReadOptions::new()
                 .file_extension(&ext)
                 .delimiter(csv_dialect.delimiter)
+                .quote(csv_dialect.quote)
                 .has_header(csv_dialect.has_header)
                 .newlines_in_values(screened.as_ref().is_some_and(|s| s.newlines_in_values));
             if let Some(schema) = schema {
                 opts = opts.schema(schema);
+            }
+            if let Some(e) = csv_dialect.escape {
+                opts = opts.escape(e);
             }
             ctx.register_csv(&source.name, path_str, opts).await
         }

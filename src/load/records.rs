@@ -169,6 +169,12 @@ pub struct Screened {
 pub struct CsvDialect {
     pub delimiter: u8,
     pub has_header: bool,
+    /// The quote character (default `"`; a doubled quote inside quotes is
+    /// one quote).
+    pub quote: u8,
+    /// The character that escapes the next one inside quotes (none by
+    /// default).
+    pub escape: Option<u8>,
 }
 
 fn open(source: &InputSource, file: &Path) -> Result<File> {
@@ -238,6 +244,8 @@ pub fn screen_csv(
         let mut raw_reader = None::<File>;
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(dialect.delimiter)
+            .quote(dialect.quote)
+            .escape(dialect.escape)
             .has_headers(false)
             .flexible(true)
             .from_reader(BufReader::with_capacity(1 << 16, open(source, file)?));

@@ -634,3 +634,47 @@ fn diff_reads_csv_with_another_delimiter_and_no_header() {
             .contains("--delimiter: delimiter must be one ASCII character")
     );
 }
+
+#[test]
+fn diff_reads_csv_with_another_quote_and_an_escape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, v2) = (dir.path().join("v1.csv"), dir.path().join("v2.csv"));
+    // Quoted with `'`, the delimiter and an escaped quote inside values.
+    std::fs::write(&v1, "id,name\n1,'a, b'\n2,'it\\'s'\n3,'x'\n").unwrap();
+    std::fs::write(&v2, "id,name\n1,'a, b'\n2,'it\\'z'\n3,'x'\n").unwrap();
+    let dl = dir.path().join("dead.ndjson");
+    let dl = dl.to_str().unwrap();
+    let args = [
+        "--quote",
+        "'",
+        "--escape",
+        "\\",
+        "--key",
+        "id",
+        "--dead-letter",
+        dl,
+    ];
+    let r = diff(&v1, &v2, &args);
+    assert_eq!(r.report["rows"]["v1"], 3, "{}", r.stderr);
+    assert_eq!(r.report["rows"]["changed"], 1, "{}", r.report);
+    assert_eq!(
+        r.report["samples"]["changed"][0]["cells"][0],
+        json!({"column": "name", "v1": "it's", "v2": "it'z"})
+    );
+    // Read with the default quote, the same files split at the comma
+    // inside quotes and so are records of the wrong width.
+    let plain = diff(&v1, &v2, &["--key", "id", "--dead-letter", dl]);
+    assert_eq!(
+        plain.report["inputs"][0]["rows_dead_lettered"], 1,
+        "{}",
+        plain.report
+    );
+    let bad = diff(&v1, &v2, &["--escape", "ab", "--dead-letter", dl]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("--escape: escape must be one ASCII character"),
+        "{}",
+        bad.stderr
+    );
+}
