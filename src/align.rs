@@ -226,6 +226,7 @@ pub fn schema_diff(v1: &Schema, v2: &Schema) -> SchemaDiff {
         nullability,
         reordered,
         renamed: Vec::new(),
+        proposed_renames: Vec::new(),
         breaking,
         logic_changed: None,
     }

@@ -653,6 +653,11 @@ pub struct SchemaDiff {
     /// (`[compare] rename`, `--rename`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renamed: Vec<Renamed>,
+    /// A removed and an added column holding the same value on every
+    /// matched key: most likely a rename, not declared (so still judged as
+    /// a removal and an addition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposed_renames: Vec<ProposedRename>,
     pub breaking: bool,
     /// Whether the SQL computes the columns both versions share
     /// differently (their optimized plans differ); known for `run` and
@@ -670,6 +675,15 @@ impl SchemaDiff {
             && self.reordered.is_empty()
             && self.renamed.is_empty()
     }
+}
+
+/// v1's removed column `v1` and v2's added `v2` agree on all `rows`
+/// matched rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProposedRename {
+    pub v1: String,
+    pub v2: String,
+    pub rows: u64,
 }
 
 /// A declared rename: v1's column `v1` is v2's `v2`.

@@ -22,6 +22,7 @@ mod export;
 mod keyed;
 mod keyless;
 pub mod mask;
+mod renames;
 mod row_hash;
 pub mod sample;
 
@@ -241,6 +242,21 @@ pub async fn registered(
         Depth::Schema => Comparison::default(),
         Depth::Rows => compare(ctx, &alignment, &options, &plan, &settings.mask).await?,
     };
+    let unique_keys =
+        rows.rows.duplicate_keys_v1 == Some(0) && rows.rows.duplicate_keys_v2 == Some(0);
+    if depth == Depth::Rows && !key.is_empty() && unique_keys {
+        let ignored = &settings.ignore_columns;
+        let proposed = renames::propose(ctx, &alignment, (&s1, &s2), ignored).await?;
+        for p in &proposed {
+            notes.push(format!(
+                "`{}` (only in v1) and `{}` (only in v2) hold the same value in all {} matched row(s): \
+                 if it is a rename, declare it (`[compare] rename = {{ {} = \"{}\" }}` or `--rename {}={}`) \
+                 and their values are compared",
+                p.v1, p.v2, p.rows, p.v1, p.v2, p.v1, p.v2
+            ));
+        }
+        alignment.schema.proposed_renames = proposed;
+    }
     let masked = settings.mask.columns(&s1, &s2);
     settings.mask.samples(&mut rows.samples, &masked);
     if key.is_empty() && depth == Depth::Rows && settings.options.tolerance.any() {

@@ -345,3 +345,42 @@ fn timestamps_within_a_declared_duration_are_equal() {
         "{err}"
     );
 }
+
+#[test]
+fn a_removed_and_an_added_column_with_equal_values_are_proposed_as_a_rename() {
+    let (_dir, v1, v2, dl) = pair(
+        "id,amount,flag,note\n1,10,y,a\n2,20,y,b\n3,,y,c\n",
+        "id,total,on,other\n1,10,y,a\n2,20,y,b\n3,,y,d\n",
+    );
+    let r = json(&diff(&keyed(&v1, &v2, &dl, &ANY_FRACTION), &[]));
+    // `amount`/`total` agree on every row (NULL with NULL); `flag` and
+    // `on` too; `note`/`other` differ in one row, so no proposal.
+    assert_eq!(
+        r["schema"]["proposed_renames"],
+        serde_json::json!([
+            {"v1": "amount", "v2": "total", "rows": 3},
+            {"v1": "flag", "v2": "on", "rows": 3},
+        ]),
+        "{r:#}"
+    );
+    assert_eq!(r["verdict"], "block", "still a removal until declared");
+    let note = r["notes"][0].as_str().unwrap();
+    assert!(note.contains("--rename amount=total"), "{note}");
+    // Declared, it is compared and no longer proposed.
+    let declared = json(&diff(
+        &[
+            &keyed(&v1, &v2, &dl, &ANY_FRACTION)[..],
+            &["--rename", "amount=total"],
+        ]
+        .concat(),
+        &[],
+    ));
+    let proposed = &declared["schema"]["proposed_renames"];
+    assert_eq!(proposed[0]["v1"], "flag", "{declared:#}");
+    assert_eq!(proposed.as_array().unwrap().len(), 1);
+    // Two constant columns on each side agree with both: ambiguous, so
+    // nothing is proposed for them.
+    let (_dir, v1, v2, dl) = pair("id,a,b\n1,k,k\n2,k,k\n", "id,c,d\n1,k,k\n2,k,k\n");
+    let r = json(&diff(&keyed(&v1, &v2, &dl, &ANY_FRACTION), &[]));
+    assert!(r["schema"].get("proposed_renames").is_none(), "{r:#}");
+}
