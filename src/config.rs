@@ -99,7 +99,7 @@ pub struct SubsetSpec {
 #[serde(untagged)]
 pub enum InputEntry {
     Path(String),
-    Detailed(InputSpec),
+    Detailed(Box<InputSpec>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,7 +357,7 @@ impl LoadedScenario {
                         sample_column: None,
                         storage: Default::default(),
                     },
-                    InputEntry::Detailed(s) => s.clone(),
+                    InputEntry::Detailed(s) => (**s).clone(),
                 };
                 let mut predicates = Vec::new();
                 for p in spec.where_.iter().chain(chosen_spec.where_.get(name)) {
