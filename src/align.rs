@@ -19,6 +19,9 @@ pub struct Pair {
     pub v2_type: DataType,
     pub common: DataType,
     pub normalize: Normalize,
+    /// A string side parsed as a date or timestamp with this format
+    /// (`[compare.columns.NAME] format`) to compare with the other side's.
+    pub parse: Option<String>,
 }
 
 /// How a string column's values are normalised on both sides before they
@@ -105,6 +108,7 @@ pub fn align(
             v2_type: f2.data_type().clone(),
             common,
             normalize: normalize(name),
+            parse: None,
         });
     }
     let columns = v1
@@ -120,6 +124,7 @@ pub fn align(
                 v2_type: f2.data_type().clone(),
                 common,
                 normalize: normalize(f1.name()),
+                parse: None,
             })
         })
         .collect();
@@ -425,6 +430,70 @@ fn classify(v1: &DataType, v2: &DataType) -> (bool, &'static str) {
 
 /// The type both sides' values are cast to for comparison, or `None` when
 /// the kinds differ (a string is never compared with a number).
+/// Compare the columns `formats` names whose one side is a string and
+/// the other a date or timestamp: the string side is parsed with the
+/// column's format (chrono's `strftime` syntax) into the other's type.
+/// Each must be such a column, else a usage error naming it.
+pub fn with_formats(
+    alignment: &mut Alignment,
+    v1: &Schema,
+    v2: &Schema,
+    formats: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let names: Vec<String> = formats.keys().cloned().collect();
+    check_named(v1, v2, &names, "column with a format")?;
+    for (name, format) in formats {
+        let bad = |m: &str| Error::Usage(format!("format of column `{name}`: {m}"));
+        let (Ok(f1), Ok(f2)) = (v1.field_with_name(name), v2.field_with_name(name)) else {
+            return Err(bad("the column is not in both v1 and v2"));
+        };
+        let (t1, t2) = (f1.data_type(), f2.data_type());
+        let temporal = |t: &DataType| matches!(kind(logical(t)), Kind::Date | Kind::Timestamp);
+        let text = |t: &DataType| kind(logical(t)) == Kind::String;
+        let common = match (text(t1), text(t2)) {
+            (true, false) if temporal(t2) => logical(t2).clone(),
+            (false, true) if temporal(t1) => logical(t1).clone(),
+            _ => {
+                return Err(bad(&format!(
+                    "a format compares a string with a date or timestamp; here v1 is {t1} and v2 {t2}"
+                )));
+            }
+        };
+        if alignment.key.iter().any(|k| &k.name == name) {
+            return Err(bad("key columns are compared as they are"));
+        }
+        let pair = Pair {
+            name: name.clone(),
+            v1_type: t1.clone(),
+            v2_type: t2.clone(),
+            common,
+            normalize: Normalize::default(),
+            parse: Some(format.clone()),
+        };
+        // In v1's column order.
+        let at = v1.index_of(name).unwrap_or(usize::MAX);
+        let pos = alignment
+            .columns
+            .iter()
+            .position(|p| v1.index_of(&p.name).unwrap_or(0) > at)
+            .unwrap_or(alignment.columns.len());
+        alignment.columns.retain(|p| &p.name != name);
+        alignment
+            .columns
+            .insert(pos.min(alignment.columns.len()), pair);
+        for c in alignment
+            .schema
+            .changed
+            .iter_mut()
+            .filter(|c| &c.name == name)
+        {
+            c.comparable = true;
+            c.note = format!("{}; compared by parsing the string with {format:?}", c.note);
+        }
+    }
+    Ok(())
+}
+
 pub fn comparison_type(v1: &DataType, v2: &DataType) -> Option<DataType> {
     use DataType::*;
     let (a, b) = (logical(v1), logical(v2));

@@ -256,6 +256,12 @@ pub struct SharedArgs {
     #[arg(long = "normalize", value_name = "COL:HOW")]
     pub normalize: Vec<String>,
 
+    /// Compare a string column with the other side's date or timestamp by
+    /// parsing it with this `strftime` format, e.g. `day=%d/%m/%Y`, as
+    /// `[compare.columns.NAME] format`. Repeatable.
+    #[arg(long = "column-format", value_name = "COL=FORMAT")]
+    pub column_format: Vec<String>,
+
     /// Never show the values of these columns (a name, or a pattern with
     /// `*` and `?`) in any report: samples show a mask, a keyed hash when
     /// DIFFGATE_MASK_KEY is set. They are still compared. Repeatable.

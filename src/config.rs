@@ -252,6 +252,9 @@ pub struct ColumnSpec {
     /// Strings: compare ignoring case.
     #[serde(default)]
     pub ignore_case: bool,
+    /// A string compared with a date or timestamp on the other side: the
+    /// `strftime` format it is written in (`%d/%m/%Y`).
+    pub format: Option<String>,
     /// Strings: compare with every run of whitespace as one space.
     #[serde(default)]
     pub collapse_whitespace: bool,

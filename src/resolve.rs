@@ -108,6 +108,12 @@ pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Res
             .filter(|(_, n)| n.any())
             .collect(),
         mask: s.compare.mask.clone(),
+        formats: s
+            .compare
+            .columns
+            .iter()
+            .filter_map(|(name, spec)| Some((name.clone(), spec.format.clone()?)))
+            .collect(),
         expect: crate::config::expectations(&s.expect),
         tolerance: tolerance(loaded),
         sample_size: s.compare.sample_size,
@@ -503,6 +509,7 @@ struct Base {
     fold_column_case: bool,
     normalize: std::collections::BTreeMap<String, crate::align::Normalize>,
     mask: Vec<String>,
+    formats: std::collections::BTreeMap<String, String>,
     expect: Vec<crate::compare::expect::Expectation>,
     tolerance: Tolerance,
     sample_size: usize,
@@ -618,6 +625,15 @@ impl Base {
         // a file or a flag that a log would show.
         let mask_key = std::env::var_os("DIFFGATE_MASK_KEY").map(|k| k.into_encoded_bytes());
         let mask = Mask::new(&patterns, mask_key).map_err(usage)?;
+        let mut formats = self.formats.clone();
+        for spec in &f.column_format {
+            let (col, format) = spec
+                .split_once('=')
+                .map(|(c, f)| (c.trim(), f))
+                .filter(|(c, f)| !c.is_empty() && !f.is_empty())
+                .ok_or_else(|| usage(format!("--column-format {spec:?}: expected COL=FORMAT")))?;
+            formats.insert(col.to_string(), format.to_string());
+        }
         let mut expect = self.expect.clone();
         for value in &f.expect {
             expect.push(crate::compare::expect::parse_flag(value).map_err(usage)?);
@@ -633,6 +649,7 @@ impl Base {
             rename,
             fold_column_case: self.fold_column_case || f.fold_column_case,
             normalize,
+            formats,
             mask,
             expect,
         })

@@ -22,6 +22,7 @@ mod export;
 mod keyed;
 mod keyless;
 pub mod mask;
+mod parse_time;
 mod renames;
 mod row_hash;
 pub mod sample;
@@ -120,6 +121,9 @@ pub struct Settings {
     pub fold_column_case: bool,
     /// String columns normalised before they are compared.
     pub normalize: BTreeMap<String, align::Normalize>,
+    /// String columns compared with a date or timestamp by parsing them
+    /// with this format.
+    pub formats: BTreeMap<String, String>,
     pub mask: mask::Mask,
     /// Changes v2 is meant to make (for a model folder: the run's own,
     /// under each model's).
@@ -229,6 +233,7 @@ pub async fn registered(
         &tolerated,
         &settings.normalize,
     )?;
+    align::with_formats(&mut alignment, &s1, &s2, &settings.formats)?;
     alignment.schema.renamed = renamed;
     alignment.schema.logic_changed = match logic {
         Logic::Unknown => None,
@@ -242,6 +247,21 @@ pub async fn registered(
         Depth::Schema => Comparison::default(),
         Depth::Rows => compare(ctx, &alignment, &options, &plan, &settings.mask).await?,
     };
+    for p in alignment.columns.iter().filter(|p| p.parse.is_some()) {
+        let side = if matches!(
+            p.v1_type,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            "v1"
+        } else {
+            "v2"
+        };
+        notes.push(format!(
+            "`{}` is compared by reading {side}'s strings with the format {:?}: samples show the value read, and a string that does not read as one shows as NULL",
+            p.name,
+            p.parse.as_deref().unwrap_or_default()
+        ));
+    }
     let unique_keys =
         rows.rows.duplicate_keys_v1 == Some(0) && rows.rows.duplicate_keys_v2 == Some(0);
     if depth == Depth::Rows && !key.is_empty() && unique_keys {
@@ -396,6 +416,13 @@ fn common_expr(p: &Pair, v: Version) -> Expr {
         &p.v2_type
     };
     let e = ident(&p.name);
+    let text_side = matches!(
+        side_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    if let (Some(format), true) = (&p.parse, text_side) {
+        return cast(parse_time::expr(e, format), p.common.clone());
+    }
     let e = if *side_type == p.common {
         e
     } else {

@@ -384,3 +384,68 @@ fn a_removed_and_an_added_column_with_equal_values_are_proposed_as_a_rename() {
     let r = json(&diff(&keyed(&v1, &v2, &dl, &ANY_FRACTION), &[]));
     assert!(r["schema"].get("proposed_renames").is_none(), "{r:#}");
 }
+
+#[test]
+fn a_string_column_is_compared_with_a_date_through_its_format() {
+    let (_dir, v1, v2, dl) = pair(
+        "id,day\n1,31/01/2024\n2,01/02/2024\n3,31/02/2024\n4,05/03/2024\n",
+        "id,day\n1,2024-01-31\n2,2024-02-02\n3,2024-02-28\n4,2024-03-05\n",
+    );
+    let base = keyed(&v1, &v2, &dl, &ANY_FRACTION);
+    // Without a format the kinds differ: nothing is compared.
+    let plain = json(&diff(&base, &[]));
+    assert_eq!(plain["schema"]["changed"][0]["comparable"], false);
+    let r = json(&diff(
+        &[&base[..], &["--column-format", "day=%d/%m/%Y"]].concat(),
+        &[],
+    ));
+    assert_eq!(r["schema"]["changed"][0]["comparable"], true, "{r:#}");
+    assert_eq!(r["rows"]["changed"], 2, "a day off, and 31 February");
+    let cells: Vec<(&Value, &Value)> = r["samples"]["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (&row["cells"][0]["v1"], &row["cells"][0]["v2"]))
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            (&"2024-02-01".into(), &"2024-02-02".into()),
+            (&Value::Null, &"2024-02-28".into())
+        ]
+    );
+    assert!(
+        r["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("does not read as one shows as NULL")
+    );
+    // The config says the same.
+    let (dir, _, _, _) = pair("", "");
+    let cfg = dir.path().join("diffgate.toml");
+    std::fs::write(&cfg, format!(
+        "[inputs]\nt1 = {v1:?}\nt2 = {v2:?}\n[transform]\nv1 = \"a.sql\"\nv2 = \"b.sql\"\n\
+         [compare]\nkey = \"id\"\n[compare.columns.day]\nformat = \"%d/%m/%Y\"\n[policy]\nmax_removed_or_changed_fraction = 1\n"
+    )).unwrap();
+    std::fs::write(dir.path().join("a.sql"), "SELECT * FROM t1").unwrap();
+    std::fs::write(dir.path().join("b.sql"), "SELECT * FROM t2").unwrap();
+    let out = common::diffgate()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            ".",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            "--dead-letter",
+            "d.ndjson",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["rows"]["changed"], 2);
+    // A format on a column that is not a string against a date is refused.
+    let out = diff(&[&base[..], &["--column-format", "id=%d"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("format of column `id`"));
+}

@@ -1,0 +1,4 @@
+SELECT customer_id,
+       name,
+       country
+FROM customers
