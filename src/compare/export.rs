@@ -12,22 +12,26 @@
 //! Masked columns (`[compare] mask`) hold what the reports show for them,
 //! never their values.
 //!
-//! The keyed stage's partition tasks hand their rows to one [`Sink`] as
-//! they stream (a Parquet writer with small row groups, so memory stays
-//! bounded), into a file beside the target. [`Sink::finish`] then sorts
-//! that file by key through the engine (which spills under the memory
-//! limit) into the target, so the file is the same whatever the thread
-//! count, and only then replaces what was there.
+//! Each partition task of the keyed stage writes its rows as they stream
+//! into a [`Part`] of its own (a Parquet writer with small row groups, so
+//! memory stays bounded and tasks never wait for each other), in a folder
+//! beside the target. [`Sink::finish`] then sorts the parts by key through
+//! the engine (which spills under the memory limit) into the target, so
+//! the file is the same whatever the thread count, and only then replaces
+//! what was there. The folder of parts goes when the sink does.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::{Expr, Operator, binary_expr, col, lit, when};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
@@ -37,17 +41,31 @@ use crate::align::Alignment;
 use crate::error::{EngineContext, Error, Result};
 use crate::report::DiffOut;
 
-/// Rows per row group of the file being written.
+/// Rows per row group of a part: a part's writer holds one in memory
+/// (outside the engine's memory pool), so it is kept small.
+const PART_ROW_GROUP: usize = 8 * 1024;
+
+/// Rows per row group of the target.
 const ROW_GROUP: usize = 64 * 1024;
 
-/// The file every partition writes its differing rows to.
+/// How the target is written: Snappy (which every reader takes, and is
+/// cheaper to write than the default zstd), in row groups of [`ROW_GROUP`]
+/// rows, so the writer never holds much more than one.
+fn final_options() -> TableParquetOptions {
+    let mut o = TableParquetOptions::default();
+    o.global.compression = Some("snappy".into());
+    o.global.max_row_group_size = ROW_GROUP;
+    o
+}
+
+/// Where the differing rows go: the target, the folder of parts.
 pub struct Sink {
     /// Where the report says the rows are, as given.
     shown: String,
     path: PathBuf,
-    partial: PathBuf,
+    parts: PathBuf,
+    next_part: AtomicUsize,
     schema: SchemaRef,
-    writer: Mutex<Option<ArrowWriter<File>>>,
     key: Vec<String>,
     mask: Mask,
     /// The columns (positions in the schema) whose values are masked.
@@ -102,13 +120,8 @@ impl Sink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
         }
-        let partial = path.with_extension(format!("partial-{}.parquet", std::process::id()));
-        let file = File::create(&partial).map_err(|e| io(&e))?;
-        let props = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(ROW_GROUP))
-            .build();
-        let writer =
-            ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(|e| io(&e))?;
+        let parts = path.with_extension(format!("parts-{}", std::process::id()));
+        std::fs::create_dir_all(&parts).map_err(|e| io(&e))?;
         let mut masked = Vec::new();
         for (i, k) in alignment.key.iter().enumerate() {
             if mask.matches(&k.name) {
@@ -127,9 +140,9 @@ impl Sink {
             masked,
             shown: path.display().to_string(),
             path: path.to_path_buf(),
-            partial,
+            parts,
+            next_part: AtomicUsize::new(0),
             schema,
-            writer: Mutex::new(Some(writer)),
             key: alignment.key.iter().map(|k| k.name.clone()).collect(),
         })
     }
@@ -138,8 +151,28 @@ impl Sink {
         &self.schema
     }
 
-    /// Append rows (columns in [`Sink::schema`] order).
-    pub fn write(&self, mut columns: Vec<ArrayRef>) -> Result<()> {
+    fn io(&self, e: &dyn std::fmt::Display) -> Error {
+        Error::Usage(format!("--diff-out {}: {e}", self.shown))
+    }
+
+    /// A new part for one partition task to write to.
+    pub fn part(&self) -> Result<Part> {
+        let n = self.next_part.fetch_add(1, Ordering::Relaxed);
+        let file =
+            File::create(self.parts.join(format!("part-{n}.parquet"))).map_err(|e| self.io(&e))?;
+        // Read once, by the sort: written as fast as it can be.
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(PART_ROW_GROUP))
+            .set_compression(Compression::UNCOMPRESSED)
+            .set_dictionary_enabled(false)
+            .build();
+        let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(props))
+            .map_err(|e| self.io(&e))?;
+        Ok(Part { writer })
+    }
+
+    /// Append rows (columns in [`Sink::schema`] order) to `part`.
+    pub fn write(&self, part: &mut Part, mut columns: Vec<ArrayRef>) -> Result<()> {
         for &i in &self.masked {
             let a = &columns[i];
             let shown: StringArray = (0..a.len())
@@ -152,16 +185,7 @@ impl Sink {
         }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .context(|| "cannot collect the differing rows".into())?;
-        let mut guard = self
-            .writer
-            .lock()
-            .map_err(|_| Error::Internal("the diff export's writer failed".into()))?;
-        let writer = guard
-            .as_mut()
-            .ok_or_else(|| Error::Internal("the diff export was already finished".into()))?;
-        writer
-            .write(&batch)
-            .map_err(|e| Error::Usage(format!("--diff-out {}: {e}", self.shown)))
+        part.writer.write(&batch).map_err(|e| self.io(&e))
     }
 
     /// Close the file, sort it by key into the target with each one-side
@@ -172,22 +196,14 @@ impl Sink {
     pub async fn finish(
         &self,
         ctx: &SessionContext,
+        parts: Vec<Part>,
         in_range: [u64; 2],
         counts: [u64; 3],
     ) -> Result<DiffOut> {
-        let io =
-            |e: &dyn std::fmt::Display| Error::Usage(format!("--diff-out {}: {e}", self.shown));
-        let writer = self
-            .writer
-            .lock()
-            .map_err(|_| Error::Internal("the diff export's writer failed".into()))?
-            .take();
-        if let Some(w) = writer {
-            w.close().map_err(|e| io(&e))?;
+        for p in parts {
+            p.writer.close().map_err(|e| self.io(&e))?;
         }
-        let result = self.sort(ctx, in_range, counts).await;
-        let _ = std::fs::remove_file(&self.partial);
-        result
+        self.sort(ctx, in_range, counts).await
     }
 
     async fn sort(
@@ -197,9 +213,9 @@ impl Sink {
         counts: [u64; 3],
     ) -> Result<DiffOut> {
         let what = || format!("cannot write --diff-out {}", self.shown);
-        let partial = self.partial.display().to_string();
+        let parts = format!("{}/", self.parts.display());
         let df = ctx
-            .read_parquet(&partial, ParquetReadOptions::default())
+            .read_parquet(&parts, ParquetReadOptions::default())
             .await
             .context(what)?;
         let status = || col("_status");
@@ -236,7 +252,7 @@ impl Sink {
             .write_parquet(
                 &target,
                 DataFrameWriteOptions::new().with_single_file_output(true),
-                None,
+                Some(final_options()),
             )
             .await
             .context(what)?;
@@ -250,4 +266,15 @@ impl Sink {
             only_v2,
         })
     }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.parts);
+    }
+}
+
+/// One partition task's file of differing rows.
+pub struct Part {
+    writer: ArrowWriter<File>,
 }

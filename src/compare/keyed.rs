@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use super::cells::{self, compare_column};
 use super::expect::{self, Plan};
 use super::explain::Patterns;
-use super::export::Sink;
+use super::export::{Part, Sink};
 use super::row_hash;
 use super::sample::SmallestK;
 use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions, key_expr};
@@ -64,7 +64,8 @@ pub(super) async fn compare(
             key_stats(ctx, Version::V1, &alignment.key),
             key_stats(ctx, Version::V2, &alignment.key)
         )?;
-        let (acc, sink) = detail(ctx, alignment, options, plan, mask, (s1, s2), None).await?;
+        let (mut acc, sink) = detail(ctx, alignment, options, plan, mask, (s1, s2), None).await?;
+        let parts = std::mem::take(&mut acc.parts);
         let counts = Counts {
             s1,
             s2,
@@ -78,7 +79,7 @@ pub(super) async fn compare(
         if let Some(sink) = sink {
             let met = plan.met_rows(&c.expectations);
             let written = [changed, counts.only_v1, counts.only_v2];
-            c.diff_out = Some(sink.finish(ctx, met, written).await?);
+            c.diff_out = Some(sink.finish(ctx, parts, met, written).await?);
         }
         return Ok(c);
     }
@@ -100,7 +101,7 @@ pub(super) async fn compare(
             .keys
             .push(RecordBatch::new_empty(Arc::new(Schema::new(fields))));
     }
-    let (acc, sink) = if detail_rows == 0 && options.diff_out.is_none() {
+    let (mut acc, sink) = if detail_rows == 0 && options.diff_out.is_none() {
         let shared = Shared {
             alignment: alignment.clone(),
             options: options.clone(),
@@ -127,11 +128,12 @@ pub(super) async fn compare(
         detail(ctx, alignment, options, plan, mask, sides, keys).await?
     };
     let changed = acc.changed;
+    let parts = std::mem::take(&mut acc.parts);
     let mut c = acc.finish(alignment, counts, plan);
     if let Some(sink) = sink {
         let met = plan.met_rows(&c.expectations);
         let written = [changed, counts.only_v1, counts.only_v2];
-        c.diff_out = Some(sink.finish(ctx, met, written).await?);
+        c.diff_out = Some(sink.finish(ctx, parts, met, written).await?);
     }
     Ok(c)
 }
@@ -742,6 +744,9 @@ struct Acc {
     /// `where` they meet (bit = declaration index).
     cover: [std::collections::BTreeMap<u64, u64>; 2],
     cols: Vec<ColAcc>,
+    /// This partition's file of differing rows (`--diff-out`), then, once
+    /// merged, every partition's.
+    parts: Vec<Part>,
     converter: RowConverter,
     s_changed: SmallestK<ChangedRow>,
     s_only_v1: SmallestK<RowSample>,
@@ -760,7 +765,7 @@ struct Sides<'a> {
 
 /// Hand the changed and one-side rows of `batch` to the diff export.
 fn export(
-    sink: &Sink,
+    (sink, part): (&Sink, &mut Part),
     batch: &RecordBatch,
     l: &Layout,
     plan: &Plan,
@@ -815,7 +820,7 @@ fn export(
                 .collect::<BooleanArray>(),
         ));
     }
-    sink.write(columns)
+    sink.write(part, columns)
 }
 
 /// Per compared column of a batch: the changed cells, those a declared
@@ -852,6 +857,10 @@ impl Acc {
             explained: vec![0; shared.plan.items.len()],
             cover: Default::default(),
             cols: vec![ColAcc::default(); shared.alignment.columns.len()],
+            parts: match &shared.sink {
+                Some(sink) => vec![sink.part()?],
+                None => Vec::new(),
+            },
             converter,
             s_changed: SmallestK::new(n),
             s_only_v1: SmallestK::new(n),
@@ -967,7 +976,7 @@ impl Acc {
             .iter()
             .fold(BooleanBuffer::new_unset(len), |acc, m| &acc | m);
         self.changed += any_changed.count_set_bits() as u64;
-        if let Some(sink) = &shared.sink {
+        if let (Some(sink), Some(part)) = (&shared.sink, self.parts.first_mut()) {
             let found = Cells {
                 changed: &checks,
                 expected: &expected_cells,
@@ -978,7 +987,7 @@ impl Acc {
                 only: [&only_v1, &only_v2],
                 holds: [&a_holds, &b_holds],
             };
-            export(sink, batch, l, plan, &any_changed, found, sides)?;
+            export((sink, part), batch, l, plan, &any_changed, found, sides)?;
         }
 
         if shared.options.sample_size > 0 {
@@ -1133,6 +1142,7 @@ impl Acc {
         self.only_v2 += o.only_v2;
         self.changed += o.changed;
         self.changed_unexpected += o.changed_unexpected;
+        self.parts.extend(o.parts);
         for (a, b) in self.explained.iter_mut().zip(o.explained) {
             *a += b;
         }
