@@ -173,11 +173,7 @@ pub fn render(r: &DiffReport) -> String {
     }
     o.push_str("</header>\n<main>\n<h2>Reasons</h2>\n");
     if r.reasons.is_empty() {
-        o.push_str(if r.plan_only() {
-            "<p>None: the output schema is compatible.</p>\n"
-        } else {
-            "<p>None: the schema is compatible and nothing differs beyond tolerance.</p>\n"
-        });
+        let _ = writeln!(o, "<p>None: {}.</p>", text::no_reasons(r));
     } else {
         o.push_str("<ul class=\"reasons\">\n");
         for reason in &r.reasons {

@@ -311,11 +311,7 @@ fn header(md: &mut Doc, r: &DiffReport) {
 fn reasons(md: &mut Doc, r: &DiffReport) {
     md.must("### Reasons\n\n");
     if r.reasons.is_empty() {
-        md.must(if r.plan_only() {
-            "None: the output schema is compatible.\n\n"
-        } else {
-            "None: the schema is compatible and nothing differs beyond tolerance.\n\n"
-        });
+        md.must(&format!("None: {}.\n\n", text::no_reasons(r)));
         return;
     }
     let lines: Vec<String> = r

@@ -118,11 +118,7 @@ fn head(o: &mut String, r: &DiffReport, p: &Paint) {
 
     let _ = writeln!(o, "\n{}", p.bold("Reasons"));
     if r.reasons.is_empty() {
-        o.push_str(if r.plan_only() {
-            "  none: the output schema is compatible\n"
-        } else {
-            "  none: schema compatible and nothing differs beyond tolerance\n"
-        });
+        let _ = writeln!(o, "  none: {}", text::no_reasons(r));
     }
     for reason in &r.reasons {
         let level = match reason.level {

@@ -288,6 +288,23 @@ pub fn masked_sentence(masked: &[String], code: &dyn Fn(&str) -> String) -> Opti
     ))
 }
 
+/// Why a report has no reasons, as a sentence without its full stop.
+pub fn no_reasons(r: &DiffReport) -> &'static str {
+    let declared = r.comparisons().iter().any(|c| {
+        let rows = &c.findings.rows;
+        rows.changed_expected.unwrap_or(0) > 0
+            || rows.only_v1_expected.unwrap_or(0) > 0
+            || rows.only_v2_expected.unwrap_or(0) > 0
+    });
+    if r.plan_only() {
+        "the output schema is compatible"
+    } else if declared {
+        "the schema is compatible and nothing differs beyond tolerance but the declared changes"
+    } else {
+        "the schema is compatible and nothing differs beyond tolerance"
+    }
+}
+
 /// Heads the failures shown instead of the findings of a model that
 /// could not be compared.
 pub const NOT_COMPARED: &str =
