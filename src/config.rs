@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::compare::contract::ContractSpec;
 use crate::compare::expect::{ExpectSpec, Expectation};
 use crate::error::{Error, Result, did_you_mean};
 use crate::judge::Policy;
@@ -50,6 +51,8 @@ pub struct Scenario {
     /// not raise the verdict, and one that explains nothing is stale.
     #[serde(default)]
     pub expect: Vec<ExpectSpec>,
+    /// What v2's output must be (`[contract]`), held against v1.
+    pub contract: Option<ContractSpec>,
 }
 
 /// `[storage]`: how reads from object stores are retried.
@@ -176,6 +179,8 @@ pub struct ModelSpec {
     /// Changes this model's v2 is meant to make (`[[models.NAME.expect]]`).
     #[serde(default)]
     pub expect: Vec<ExpectSpec>,
+    /// What this model's output must be (`[models.NAME.contract]`).
+    pub contract: Option<ContractSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -643,13 +648,29 @@ fn validate(s: &Scenario) -> std::result::Result<(), String> {
     for (i, e) in s.expect.iter().enumerate() {
         Expectation::from_spec(e).map_err(|m| format!("expect[{}]: {m}", i + 1))?;
     }
+    if let Some(c) = &s.contract {
+        crate::compare::contract::checks(c, 0).map_err(|m| format!("contract.{m}"))?;
+    }
     for (name, m) in &s.models {
+        if let Some(c) = &m.contract {
+            crate::compare::contract::checks(c, 0)
+                .map_err(|m| format!("models.{name}.contract.{m}"))?;
+        }
         for (i, e) in m.expect.iter().enumerate() {
             Expectation::from_spec(e)
                 .map_err(|m| format!("models.{name}.expect[{}]: {m}", i + 1))?;
         }
     }
     s.policy.validate().map_err(|m| format!("policy: {m}"))
+}
+
+/// The checks of a `[contract]` (checked when parsed), freshness measured
+/// from now unless it says otherwise.
+pub fn contract_checks(spec: &Option<ContractSpec>) -> Vec<crate::compare::contract::Check> {
+    let now = chrono::Utc::now().timestamp_micros();
+    spec.as_ref()
+        .and_then(|c| crate::compare::contract::checks(c, now).ok())
+        .unwrap_or_default()
 }
 
 /// The declared changes of `[[expect]]`, checked when parsed.

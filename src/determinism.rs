@@ -104,6 +104,7 @@ impl Rerun<'_> {
             },
             rename: Default::default(),
             expect: Vec::new(),
+            contract: Vec::new(),
             ..self.settings.clone()
         };
         let key = Key::Given(&settings.key);

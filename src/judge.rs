@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 pub use crate::report::RuleLevel;
 use crate::report::{
-    ColumnStats, Determinism, ExpectStatus, ExpectationOutcome, Findings, InputInfo, Level,
-    ModelFailure, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff, Verdict, percent,
+    ColumnStats, ContractCheck, ContractStatus, Determinism, ExpectStatus, ExpectationOutcome,
+    Findings, InputInfo, Level, ModelFailure, Outcome, Reason, RowCounts, RuleCheck, SchemaDiff,
+    Verdict, percent,
 };
 use crate::rules::{Needs, Rule};
 
@@ -66,6 +67,10 @@ pub struct Policy {
     pub stale_expectation: RuleLevel,
     /// A declared row count the rows do not meet.
     pub expectation_out_of_range: RuleLevel,
+    /// A check of the contract v2 newly breaks (or breaks more than v1).
+    pub contract_broken: RuleLevel,
+    /// A check of the contract v1 already broke.
+    pub contract_pre_existing: RuleLevel,
     /// Block when (removed + changed) / v1 rows exceeds this fraction.
     pub max_removed_or_changed_fraction: f64,
     /// Block when added / v1 rows exceeds this fraction (unset: never).
@@ -113,6 +118,8 @@ impl Default for Policy {
             rows_added: RuleLevel::Review,
             stale_expectation: RuleLevel::Review,
             expectation_out_of_range: RuleLevel::Review,
+            contract_broken: RuleLevel::Block,
+            contract_pre_existing: RuleLevel::Review,
             max_removed_or_changed_fraction: 0.01,
             max_added_fraction: None,
             max_changed_rows: None,
@@ -160,6 +167,8 @@ impl Policy {
             RowsAdded => self.rows_added,
             StaleExpectation => self.stale_expectation,
             ExpectationOutOfRange => self.expectation_out_of_range,
+            ContractBroken => self.contract_broken,
+            ContractPreExisting => self.contract_pre_existing,
             DeadLetteredRows => self.dead_lettered_rows,
             Nondeterministic => self.nondeterministic,
         }
@@ -209,6 +218,8 @@ pub struct Evidence {
     pub models: bool,
     /// Changes were declared (and rows compared, so they were checked).
     pub declared: bool,
+    /// A contract was declared (and rows compared).
+    pub contracts: bool,
 }
 
 impl Evidence {
@@ -220,6 +231,7 @@ impl Evidence {
             Needs::Runs => self.runs,
             Needs::Models => self.models,
             Needs::Declared => self.declared && self.rows,
+            Needs::Contracts => self.contracts && self.rows,
         }
     }
 }
@@ -289,8 +301,68 @@ pub fn comparison(findings: &Findings, rows_compared: bool, policy: &Policy) -> 
         row_rules(&mut r, &findings.rows);
         column_rules(&mut r, &findings.columns);
         expectation_rules(&mut r, &findings.expectations);
+        contract_rules(&mut r, &findings.contracts);
     }
     r.found
+}
+
+/// Checks of the contract v2 breaks, newly or as v1 already did.
+fn contract_rules(r: &mut Reasons, checks: &[ContractCheck]) {
+    for c in checks {
+        let what = match c.columns.len() {
+            0 => c.check.clone(),
+            _ => format!("{} of `{}`", c.check, c.columns.join("`, `")),
+        };
+        let n = |x: Option<u64>| x.map_or("no such column".to_string(), |n| n.to_string());
+        let broken = |x: Option<u64>| match (c.check.as_str(), x) {
+            ("row_count" | "freshness", _) => String::new(),
+            (_, Some(n)) => format!(" ({n} row(s))"),
+            (_, None) => String::new(),
+        };
+        match c.status {
+            ContractStatus::Holds | ContractStatus::Fixed => {}
+            ContractStatus::Missing => r.fire(
+                Rule::ContractBroken,
+                format!("contract {what} ({}): v2 has no such column", c.rule),
+                json!(null),
+                json!(0),
+            ),
+            ContractStatus::Broken => r.fire(
+                Rule::ContractBroken,
+                match c.v1 {
+                    Some(0) => format!(
+                        "contract {what} ({}): v2 breaks it{}, v1 kept it",
+                        c.rule,
+                        broken(c.v2)
+                    ),
+                    Some(_) => format!(
+                        "contract {what} ({}): v2 breaks it more than v1 did ({} → {} row(s))",
+                        c.rule,
+                        n(c.v1),
+                        n(c.v2)
+                    ),
+                    None => format!(
+                        "contract {what} ({}): v2 breaks it{} (v1 has no such column)",
+                        c.rule,
+                        broken(c.v2)
+                    ),
+                },
+                json!(c.v2),
+                json!(c.v1.unwrap_or(0)),
+            ),
+            ContractStatus::PreExisting => r.fire(
+                Rule::ContractPreExisting,
+                format!(
+                    "contract {what} ({}): broken already in v1{}, and v2 no worse{}",
+                    c.rule,
+                    broken(c.v1),
+                    broken(c.v2)
+                ),
+                json!(c.v2),
+                json!(c.v1),
+            ),
+        }
+    }
 }
 
 /// The reasons declared changes give on their own (those of a model that
@@ -771,6 +843,7 @@ mod tests {
         runs: false,
         models: false,
         declared: false,
+        contracts: false,
     };
 
     #[test]
@@ -837,6 +910,7 @@ mod tests {
             runs: false,
             models: false,
             declared: false,
+            contracts: false,
         };
         let checked: Vec<Rule> = checklist(&Policy::default(), &reasons, evidence)
             .iter()

@@ -212,6 +212,63 @@ pub struct Findings {
     /// The Parquet file holding every differing row (`--diff-out`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_out: Option<DiffOut>,
+    /// Each check of the contract (`[contract]`) on v1 and v2, in the
+    /// contract's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contracts: Vec<ContractCheck>,
+}
+
+/// One check of a contract, evaluated on both versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContractCheck {
+    /// `not_null`, `unique`, `accepted_values`, `range`, `regex`,
+    /// `row_count`, `freshness` or `relationships`.
+    pub check: String,
+    /// The columns it is about (none for `row_count`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// What it asks, in words: `between 0 and 100`, `no NULL`.
+    pub rule: String,
+    /// Rows breaking it (1 or 0 for `row_count` and `freshness`); absent
+    /// when that version has no such column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2: Option<u64>,
+    /// `freshness`: each version's latest value; `row_count`: its rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1_latest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2_latest: Option<String>,
+    pub status: ContractStatus,
+}
+
+/// What v2 does to a check of the contract, measured against v1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractStatus {
+    /// v2 keeps it.
+    Holds,
+    /// v1 broke it and v2 keeps it.
+    Fixed,
+    /// v2 breaks it no more than v1 already did.
+    PreExisting,
+    /// v2 breaks it where v1 kept it, or breaks it more.
+    Broken,
+    /// v2 lacks a column it names.
+    Missing,
+}
+
+impl ContractStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractStatus::Holds => "holds",
+            ContractStatus::Fixed => "fixed",
+            ContractStatus::PreExisting => "pre-existing",
+            ContractStatus::Broken => "broken",
+            ContractStatus::Missing => "column missing",
+        }
+    }
 }
 
 /// The file `--diff-out` wrote: every changed, only-v1 and only-v2 row,

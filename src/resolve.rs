@@ -115,6 +115,7 @@ pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Res
             .filter_map(|(name, spec)| Some((name.clone(), spec.format.clone()?)))
             .collect(),
         expect: crate::config::expectations(&s.expect),
+        contract: crate::config::contract_checks(&s.contract),
         tolerance: tolerance(loaded),
         sample_size: s.compare.sample_size,
         policy: s.policy.clone(),
@@ -199,6 +200,20 @@ fn dbt_run(
             slot.insert(key);
         }
     }
+    // `[models.NAME.contract]` wins; else the project's tests are the
+    // model's contract, and the report says where it came from.
+    let mut contracts = config_contracts(s);
+    for (name, (spec, file)) in r.contracts {
+        if s.models.get(&name).is_some_and(|m| m.contract.is_some()) {
+            continue;
+        }
+        let checks = config::contract_checks(&Some(spec));
+        if !checks.is_empty() {
+            let note = format!("contract from the project's tests in {file}");
+            notes.entry(name.clone()).or_default().push(note);
+            contracts.insert(name, checks);
+        }
+    }
     let run = ModelRun {
         dir: v2.path.clone(),
         v1_label: v1.label.clone(),
@@ -209,6 +224,7 @@ fn dbt_run(
         keys,
         key_from,
         expect: config_expect(s),
+        contracts,
         notes,
     };
     Ok((run, r.inputs, r.warehouse))
@@ -220,6 +236,17 @@ fn config_keys(s: &config::Scenario) -> std::collections::BTreeMap<String, Vec<S
         .iter()
         .map(|(n, spec)| (n.clone(), spec.key.columns()))
         .filter(|(_, k)| !k.is_empty())
+        .collect()
+}
+
+/// The contracts `[models.NAME.contract]` declares.
+fn config_contracts(
+    s: &config::Scenario,
+) -> std::collections::BTreeMap<String, Vec<crate::compare::contract::Check>> {
+    s.models
+        .iter()
+        .map(|(n, spec)| (n.clone(), config::contract_checks(&spec.contract)))
+        .filter(|(_, c)| !c.is_empty())
         .collect()
 }
 
@@ -413,6 +440,7 @@ fn model_run(loaded: &LoadedScenario, v1: &Transform, v2: &Transform) -> Result<
         keys: config_keys(s),
         key_from: Default::default(),
         expect: config_expect(s),
+        contracts: config_contracts(s),
         notes: Default::default(),
     })
 }
@@ -511,6 +539,7 @@ struct Base {
     mask: Vec<String>,
     formats: std::collections::BTreeMap<String, String>,
     expect: Vec<crate::compare::expect::Expectation>,
+    contract: Vec<crate::compare::contract::Check>,
     tolerance: Tolerance,
     sample_size: usize,
     policy: Policy,
@@ -652,6 +681,7 @@ impl Base {
             formats,
             mask,
             expect,
+            contract: self.contract.clone(),
         })
     }
 }

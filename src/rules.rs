@@ -57,6 +57,11 @@ pub enum Rule {
     /// A declared number of rows added or removed that the rows within its
     /// `where` do not meet.
     ExpectationOutOfRange,
+    /// A check of the contract v2 breaks where v1 kept it (or breaks more),
+    /// or whose column v2 lacks.
+    ContractBroken,
+    /// A check of the contract v1 already broke, and v2 no more.
+    ContractPreExisting,
     /// An input record could not be loaded (dead-lettered).
     DeadLetteredRows,
     /// An input's dead-lettered share above the policy's fraction.
@@ -80,6 +85,8 @@ pub enum Needs {
     Models,
     /// Changes were declared and rows compared.
     Declared,
+    /// A contract was declared and rows compared.
+    Contracts,
 }
 
 /// Which judge function looks at a rule.
@@ -91,12 +98,13 @@ pub enum Family {
     Keys,
     Rows,
     Expectations,
+    Contracts,
     Inputs,
 }
 
 impl Rule {
     /// Every rule, in policy order.
-    pub const ALL: [Rule; 25] = [
+    pub const ALL: [Rule; 27] = [
         Rule::ModelFailedV1,
         Rule::ModelFailedV2,
         Rule::SchemaMigration,
@@ -119,6 +127,8 @@ impl Rule {
         Rule::RowsAdded,
         Rule::StaleExpectation,
         Rule::ExpectationOutOfRange,
+        Rule::ContractBroken,
+        Rule::ContractPreExisting,
         Rule::DeadLetteredRows,
         Rule::MaxDeadLetteredFraction,
         Rule::Nondeterministic,
@@ -150,6 +160,8 @@ impl Rule {
             RowsAdded => "rows_added",
             StaleExpectation => "stale_expectation",
             ExpectationOutOfRange => "expectation_out_of_range",
+            ContractBroken => "contract_broken",
+            ContractPreExisting => "contract_pre_existing",
             DeadLetteredRows => "dead_lettered_rows",
             MaxDeadLetteredFraction => "max_dead_lettered_fraction",
             Nondeterministic => "nondeterministic",
@@ -164,6 +176,7 @@ impl Rule {
             Family::Schema => Needs::Schema,
             Family::Keys | Family::Rows | Family::Inputs => Needs::Rows,
             Family::Expectations => Needs::Declared,
+            Family::Contracts => Needs::Contracts,
         }
     }
 
@@ -186,6 +199,7 @@ impl Rule {
             | RowsRemoved
             | RowsAdded => Family::Rows,
             StaleExpectation | ExpectationOutOfRange => Family::Expectations,
+            ContractBroken | ContractPreExisting => Family::Contracts,
             DeadLetteredRows | MaxDeadLetteredFraction => Family::Inputs,
         }
     }

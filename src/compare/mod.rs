@@ -16,6 +16,7 @@
 //!   the union of both sides.
 
 pub mod cells;
+pub mod contract;
 pub mod expect;
 mod explain;
 mod export;
@@ -128,6 +129,8 @@ pub struct Settings {
     /// Changes v2 is meant to make (for a model folder: the run's own,
     /// under each model's).
     pub expect: Vec<expect::Expectation>,
+    /// What v2's output must be, held against v1 (`[contract]`).
+    pub contract: Vec<contract::Check>,
 }
 
 /// Which key a comparison pairs rows on.
@@ -277,6 +280,10 @@ pub async fn registered(
         }
         alignment.schema.proposed_renames = proposed;
     }
+    let contracts = match depth {
+        Depth::Rows => contract::evaluate(ctx, &settings.contract).await?,
+        Depth::Schema => Vec::new(),
+    };
     let masked = settings.mask.columns(&s1, &s2);
     settings.mask.samples(&mut rows.samples, &masked);
     if key.is_empty() && depth == Depth::Rows && settings.options.tolerance.any() {
@@ -293,6 +300,7 @@ pub async fn registered(
             masked,
             expectations: rows.expectations,
             diff_out: rows.diff_out,
+            contracts,
         },
     })
 }

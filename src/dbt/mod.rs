@@ -71,6 +71,9 @@ pub struct Resolved {
     pub v2: crate::models::ModelSet,
     /// Keys by model, with where each came from.
     pub keys: BTreeMap<String, (Vec<String>, String)>,
+    /// Contracts by model from its YAML tests (`not_null`, `unique`,
+    /// `accepted_values`), with the YAML file.
+    pub contracts: BTreeMap<String, (crate::compare::contract::ContractSpec, String)>,
     /// Notes by model (e.g. `is_incremental()` taken as false).
     pub notes: BTreeMap<String, Vec<String>>,
     /// The warehouse the project is written for (option, else profile).
@@ -120,6 +123,7 @@ pub fn resolve(
         v1: v1_set,
         v2: v2_set,
         keys: keys(&p2, &configs),
+        contracts: contracts(&p2),
         notes,
         warehouse,
     })
@@ -416,6 +420,45 @@ fn keys(p: &Project, configs: &Configs) -> BTreeMap<String, (Vec<String>, String
         };
         if let Some(k) = found {
             out.insert(m.name.clone(), k);
+        }
+    }
+    out
+}
+
+/// Each model's tests as a contract: `not_null`, `unique` and
+/// `accepted_values` on its columns (values that are not plain scalars
+/// leave their test out).
+fn contracts(p: &Project) -> BTreeMap<String, (crate::compare::contract::ContractSpec, String)> {
+    use crate::compare::contract::{Columns, ContractSpec};
+    let scalar = |v: &serde_yaml_ng::Value| -> Option<toml::Value> {
+        match v {
+            serde_yaml_ng::Value::String(s) => Some(toml::Value::String(s.clone())),
+            serde_yaml_ng::Value::Bool(b) => Some(toml::Value::Boolean(*b)),
+            serde_yaml_ng::Value::Number(n) => n
+                .as_i64()
+                .map(toml::Value::Integer)
+                .or_else(|| n.as_f64().map(toml::Value::Float)),
+            _ => None,
+        }
+    };
+    let mut out = BTreeMap::new();
+    for m in &p.models {
+        let Some(y) = p.model_yaml.get(&m.name) else {
+            continue;
+        };
+        let mut spec = ContractSpec {
+            not_null: y.not_null_columns.clone(),
+            unique: y.unique_columns.iter().cloned().map(Columns::One).collect(),
+            ..ContractSpec::default()
+        };
+        for (c, vs) in &y.accepted_values {
+            let values: Option<Vec<toml::Value>> = vs.iter().map(scalar).collect();
+            if let Some(values) = values.filter(|v| !v.is_empty()) {
+                spec.accepted_values.insert(c.clone(), values);
+            }
+        }
+        if spec != ContractSpec::default() {
+            out.insert(m.name.clone(), (spec, y.file.clone()));
         }
     }
     out

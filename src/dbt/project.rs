@@ -69,6 +69,10 @@ pub struct ModelYaml {
     pub unique_combination: Option<Vec<String>>,
     /// Columns with a `unique` test, in YAML order.
     pub unique_columns: Vec<String>,
+    /// Columns with a `not_null` test, in YAML order.
+    pub not_null_columns: Vec<String>,
+    /// Columns with an `accepted_values` test, with the values.
+    pub accepted_values: Vec<(String, Vec<Yaml>)>,
     /// `config: enabled`.
     pub enabled: Option<Yaml>,
 }
@@ -473,6 +477,28 @@ fn model_yaml(m: &Yaml, file: &str) -> ModelYaml {
             if unique {
                 out.unique_columns.push(name.to_string());
             }
+            for t in tests(c) {
+                match &t {
+                    Yaml::String(s) if s == "not_null" => {
+                        out.not_null_columns.push(name.to_string());
+                    }
+                    Yaml::Mapping(m) if m.contains_key("not_null") => {
+                        out.not_null_columns.push(name.to_string());
+                    }
+                    Yaml::Mapping(_) => {
+                        // `accepted_values: {values: [...]}`, or under
+                        // `arguments:` (dbt 1.10).
+                        let values = get(&t, "accepted_values")
+                            .map(|a| get(a, "arguments").unwrap_or(a))
+                            .and_then(|a| get(a, "values"))
+                            .and_then(Yaml::as_sequence);
+                        if let Some(vs) = values {
+                            out.accepted_values.push((name.to_string(), vs.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
             if let Some(Yaml::Sequence(cs)) = get(c, "constraints")
                 && cs
                     .iter()
@@ -584,4 +610,42 @@ pub fn profile(dir: &Path, name: Option<&str>, target: Option<&str>) -> Profile 
         };
     }
     fallback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_tests_are_read_in_both_syntaxes() {
+        let m: Yaml = serde_yaml_ng::from_str(
+            r#"
+            name: orders
+            columns:
+              - name: order_id
+                data_tests: [unique, not_null]
+              - name: status
+                tests:
+                  - not_null:
+                      config: {severity: warn}
+                  - accepted_values:
+                      values: ['placed', 'shipped']
+              - name: kind
+                data_tests:
+                  - accepted_values:
+                      arguments:
+                        values: [1, 2]
+            "#,
+        )
+        .unwrap();
+        let y = model_yaml(&m, "models/orders.yml");
+        assert_eq!(y.unique_columns, ["order_id"]);
+        assert_eq!(y.not_null_columns, ["order_id", "status"]);
+        let accepted: Vec<(&str, usize)> = y
+            .accepted_values
+            .iter()
+            .map(|(c, vs)| (c.as_str(), vs.len()))
+            .collect();
+        assert_eq!(accepted, [("status", 2), ("kind", 2)]);
+    }
 }

@@ -50,6 +50,13 @@ pub(super) async fn run(
                 .into(),
         ));
     }
+    if !env.job.settings.contract.is_empty() {
+        return Err(Error::Usage(
+            "a contract of a model folder belongs to its model: \
+             [models.NAME.contract] instead of [contract]"
+                .into(),
+        ));
+    }
     let order1 = m.v1.order(&m.dir)?;
     let order2 = m.v2.order(&m.dir)?;
     let selection = models::select(&m.v1, &m.v2, &order2, &m.targets, &m.dir)?;
@@ -490,6 +497,7 @@ async fn compare_model(
     };
     let mut settings = compare::Settings {
         expect: m.expect.get(name).cloned().unwrap_or_default(),
+        contract: m.contracts.get(name).cloned().unwrap_or_default(),
         ..job.settings.clone()
     };
     // `--diff-out` of a folder: a folder with a file per model.

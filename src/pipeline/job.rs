@@ -89,6 +89,8 @@ pub struct ModelRun {
     pub key_from: BTreeMap<String, String>,
     /// Changes declared per model (`[[models.NAME.expect]]`).
     pub expect: BTreeMap<String, Vec<crate::compare::expect::Expectation>>,
+    /// Contracts per model (`[models.NAME.contract]`).
+    pub contracts: BTreeMap<String, Vec<crate::compare::contract::Check>>,
     /// Notes each compared model's report carries (where a dbt project's
     /// key came from, `is_incremental()` taken as false).
     pub notes: BTreeMap<String, Vec<String>>,
@@ -174,6 +176,11 @@ impl Job {
             models: self
                 .transforms()
                 .is_some_and(|t| matches!(t.versions, Versions::Folder(_))),
+            contracts: !self.settings.contract.is_empty()
+                || self.transforms().is_some_and(|t| match &t.versions {
+                    Versions::Folder(m) => !m.contracts.is_empty(),
+                    _ => false,
+                }),
             declared: !self.settings.expect.is_empty()
                 || self.transforms().is_some_and(|t| match &t.versions {
                     Versions::Folder(m) => m.expect.values().any(|e| !e.is_empty()),

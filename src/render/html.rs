@@ -299,6 +299,7 @@ fn body(o: &mut String, c: &ComparisonView) {
         return;
     }
     declared(o, c);
+    contracts(o, c);
     schema(o, c);
     if c.plan_only {
         let _ = writeln!(o, "<h2>Rows</h2>\n<p>{}.</p>", esc(text::PLAN_ONLY));
@@ -412,6 +413,34 @@ fn rows(o: &mut String, c: &ComparisonView) {
         let stop = if i == 0 { "" } else { "." };
         let _ = writeln!(o, "<p>{line}{stop}</p>");
     }
+}
+
+/// The contract's checks on both versions.
+fn contracts(o: &mut String, c: &ComparisonView) {
+    let rows = sections::contract_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<h2>Contract</h2>\n<table id=\"contract\">\n<thead><tr><th>check</th><th>rule</th>\
+         <th>v1</th><th>v2</th><th>status</th></tr></thead>\n<tbody>\n",
+    );
+    for row in rows {
+        let class = match row.status {
+            crate::report::ContractStatus::Holds | crate::report::ContractStatus::Fixed => "met",
+            _ => "diff",
+        };
+        let _ = writeln!(
+            o,
+            "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&text::inert(&row.check)),
+            esc(&text::inert(row.rule)),
+            esc(&row.v1),
+            esc(&row.v2),
+            row.status.as_str()
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
 }
 
 /// The declared changes and what each explains.

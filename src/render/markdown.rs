@@ -72,6 +72,7 @@ fn body(md: &mut Doc, c: &ComparisonView) {
     } else {
         rows(md, c);
         declared(md, c);
+        contracts(md, c);
         schema(md, c);
         columns(md, c);
         samples(md, c);
@@ -388,6 +389,38 @@ fn rows(md: &mut Doc, c: &ComparisonView) {
     }
     t.push('\n');
     md.must(&t);
+}
+
+/// The contract's checks on both versions.
+fn contracts(md: &mut Doc, c: &ComparisonView) {
+    let rows = sections::contract_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let status = match row.status {
+                crate::report::ContractStatus::Holds | crate::report::ContractStatus::Fixed => {
+                    row.status.as_str().to_string()
+                }
+                _ => format!("**{}**", row.status.as_str()),
+            };
+            format!(
+                "| {} | {} | {} | {} | {status} |\n",
+                escape(&row.check),
+                escape(row.rule),
+                escape(&row.v1),
+                escape(&row.v2)
+            )
+        })
+        .collect();
+    md.block(
+        "### Contract\n\n| check | rule | v1 | v2 | status |\n|---|---|---|---|---|\n",
+        &lines,
+        "\n",
+        "contract checks",
+    );
 }
 
 /// The declared changes and what each explains.

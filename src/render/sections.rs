@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::text;
 use crate::report::{
-    ChangedRow, ComparisonView, DiffReport, ExpectStatus, RowSample, SchemaDiff, Verdict, Why,
+    ChangedRow, ComparisonView, ContractStatus, DiffReport, ExpectStatus, RowSample, SchemaDiff,
+    Verdict, Why,
 };
 
 /// What happened to a column (or, for a reordering, to several).
@@ -219,6 +220,53 @@ pub fn expectation_rows<'a>(c: &ComparisonView<'a>) -> Vec<ExpectationRow<'a>> {
                 status: o.status,
                 explains,
                 reason: &o.reason,
+            }
+        })
+        .collect()
+}
+
+/// One row of the contract table: the check, what it asks, what each
+/// version shows, and the status.
+pub struct ContractRow<'a> {
+    /// `not_null(id)`, `row_count`.
+    pub check: String,
+    pub rule: &'a str,
+    pub v1: String,
+    pub v2: String,
+    pub status: ContractStatus,
+}
+
+/// The checks of a comparison's contract, in the contract's order.
+pub fn contract_rows<'a>(c: &ComparisonView<'a>) -> Vec<ContractRow<'a>> {
+    c.findings
+        .contracts
+        .iter()
+        .map(|k| {
+            let shown = |n: Option<u64>, latest: &Option<String>| match (k.check.as_str(), n) {
+                (_, None) => "no such column".to_string(),
+                ("freshness", Some(n)) => {
+                    let latest = latest.as_deref().unwrap_or("no value");
+                    format!(
+                        "{} (latest {latest})",
+                        if n > 0 { "stale" } else { "fresh" }
+                    )
+                }
+                ("row_count", Some(n)) => {
+                    let rows = latest.as_deref().unwrap_or("?");
+                    format!("{rows} rows{}", if n > 0 { ", outside" } else { "" })
+                }
+                (_, Some(0)) => "ok".to_string(),
+                (_, Some(n)) => format!("{n} row(s) break it"),
+            };
+            ContractRow {
+                check: match k.columns.len() {
+                    0 => k.check.clone(),
+                    _ => format!("{}({})", k.check, k.columns.join(", ")),
+                },
+                rule: &k.rule,
+                v1: shown(k.v1, &k.v1_latest),
+                v2: shown(k.v2, &k.v2_latest),
+                status: k.status,
             }
         })
         .collect()

@@ -14,7 +14,9 @@ use super::Options;
 use super::sections::{self, Change};
 use super::text::{self, fields, inert, value};
 use crate::report::percent;
-use crate::report::{ComparisonView, DiffReport, ExpectStatus, Level, Mode, RowSample, Verdict};
+use crate::report::{
+    ComparisonView, ContractStatus, DiffReport, ExpectStatus, Level, Mode, RowSample, Verdict,
+};
 
 struct Paint(bool);
 
@@ -176,6 +178,7 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
         return;
     }
     declared(o, c, p);
+    contracts(o, c, p);
     schema(o, c, p);
     if c.plan_only {
         let _ = writeln!(o, "\n{}", p.bold("Rows"));
@@ -185,6 +188,32 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     rows(o, c, p);
     columns(o, c, p, opts);
     samples(o, c, p);
+}
+
+/// The contract's checks on both versions.
+fn contracts(o: &mut String, c: &ComparisonView, p: &Paint) {
+    let rows = sections::contract_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n{}", p.bold("Contract"));
+    for row in rows {
+        let status = match row.status {
+            ContractStatus::Holds | ContractStatus::Fixed => {
+                p.fg(AnsiColor::Green, row.status.as_str())
+            }
+            ContractStatus::PreExisting => p.fg(AnsiColor::Yellow, row.status.as_str()),
+            _ => p.fg(AnsiColor::Red, row.status.as_str()),
+        };
+        let _ = writeln!(
+            o,
+            "  {status}  {}: {}\n      v1 {} · v2 {}",
+            inert(&row.check),
+            inert(row.rule),
+            inert(&row.v1),
+            inert(&row.v2)
+        );
+    }
 }
 
 /// The declared changes and what each explains.

@@ -10,6 +10,7 @@ mod browser;
 mod check;
 mod cli;
 mod conformance;
+mod contracts;
 mod dbt;
 mod dead_letter;
 mod declared;

@@ -1,0 +1,2 @@
+SELECT order_id, order_date, status
+FROM orders
