@@ -122,6 +122,24 @@ pub struct OutputArgs {
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
 
+    /// Also write the run's metrics (Prometheus text format: volume,
+    /// schema, quality, freshness and the run's cost) to this file, for
+    /// node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
+
+    /// Also push the metrics to this Prometheus Pushgateway (its base URL).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+
+    /// The `job` the metrics are pushed under.
+    #[arg(long, value_name = "NAME", default_value = "diffgate")]
+    pub metrics_job: String,
+
+    /// The `instance` the metrics are pushed under (default: none).
+    #[arg(long, value_name = "NAME")]
+    pub metrics_instance: Option<String>,
+
     /// GitHub Actions mode: step summary, step outputs, annotations and
     /// log groups. `auto` turns it on when GITHUB_ACTIONS=true.
     #[arg(long, value_enum, default_value_t = When::Auto, value_name = "WHEN")]
@@ -139,6 +157,7 @@ impl OutputArgs {
             ("markdown", Format::Markdown, &self.markdown),
             ("html", Format::Html, &self.html),
             ("junit", Format::Junit, &self.junit),
+            ("metrics", Format::Prometheus, &self.metrics),
         ]
         .into_iter()
         .filter_map(|(n, f, p)| p.as_ref().map(|p| (n, f, p)))
@@ -378,6 +397,10 @@ pub fn reproduce<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         "--markdown",
         "--html",
         "--junit",
+        "--metrics",
+        "--pushgateway",
+        "--metrics-job",
+        "--metrics-instance",
         "--github",
         "--color",
         "--threads",

@@ -37,6 +37,94 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Push `metrics` (Prometheus text) to the Pushgateway at `base`, under
+/// `job` and `instance`, replacing what that group held (HTTP PUT). Errors
+/// name the gateway without any credentials its URL holds.
+pub fn push_metrics(base: &str, job: &str, instance: Option<&str>, metrics: &str) -> Result<()> {
+    let shown = without_credentials(base);
+    let fail = |m: String| Error::Usage(format!("--pushgateway {shown}: {m}"));
+    let mut url = format!(
+        "{}/metrics/{}",
+        base.trim_end_matches('/'),
+        segment("job", job)
+    );
+    if let Some(i) = instance {
+        url.push('/');
+        url.push_str(&segment("instance", i));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    runtime.block_on(async {
+        let response = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| fail(e.to_string()))?
+            .put(&url)
+            .header("Content-Type", "text/plain; version=0.0.4")
+            .body(metrics.to_string())
+            .send()
+            .await
+            .map_err(|e| fail(without_credentials(&e.without_url().to_string())))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        let body = body
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect::<String>();
+        Err(fail(format!(
+            "HTTP {status}: {}",
+            crate::render::text::inert(&body)
+        )))
+    })
+}
+
+/// A label of the grouping key as a path segment: as it is when it is
+/// plain, else base64 (URL-safe), which the Pushgateway reads as `NAME@base64`.
+fn segment(name: &str, value: &str) -> String {
+    use base64::Engine;
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if plain {
+        format!("{name}/{value}")
+    } else {
+        let encoded = base64::engine::general_purpose::URL_SAFE.encode(value);
+        // An empty value is written `=` (the Pushgateway's own rule).
+        let encoded = if encoded.is_empty() {
+            "=".to_string()
+        } else {
+            encoded
+        };
+        format!("{name}@base64/{encoded}")
+    }
+}
+
+/// `url` with any `user:password@` taken out.
+fn without_credentials(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let end = url[scheme + 3..]
+                .find('/')
+                .map_or(url.len(), |i| i + scheme + 3);
+            if at < end {
+                format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+            } else {
+                url.to_string()
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Append to a file the runner owns (step summary, step outputs).
 fn append(path: &Path, text: &str) -> Result<()> {
     let io = |source| Error::Io {
@@ -204,5 +292,25 @@ fn elapsed(d: Duration) -> String {
         format!("{:.1} s", d.as_secs_f64())
     } else {
         format!("{} ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod push_tests {
+    use super::*;
+
+    #[test]
+    fn grouping_keys_and_urls_are_safe() {
+        assert_eq!(segment("job", "diffgate"), "job/diffgate");
+        assert_eq!(segment("instance", "ci/42"), "instance@base64/Y2kvNDI=");
+        assert_eq!(segment("instance", ""), "instance@base64/=");
+        assert_eq!(
+            without_credentials("https://user:secret@gw.example:9091/base"),
+            "https://gw.example:9091/base"
+        );
+        assert_eq!(
+            without_credentials("http://gw:9091/a@b"),
+            "http://gw:9091/a@b"
+        );
     }
 }

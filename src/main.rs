@@ -163,6 +163,11 @@ fn deliver_report(
     for (_, format, path) in &files {
         deliver::write_atomically(path, render_plain(*format).as_bytes())?;
     }
+    if let Some(gateway) = &out.pushgateway {
+        let metrics = render_plain(Format::Prometheus);
+        let instance = out.metrics_instance.as_deref();
+        deliver::push_metrics(gateway, &out.metrics_job, instance, &metrics)?;
+    }
     let Some(stream) = github else {
         print(&render::render(report, out.format, opts));
         return Ok(());

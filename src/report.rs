@@ -991,6 +991,9 @@ pub struct Timings {
     pub determinism_ms: u64,
     pub compare_ms: u64,
     pub total_ms: u64,
+    /// Peak resident memory of the process (0 where not measured).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peak_memory_bytes: u64,
 }
 
 fn is_zero(x: &u64) -> bool {

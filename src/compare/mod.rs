@@ -250,34 +250,13 @@ pub async fn registered(
         Depth::Schema => Comparison::default(),
         Depth::Rows => compare(ctx, &alignment, &options, &plan, &settings.mask).await?,
     };
-    for p in alignment.columns.iter().filter(|p| p.parse.is_some()) {
-        let side = if matches!(
-            p.v1_type,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        ) {
-            "v1"
-        } else {
-            "v2"
-        };
-        notes.push(format!(
-            "`{}` is compared by reading {side}'s strings with the format {:?}: samples show the value read, and a string that does not read as one shows as NULL",
-            p.name,
-            p.parse.as_deref().unwrap_or_default()
-        ));
-    }
+    notes.extend(format_notes(&alignment));
     let unique_keys =
         rows.rows.duplicate_keys_v1 == Some(0) && rows.rows.duplicate_keys_v2 == Some(0);
     if depth == Depth::Rows && !key.is_empty() && unique_keys {
         let ignored = &settings.ignore_columns;
         let proposed = renames::propose(ctx, &alignment, (&s1, &s2), ignored).await?;
-        for p in &proposed {
-            notes.push(format!(
-                "`{}` (only in v1) and `{}` (only in v2) hold the same value in all {} matched row(s): \
-                 if it is a rename, declare it (`[compare] rename = {{ {} = \"{}\" }}` or `--rename {}={}`) \
-                 and their values are compared",
-                p.v1, p.v2, p.rows, p.v1, p.v2, p.v1, p.v2
-            ));
-        }
+        notes.extend(proposed.iter().map(renames::note));
         alignment.schema.proposed_renames = proposed;
     }
     let contracts = match depth {
@@ -303,6 +282,26 @@ pub async fn registered(
             contracts,
         },
     })
+}
+
+/// What the reader should know of the columns compared by reading text as
+/// dates (`[compare.columns.NAME] format`).
+fn format_notes(alignment: &Alignment) -> Vec<String> {
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    alignment
+        .columns
+        .iter()
+        .filter_map(|p| {
+            let format = p.parse.as_deref()?;
+            let side = if text(&p.v1_type) { "v1" } else { "v2" };
+            Some(format!(
+                "`{}` is compared by reading {side}'s strings with the format {format:?}: samples show \
+                 the value read, and a string that does not read as one shows as NULL",
+                p.name
+            ))
+        })
+        .collect()
 }
 
 /// `rename` plus, for each v1 column with no v2 column of its name, the one

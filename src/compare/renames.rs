@@ -24,6 +24,16 @@ use crate::error::{EngineContext, Result};
 use crate::report::ProposedRename;
 use crate::transform::Version;
 
+/// The note a proposed rename gives: what agrees, and how to declare it.
+pub(super) fn note(p: &ProposedRename) -> String {
+    format!(
+        "`{}` (only in v1) and `{}` (only in v2) hold the same value in all {} matched row(s): \
+         if it is a rename, declare it (`[compare] rename = {{ {} = \"{}\" }}` or `--rename {}={}`) \
+         and their values are compared",
+        p.v1, p.v2, p.rows, p.v1, p.v2, p.v1, p.v2
+    )
+}
+
 /// Pairs of columns looked at, at most.
 const MAX_PAIRS: usize = 64;
 

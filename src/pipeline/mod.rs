@@ -55,6 +55,7 @@ async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     // `check` keeps none.
     let dead_letter = dead.finish()?.filter(|_| !job.plan_only());
     timings.total_ms = ms(started);
+    timings.peak_memory_bytes = peak_memory_bytes();
     Ok(assemble::report(job, inputs, dead_letter, found, timings))
 }
 
@@ -164,4 +165,31 @@ async fn load_inputs(env: &Env<'_>) -> Result<(Vec<InputInfo>, DeadLetter)> {
         });
     }
     Ok((inputs, dead))
+}
+
+/// The process's peak resident memory so far, in bytes (0 where the
+/// system does not say).
+fn peak_memory_bytes() -> u64 {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes a whole `rusage` into the pointer it is
+        // given and reads nothing from it.
+        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0;
+        if !ok {
+            return 0;
+        }
+        // SAFETY: getrusage succeeded, so it initialised the struct.
+        let max = unsafe { usage.assume_init() }.ru_maxrss.max(0) as u64;
+        // Linux counts kilobytes, macOS bytes.
+        if cfg!(target_os = "macos") {
+            max
+        } else {
+            max * 1024
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
 }

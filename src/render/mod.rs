@@ -13,6 +13,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod prometheus;
 pub mod sections;
 pub mod terminal;
 pub mod text;
@@ -32,6 +33,8 @@ pub enum Format {
     Html,
     /// JUnit XML: one test case per policy rule.
     Junit,
+    /// Prometheus text exposition: the run's pillars and cost as gauges.
+    Prometheus,
 }
 
 /// Presentation choices that do not change what a report says.
@@ -50,5 +53,6 @@ pub fn render(report: &DiffReport, format: Format, opts: Options) -> String {
         Format::Markdown => markdown::render(report),
         Format::Html => html::render(report),
         Format::Junit => junit::render(report),
+        Format::Prometheus => prometheus::render(report),
     }
 }

@@ -23,6 +23,7 @@ mod fuzz_corpus;
 mod git;
 mod init;
 mod memory;
+mod metrics;
 mod models;
 mod oracle;
 mod properties;
