@@ -432,3 +432,33 @@ fn reports_with_declarations_are_the_same_at_any_thread_count() {
         assert_eq!(text, &seen[i % 2], "thread count changed the report");
     }
 }
+
+#[test]
+fn check_plans_declarations_without_reading_data() {
+    let out = common::diffgate()
+        .args(["check", "scenarios/currency_declared", "--format", "json"])
+        .args([
+            "--expect",
+            r#"{column = "amout", change = "any", reason = "r"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `amount`?"), "{err}");
+    // A good one plans; `check` reads no rows, so nothing is judged stale.
+    let out = common::diffgate()
+        .args(["check", "scenarios/currency_declared", "--format", "json"])
+        .output()
+        .unwrap();
+    let r = common::ok_json(&out);
+    assert_eq!(r["verdict"], "promote", "{r:#}");
+    assert!(r.get("expectations").is_none());
+    let rules: Vec<&str> = r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect();
+    assert!(!rules.contains(&"stale_expectation"), "{rules:?}");
+}
