@@ -10,7 +10,9 @@
 //! `other`; NULL when the cell did not change) and `NAME__expected` (a
 //! declared change explains the cell; NULL when it did not change).
 //! Masked columns (`[compare] mask`) hold what the reports show for them,
-//! never their values.
+//! never their values. Without a key ([`Sink::keyless`]) the file holds each
+//! distinct row found more often on one side: its columns, `_status` and
+//! `_count` (how many more copies that side has), sorted by every column.
 //!
 //! Each partition task of the keyed stage writes its rows as they stream
 //! into a [`Part`] of its own (a Parquet writer with small row groups, so
@@ -58,6 +60,17 @@ fn final_options() -> TableParquetOptions {
     o
 }
 
+/// The file `path` names: itself, or `diff.parquet` in it when it is a
+/// folder (an existing one, or written with a trailing slash).
+fn target(path: &Path) -> PathBuf {
+    let folder = path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/');
+    if folder {
+        path.join("diff.parquet")
+    } else {
+        path.to_path_buf()
+    }
+}
+
 /// Where the differing rows go: the target, the folder of parts.
 pub struct Sink {
     /// Where the report says the rows are, as given.
@@ -87,11 +100,7 @@ impl Sink {
         types: &[DataType],
         mask: &Mask,
     ) -> Result<Sink> {
-        // A folder (existing, or written with a trailing slash) gets a
-        // file of its own.
-        let folder = path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/');
-        let owned = folder.then(|| path.join("diff.parquet"));
-        let path = owned.as_deref().unwrap_or(path);
+        let path = &target(path);
         let nk = alignment.key.len();
         // A masked column's values are written as the reports show them.
         let shown = |name: &str, t: &DataType| match mask.matches(name) {
@@ -115,13 +124,6 @@ impl Sink {
             fields.push(Field::new(expected, DataType::Boolean, true));
         }
         let schema = Arc::new(Schema::new(fields));
-        let io =
-            |e: &dyn std::fmt::Display| Error::Usage(format!("--diff-out {}: {e}", path.display()));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
-        }
-        let parts = path.with_extension(format!("parts-{}", std::process::id()));
-        std::fs::create_dir_all(&parts).map_err(|e| io(&e))?;
         let mut masked = Vec::new();
         for (i, k) in alignment.key.iter().enumerate() {
             if mask.matches(&k.name) {
@@ -135,6 +137,52 @@ impl Sink {
                 masked.extend([at, at + 1]);
             }
         }
+        let key = alignment.key.iter().map(|k| k.name.clone()).collect();
+        Sink::new(path, schema, key, masked, mask)
+    }
+
+    /// A sink for the rows of a comparison without a key: each distinct
+    /// row found more often on one side, its columns (`types`, as compared),
+    /// `_status` and `_count` (how many more copies that side has), sorted
+    /// by every column.
+    pub fn keyless(
+        path: &Path,
+        alignment: &Alignment,
+        types: &[DataType],
+        mask: &Mask,
+    ) -> Result<Sink> {
+        let path = target(path);
+        let mut fields: Vec<Field> = Vec::new();
+        let mut masked = Vec::new();
+        for (j, (c, t)) in alignment.columns.iter().zip(types).enumerate() {
+            let t = if mask.matches(&c.name) {
+                masked.push(j);
+                DataType::Utf8
+            } else {
+                t.clone()
+            };
+            fields.push(Field::new(&c.name, t, true));
+        }
+        fields.push(Field::new("_status", DataType::Utf8, false));
+        fields.push(Field::new("_count", DataType::UInt64, false));
+        let key = alignment.columns.iter().map(|c| c.name.clone()).collect();
+        Sink::new(&path, Arc::new(Schema::new(fields)), key, masked, mask)
+    }
+
+    fn new(
+        path: &Path,
+        schema: SchemaRef,
+        key: Vec<String>,
+        masked: Vec<usize>,
+        mask: &Mask,
+    ) -> Result<Sink> {
+        let io =
+            |e: &dyn std::fmt::Display| Error::Usage(format!("--diff-out {}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
+        }
+        let parts = path.with_extension(format!("parts-{}", std::process::id()));
+        std::fs::create_dir_all(&parts).map_err(|e| io(&e))?;
         Ok(Sink {
             mask: mask.clone(),
             masked,
@@ -143,7 +191,7 @@ impl Sink {
             parts,
             next_part: AtomicUsize::new(0),
             schema,
-            key: alignment.key.iter().map(|k| k.name.clone()).collect(),
+            key,
         })
     }
 
@@ -188,11 +236,11 @@ impl Sink {
         part.writer.write(&batch).map_err(|e| self.io(&e))
     }
 
-    /// Close the file, sort it by key into the target with each one-side
-    /// row's `_expected` set from the rows declarations that held
-    /// (`in_range`: bits of the declarations met, for v1's and v2's rows),
-    /// and say what it holds (`counts`: the changed, only-v1 and only-v2
-    /// rows written).
+    /// Close the parts, sort them by key (every column, without a key)
+    /// into the target with each one-side row's `_expected` set from the
+    /// rows declarations that held (`in_range`: bits of the declarations
+    /// met, for v1's and v2's rows), and say what it holds (`counts`: the
+    /// changed, only-v1 and only-v2 rows written).
     pub async fn finish(
         &self,
         ctx: &SessionContext,
@@ -228,13 +276,14 @@ impl Sink {
             .when(status().eq(lit("only_v2")), covered(in_range[1]))
             .otherwise(col("_expected"))
             .context(what)?;
+        let keyed = self.schema.field_with_name("_cover").is_ok();
         let exprs: Vec<Expr> = self
             .schema
             .fields()
             .iter()
             .filter(|f| f.name() != "_cover")
             .map(|f| match f.name().as_str() {
-                "_expected" => expected.clone().alias("_expected"),
+                "_expected" if keyed => expected.clone().alias("_expected"),
                 n => datafusion::logical_expr::ident(n),
             })
             .collect();

@@ -15,7 +15,10 @@ use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 
+use std::sync::Arc;
+
 use super::cells;
+use super::export::{Part, Sink};
 use super::sample::SmallestK;
 use super::{CompareOptions, Comparison, count_at, fold_partitions, key_expr};
 use crate::align::Alignment;
@@ -27,6 +30,7 @@ pub(super) async fn compare(
     ctx: &SessionContext,
     alignment: &Alignment,
     options: &CompareOptions,
+    mask: &super::mask::Mask,
 ) -> Result<Comparison> {
     if alignment.columns.is_empty() {
         return Err(Error::Usage(
@@ -57,14 +61,40 @@ pub(super) async fn compare(
         .context(what)?;
     let types: Vec<DataType> = alignment.columns.iter().map(|c| c.common.clone()).collect();
     let names: Vec<String> = alignment.columns.iter().map(|c| c.name.clone()).collect();
-    let acc = fold_partitions(
+    let sink = match &options.diff_out {
+        Some(path) => {
+            let schema = diff.schema().as_arrow().clone();
+            let read: Vec<DataType> = (0..names.len())
+                .map(|j| schema.field(j).data_type().clone())
+                .collect();
+            Some(Arc::new(Sink::keyless(path, alignment, &read, mask)?))
+        }
+        None => None,
+    };
+    let for_tasks = sink.clone();
+    let mut acc = fold_partitions(
         diff,
         "keyless comparison",
-        || Acc::new(types.clone(), names.clone(), options.sample_size),
+        || {
+            Acc::new(
+                types.clone(),
+                names.clone(),
+                options.sample_size,
+                for_tasks.clone(),
+            )
+        },
         |acc, batch| acc.add(batch),
         Acc::merge,
     )
     .await?;
+    let diff_out = match sink {
+        Some(sink) => {
+            let parts = std::mem::take(&mut acc.parts);
+            let written = [0, acc.distinct[0], acc.distinct[1]];
+            Some(sink.finish(ctx, parts, [0, 0], written).await?)
+        }
+        None => None,
+    };
     Ok(Comparison {
         rows: RowCounts {
             v1: rows_v1,
@@ -80,7 +110,7 @@ pub(super) async fn compare(
             only_v2: acc.s_only_v2.into_sorted(),
         },
         expectations: Vec::new(),
-        diff_out: None,
+        diff_out,
     })
 }
 
@@ -123,6 +153,12 @@ struct Acc {
     converter: RowConverter,
     only_v1: u64,
     only_v2: u64,
+    /// Distinct rows found more often in v1, in v2.
+    distinct: [u64; 2],
+    /// Where every differing row goes (`--diff-out`), and this
+    /// partition's part of it (then, once merged, every partition's).
+    sink: Option<Arc<Sink>>,
+    parts: Vec<Part>,
     s_only_v1: SmallestK<RowSample>,
     s_only_v2: SmallestK<RowSample>,
 }
@@ -131,18 +167,33 @@ impl Acc {
     fn merge(&mut self, o: Acc) {
         self.only_v1 += o.only_v1;
         self.only_v2 += o.only_v2;
+        self.distinct[0] += o.distinct[0];
+        self.distinct[1] += o.distinct[1];
+        self.parts.extend(o.parts);
         self.s_only_v1.merge(o.s_only_v1);
         self.s_only_v2.merge(o.s_only_v2);
     }
 
-    fn new(types: Vec<DataType>, names: Vec<String>, limit: usize) -> Result<Self> {
+    fn new(
+        types: Vec<DataType>,
+        names: Vec<String>,
+        limit: usize,
+        sink: Option<Arc<Sink>>,
+    ) -> Result<Self> {
         let converter = RowConverter::new(types.into_iter().map(SortField::new).collect())
             .context(|| "cannot order rows for samples".into())?;
+        let parts = match &sink {
+            Some(s) => vec![s.part()?],
+            None => Vec::new(),
+        };
         Ok(Acc {
             names,
             converter,
             only_v1: 0,
             only_v2: 0,
+            distinct: [0, 0],
+            sink,
+            parts,
             s_only_v1: SmallestK::new(limit),
             s_only_v2: SmallestK::new(limit),
         })
@@ -157,8 +208,27 @@ impl Acc {
             .converter
             .convert_columns(&cols)
             .context(|| "cannot order rows for samples".into())?;
+        if let (Some(sink), Some(part)) = (&self.sink, self.parts.first_mut()) {
+            use datafusion::arrow::array::{StringArray, UInt64Array};
+            let len = batch.num_rows();
+            let mut columns = cols.clone();
+            columns.push(std::sync::Arc::new(StringArray::from_iter_values(
+                (0..len).map(|r| {
+                    if n1.value(r) > n2.value(r) {
+                        "only_v1"
+                    } else {
+                        "only_v2"
+                    }
+                }),
+            )));
+            columns.push(std::sync::Arc::new(UInt64Array::from_iter_values(
+                (0..len).map(|r| n1.value(r).abs_diff(n2.value(r))),
+            )));
+            sink.write(part, columns)?;
+        }
         for r in 0..batch.num_rows() {
             let (a, b) = (n1.value(r), n2.value(r));
+            self.distinct[usize::from(b > a)] += 1;
             let (target, extra) = if a > b {
                 self.only_v1 += (a - b) as u64;
                 (&mut self.s_only_v1, (a - b) as u64)

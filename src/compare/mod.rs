@@ -198,7 +198,6 @@ pub async fn registered(
     };
     let renamed = rename_v1(ctx, &rename).await?;
     let (s1, s2) = (schema_of(Version::V1).await?, schema_of(Version::V2).await?);
-    let given = matches!(key, Key::Given(_));
     let key: Vec<String> = match key {
         Key::Given(k) => k.to_vec(),
         Key::IfPresent(k)
@@ -209,24 +208,8 @@ pub async fn registered(
         }
         Key::IfPresent(_) => Vec::new(),
     };
-    let mut options = settings.options.clone();
+    let options = settings.options.clone();
     let mut notes = Vec::new();
-    if key.is_empty() && options.diff_out.is_some() {
-        match given {
-            true => {
-                return Err(Error::Usage(
-                    "--diff-out needs a key: without one, rows are not paired (give --key)".into(),
-                ));
-            }
-            false => {
-                notes.push(
-                    "no file for --diff-out: this model has no key, so its rows are not paired"
-                        .to_string(),
-                );
-                options.diff_out = None;
-            }
-        }
-    }
     let tolerated: Vec<String> = settings.options.tolerance.columns.keys().cloned().collect();
     let mut alignment = align::align(
         &s1,
@@ -402,7 +385,7 @@ async fn compare(
     if !alignment.key.is_empty() {
         return keyed::compare(ctx, alignment, options, plan, mask).await;
     }
-    let mut c = keyless::compare(ctx, alignment, options).await?;
+    let mut c = keyless::compare(ctx, alignment, options, mask).await?;
     if !plan.is_empty() {
         // Without a key only row counts can be declared (checked when
         // planned): whole rows added or removed, with multiplicity.

@@ -3,8 +3,8 @@
 //! row per changed, only-v1 and only-v2 key, sorted by key, with both
 //! versions' values, each changed cell's class and whether a declared
 //! change explains it; the same bytes at 1, 4 and 8 threads; masked
-//! columns masked; a folder of files for a model folder; a clear error
-//! without a key.
+//! columns masked; a folder of files for a model folder; without a key,
+//! each distinct row with how many more copies one side has.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -205,7 +205,7 @@ fn the_file_is_the_same_at_any_thread_count_and_masks_what_reports_mask() {
 }
 
 #[test]
-fn nothing_different_is_an_empty_file_and_no_key_is_an_error() {
+fn nothing_different_is_an_empty_file() {
     let dir = tempfile::tempdir().unwrap();
     orders(dir.path());
     std::fs::copy(dir.path().join("v1.csv"), dir.path().join("v2.csv")).unwrap();
@@ -216,11 +216,39 @@ fn nothing_different_is_an_empty_file_and_no_key_is_an_error() {
     if let Some(n) = duckdb(dir.path(), "select count(*) from 'folder/diff.parquet'") {
         assert_eq!(n, [serde_json::json!([0])]);
     }
-    let out = diff(dir.path(), &["--diff-out", "x.parquet"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--diff-out needs a key"), "{err}");
-    assert!(!dir.path().join("x.parquet").exists());
+}
+
+#[test]
+fn without_a_key_each_distinct_row_is_written_with_its_count() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v1.csv"), "a,b\n1,x\n1,x\n2,y\n3,z\n").unwrap();
+    std::fs::write(dir.path().join("v2.csv"), "a,b\n1,x\n2,y\n2,y\n2,y\n4,w\n").unwrap();
+    let r = common::ok_json(&diff(
+        dir.path(),
+        &["--diff-out", "d.parquet", "--mask", "b"],
+    ));
+    assert_eq!(
+        (&r["rows"]["only_v1"], &r["rows"]["only_v2"]),
+        (&2.into(), &3.into())
+    );
+    let d = &r["diff_out"];
+    assert_eq!(
+        (&d["rows"], &d["only_v1"], &d["only_v2"]),
+        (&4.into(), &2.into(), &2.into()),
+        "{r:#}"
+    );
+    let Some(rows) = duckdb(dir.path(), "select a, b, _status, _count from 'd.parquet'") else {
+        return;
+    };
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!([1, "‹masked›", "only_v1", 1]),
+            serde_json::json!([2, "‹masked›", "only_v2", 2]),
+            serde_json::json!([3, "‹masked›", "only_v1", 1]),
+            serde_json::json!([4, "‹masked›", "only_v2", 1]),
+        ]
+    );
 }
 
 #[test]
