@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::JoinType;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, sum};
@@ -393,16 +393,7 @@ async fn side(ctx: &SessionContext, v: Version, checks: &[Check]) -> Result<Vec<
         .iter()
         .find(|b| b.num_rows() > 0)
         .ok_or_else(|| Error::Internal("a contract aggregate gave no row".into()))?;
-    let int = |j: usize| -> u64 {
-        let a = datafusion::arrow::compute::cast(batch.column(j), &DataType::Int64)
-            .expect("counts cast to int64");
-        let a = a.as_primitive::<Int64Type>();
-        if a.is_null(0) {
-            0
-        } else {
-            a.value(0).max(0) as u64
-        }
-    };
+    let int = |j: usize| super::count_at(&batches, j);
     let rows = int(0);
     for (i, c) in checks.iter().enumerate() {
         if !c.columns().iter().all(|c| has(c)) {

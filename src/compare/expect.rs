@@ -554,6 +554,9 @@ pub fn cells_matching(
     b: &ArrayRef,
     cand: &BooleanBuffer,
 ) -> std::result::Result<BooleanBuffer, ArrowError> {
+    if cand.count_set_bits() == 0 {
+        return Ok(cand.clone());
+    }
     let va = cells::validity(a.as_ref());
     let vb = cells::validity(b.as_ref());
     let test: fn(f64, f64, f64) -> bool = match change {

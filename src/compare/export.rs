@@ -50,9 +50,9 @@ const PART_ROW_GROUP: usize = 8 * 1024;
 /// Rows per row group of the target.
 const ROW_GROUP: usize = 64 * 1024;
 
-/// How the target is written: Snappy (which every reader takes, and is
-/// cheaper to write than the default zstd), in row groups of [`ROW_GROUP`]
-/// rows, so the writer never holds much more than one.
+/// How the target is written: Snappy (which every reader takes), in row
+/// groups of [`ROW_GROUP`] rows, so the writer never holds much more than
+/// one.
 fn final_options() -> TableParquetOptions {
     let mut o = TableParquetOptions::default();
     o.global.compression = Some("snappy".into());

@@ -1050,10 +1050,16 @@ impl Acc {
         }
         let idx = indices(any_changed);
         let (keys, sort) = self.sort_keys(batch, &l.a_keys, &idx)?;
+        let declared = !shared.plan.is_empty();
         for (r, key) in sort.into_iter().enumerate() {
             let row = idx.value(r) as usize;
             let mut key = key;
-            key.insert(0, u8::from(!found.unexpected.value(row)));
+            // With declared changes, rows a declaration explains sort
+            // after the others (without, every row would get the same
+            // prefix, so none is added).
+            if declared {
+                key.insert(0, u8::from(!found.unexpected.value(row)));
+            }
             if !self.s_changed.accepts(&key) {
                 continue;
             }

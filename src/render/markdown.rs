@@ -391,6 +391,15 @@ fn rows(md: &mut Doc, c: &ComparisonView) {
     md.must(&t);
 }
 
+/// A status word, in bold when it needs a reader's attention.
+fn status_cell(ok: bool, word: &str) -> String {
+    if ok {
+        word.to_string()
+    } else {
+        format!("**{word}**")
+    }
+}
+
 /// The contract's checks on both versions.
 fn contracts(md: &mut Doc, c: &ComparisonView) {
     let rows = sections::contract_rows(c);
@@ -400,12 +409,11 @@ fn contracts(md: &mut Doc, c: &ComparisonView) {
     let lines: Vec<String> = rows
         .iter()
         .map(|row| {
-            let status = match row.status {
-                crate::report::ContractStatus::Holds | crate::report::ContractStatus::Fixed => {
-                    row.status.as_str().to_string()
-                }
-                _ => format!("**{}**", row.status.as_str()),
-            };
+            let ok = matches!(
+                row.status,
+                crate::report::ContractStatus::Holds | crate::report::ContractStatus::Fixed
+            );
+            let status = status_cell(ok, row.status.as_str());
             format!(
                 "| {} | {} | {} | {} | {status} |\n",
                 escape(&row.check),
@@ -432,10 +440,8 @@ fn declared(md: &mut Doc, c: &ComparisonView) {
     let lines: Vec<String> = rows
         .iter()
         .map(|row| {
-            let status = match row.status {
-                crate::report::ExpectStatus::Met => row.status.as_str().to_string(),
-                _ => format!("**{}**", row.status.as_str()),
-            };
+            let ok = row.status == crate::report::ExpectStatus::Met;
+            let status = status_cell(ok, row.status.as_str());
             format!(
                 "| {} | {status} | {} | {} |\n",
                 escape(&row.declared),

@@ -62,6 +62,37 @@ pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("stdout is a JSON report")
 }
 
+/// A scenario in `dir` with one input and the model folders `v1/` and
+/// `v2/` given as (relative path, SQL) pairs.
+pub fn model_folder(dir: &Path, extra_config: &str, v1: &[(&str, &str)], v2: &[(&str, &str)]) {
+    let rows: String = (1..=50).map(|i| format!("{i},{}\n", i % 7)).collect();
+    std::fs::write(dir.join("t.csv"), format!("id,g\n{rows}")).unwrap();
+    std::fs::write(
+        dir.join("diffgate.toml"),
+        format!(
+            "[inputs]\nt = \"t.csv\"\n[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n{extra_config}\n[compare]\nkey = \"id\"\n"
+        ),
+    )
+    .unwrap();
+    for (side, models) in [("v1", v1), ("v2", v2)] {
+        for (rel, sql) in models {
+            let p = dir.join(side).join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, sql).unwrap();
+        }
+    }
+}
+
+/// The rules of a report's reasons, in order.
+pub fn rules_fired(report: &serde_json::Value) -> Vec<&str> {
+    report["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r["rule"].as_str().expect("a rule name"))
+        .collect()
+}
+
 /// The report's entry for input `name`.
 pub fn input<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["inputs"]

@@ -87,12 +87,7 @@ fn each_check_is_judged_against_v1() {
     assert_eq!(r["verdict"], "block");
     let c = &r["contracts"][2];
     assert_eq!((&c["v1"], &c["v2"]), (&0.into(), &1.into()));
-    let rules: Vec<&str> = r["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["rule"].as_str().unwrap())
-        .collect();
+    let rules = common::rules_fired(&r);
     // The schema change (w removed, with a logic change) blocks too,
     // beside the two broken checks.
     assert_eq!(

@@ -254,26 +254,20 @@ fn without_a_key_each_distinct_row_is_written_with_its_count() {
 #[test]
 fn a_model_folder_writes_a_file_per_compared_model() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: String = (1..=50).map(|i| format!("{i},{}\n", i % 7)).collect();
-    std::fs::write(dir.path().join("t.csv"), format!("id,g\n{rows}")).unwrap();
-    let models = [
-        ("v1/a.sql", "SELECT id, g FROM t"),
-        ("v2/a.sql", "SELECT id, g + 1 AS g FROM t WHERE id > 5"),
-        ("v1/b.sql", "SELECT id, g FROM {{ ref('a') }}"),
-        ("v2/b.sql", "SELECT id, g FROM {{ ref('a') }}"),
-        ("v1/c.sql", "SELECT 1 AS one"),
-        ("v2/c.sql", "SELECT 1 AS one"),
-    ];
-    for (rel, sql) in models {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    }
-    std::fs::write(
-        dir.path().join("diffgate.toml"),
-        "[inputs]\nt = \"t.csv\"\n[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n[compare]\nkey = \"id\"\n",
-    )
-    .unwrap();
+    common::model_folder(
+        dir.path(),
+        "",
+        &[
+            ("a.sql", "SELECT id, g FROM t"),
+            ("b.sql", "SELECT id, g FROM {{ ref('a') }}"),
+            ("c.sql", "SELECT 1 AS one"),
+        ],
+        &[
+            ("a.sql", "SELECT id, g + 1 AS g FROM t WHERE id > 5"),
+            ("b.sql", "SELECT id, g FROM {{ ref('a') }}"),
+            ("c.sql", "SELECT 1 AS one"),
+        ],
+    );
     let out = common::diffgate()
         .current_dir(dir.path())
         .args(["run", ".", "--format", "json", "--fail-on", "never"])
@@ -294,4 +288,81 @@ fn a_model_folder_writes_a_file_per_compared_model() {
         .collect();
     files.sort();
     assert_eq!(files, ["a.parquet", "b.parquet"], "no partial files left");
+}
+
+#[test]
+fn files_from_pyarrow_and_polars_declare_and_export_alike_at_every_thread_count() {
+    let Some(py) = common::python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // v1 by pyarrow (dictionary-encoded strings, row groups of 64 rows,
+    // statistics), v2 by Polars (its own string layout): 1,000 orders, v2
+    // scales the eu amounts by 100 and drops ids 991..=1000.
+    let script = r#"
+import pyarrow as pa, pyarrow.parquet as pq, polars as pl
+ids = list(range(1, 1001))
+region = ["eu" if i % 4 == 0 else "us" for i in ids]
+amount = [i + 0.25 for i in ids]
+pq.write_table(pa.table({"id": ids, "region": region, "amount": amount}), "v1.parquet",
+               row_group_size=64, use_dictionary=True, write_statistics=True)
+v2 = pl.DataFrame({"id": ids, "region": region,
+                   "amount": [a * 100 if r == "eu" else a for a, r in zip(amount, region)]})
+v2.filter(pl.col("id") <= 990).write_parquet("v2.parquet")
+"#;
+    let out = Command::new(py)
+        .current_dir(dir.path())
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eu =
+        r#"{column = "amount", where = "region = 'eu'", change = "scale(100)", reason = "cents"}"#;
+    let gone = r#"{change = "rows_removed(10)", where = "id > 990", reason = "test orders"}"#;
+    let mut files = Vec::new();
+    for threads in ["1", "4", "8"] {
+        let out = common::diffgate()
+            .current_dir(dir.path())
+            .args([
+                "diff",
+                "v1.parquet",
+                "v2.parquet",
+                "--key",
+                "id",
+                "--format",
+                "json",
+            ])
+            .args(["--dead-letter", "dead.ndjson", "--fail-on", "never"])
+            .args(["--expect", eu, "--expect", gone, "--threads", threads])
+            .args(["--diff-out", &format!("d{threads}.parquet")])
+            .output()
+            .unwrap();
+        let r = common::ok_json(&out);
+        assert_eq!(r["verdict"], "promote", "{threads} threads: {r:#}");
+        // ids 4, 8, ..., 988 (992..=1000 are removed).
+        assert_eq!(r["rows"]["changed_expected"], 247);
+        assert_eq!(r["rows"]["only_v1_expected"], 10);
+        assert_eq!(r["diff_out"]["rows"], 257);
+        files.push(std::fs::read(dir.path().join(format!("d{threads}.parquet"))).unwrap());
+    }
+    assert!(
+        files.iter().all(|f| f == &files[0]),
+        "thread count changed the file"
+    );
+    if let Some(rows) = duckdb(
+        dir.path(),
+        "select _status, count(*) filter (_expected), count(*) from 'd1.parquet' group by 1 order by 1",
+    ) {
+        assert_eq!(
+            rows,
+            [
+                serde_json::json!(["changed", 247, 247]),
+                serde_json::json!(["only_v1", 10, 10])
+            ]
+        );
+    }
 }

@@ -71,15 +71,6 @@ fn orders(scaled: &[&str]) -> (String, String) {
 
 const EU_CENTS: &str = r#"{column = "amount", where = "region = 'eu'", change = "scale(100)", reason = "eu amounts in cents"}"#;
 
-fn reasons(r: &Value) -> Vec<&str> {
-    r["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["rule"].as_str().unwrap())
-        .collect()
-}
-
 #[test]
 fn a_declared_change_that_happened_is_expected_and_promotes() {
     let (v1, v2) = orders(&["eu"]);
@@ -147,8 +138,11 @@ fn a_change_beyond_the_declaration_still_blocks_and_is_sampled_first() {
     let r = common::ok_json(&diff(dir.path(), &a, &b, &["--expect", other]));
     assert_eq!(r["rows"]["changed_expected"], 0);
     assert_eq!(r["expectations"][0]["status"], "stale");
-    assert!(reasons(&r).contains(&"stale_expectation"), "{r:#}");
-    assert!(reasons(&r).contains(&"max_removed_or_changed_fraction"));
+    assert!(
+        common::rules_fired(&r).contains(&"stale_expectation"),
+        "{r:#}"
+    );
+    assert!(common::rules_fired(&r).contains(&"max_removed_or_changed_fraction"));
 }
 
 #[test]
@@ -157,7 +151,7 @@ fn a_declaration_that_explains_nothing_is_stale() {
     let (dir, a, b) = pair(&v1, &v1);
     let r = common::ok_json(&diff(dir.path(), &a, &b, &["--expect", EU_CENTS]));
     assert_eq!(r["verdict"], "review", "{r:#}");
-    assert_eq!(reasons(&r), ["stale_expectation"]);
+    assert_eq!(common::rules_fired(&r), ["stale_expectation"]);
     assert!(
         r["reasons"][0]["message"]
             .as_str()
@@ -222,7 +216,7 @@ fn declared_rows_count_within_their_range_and_where() {
     assert_eq!(r["expectations"][0]["status"], "out_of_range", "{r:#}");
     assert_eq!(r["expectations"][0]["matched"], 7);
     assert_eq!(r["rows"]["only_v2_expected"], 0);
-    let rules = reasons(&r);
+    let rules = common::rules_fired(&r);
     assert!(rules.contains(&"expectation_out_of_range"), "{rules:?}");
     assert!(rules.contains(&"rows_added"), "{rules:?}");
 }
@@ -359,26 +353,19 @@ fn a_scenario_declares_changes_in_its_config() {
 #[test]
 fn a_model_declares_its_own_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: String = (1..=50).map(|i| format!("{i},{}\n", i % 7)).collect();
-    std::fs::write(dir.path().join("t.csv"), format!("id,g\n{rows}")).unwrap();
-    let models = [
-        ("v1/a.sql", "SELECT id, g FROM t"),
-        ("v2/a.sql", "SELECT id, g * 10 AS g FROM t"),
-        ("v1/b.sql", "SELECT id FROM t"),
-        ("v2/b.sql", "SELECT id FROM t"),
-    ];
-    for (rel, sql) in models {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    }
-    std::fs::write(
-        dir.path().join("diffgate.toml"),
-        "[inputs]\nt = \"t.csv\"\n[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n[compare]\nkey = \"id\"\n\
-         [[models.a.expect]]\ncolumn = \"g\"\nchange = \"scale(10)\"\nreason = \"g in tenths\"\n\
-         [[models.b.expect]]\nchange = \"rows_added(..)\"\nreason = \"never happens\"\n",
-    )
-    .unwrap();
+    common::model_folder(
+        dir.path(),
+        "[[models.a.expect]]\ncolumn = \"g\"\nchange = \"scale(10)\"\nreason = \"g in tenths\"\n\
+         [[models.b.expect]]\nchange = \"rows_added(..)\"\nreason = \"never happens\"",
+        &[
+            ("a.sql", "SELECT id, g FROM t"),
+            ("b.sql", "SELECT id FROM t"),
+        ],
+        &[
+            ("a.sql", "SELECT id, g * 10 AS g FROM t"),
+            ("b.sql", "SELECT id FROM t"),
+        ],
+    );
     let out = common::diffgate()
         .current_dir(dir.path())
         .args(["run", ".", "--format", "json", "--fail-on", "never"])

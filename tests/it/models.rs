@@ -29,27 +29,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A scenario in `dir` with one input and the model folders `v1/` and
-/// `v2/` given as (relative path, SQL) pairs.
-fn folder(dir: &Path, extra_config: &str, v1: &[(&str, &str)], v2: &[(&str, &str)]) {
-    let rows: String = (1..=50).map(|i| format!("{i},{}\n", i % 7)).collect();
-    std::fs::write(dir.join("t.csv"), format!("id,g\n{rows}")).unwrap();
-    std::fs::write(
-        dir.join("diffgate.toml"),
-        format!(
-            "[inputs]\nt = \"t.csv\"\n[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n{extra_config}\n[compare]\nkey = \"id\"\n"
-        ),
-    )
-    .unwrap();
-    for (side, models) in [("v1", v1), ("v2", v2)] {
-        for (rel, sql) in models {
-            let p = dir.join(side).join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, sql).unwrap();
-        }
-    }
-}
-
 fn names<'a>(r: &'a Value, field: &str) -> Vec<&'a str> {
     r[field]
         .as_array()
@@ -137,7 +116,7 @@ fn a_model_the_same_in_both_versions_runs_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let noise = "select id, random() as r from t";
-    folder(
+    common::model_folder(
         d,
         "",
         &[
@@ -169,7 +148,7 @@ fn a_model_the_same_in_both_versions_runs_once() {
 fn targets_choose_what_is_compared_and_models_can_be_added_or_removed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    folder(
+    common::model_folder(
         d,
         "targets = [\"b\"]",
         &[
@@ -210,7 +189,7 @@ fn cycles_jinja_and_sql_errors_name_the_model() {
         ("b.sql", "select * from c"),
         ("c.sql", "select * from a"),
     ];
-    folder(d, "", &cycle, &cycle);
+    common::model_folder(d, "", &cycle, &cycle);
     let e = stderr(&diffgate(d, &["run", "."]));
     assert!(
         e.contains("cycle") && e.contains("a → ") && e.contains("c"),
@@ -220,7 +199,7 @@ fn cycles_jinja_and_sql_errors_name_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let jinja = [("a.sql", "select id\nfrom {{ var('table') }}")];
-    folder(d, "", &jinja, &jinja);
+    common::model_folder(d, "", &jinja, &jinja);
     let e = stderr(&diffgate(d, &["run", "."]));
     assert!(
         e.contains("a.sql") && e.contains("line 2, column 6") && e.contains("var"),
@@ -229,7 +208,7 @@ fn cycles_jinja_and_sql_errors_name_the_model() {
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    folder(
+    common::model_folder(
         d,
         "",
         &[("m.sql", "select id from t")],
@@ -257,7 +236,7 @@ fn broken_stg(d: &Path) {
     let mut v2 = v1;
     v2[0].1 = "select id,\n  nope as g from t";
     v2[2].1 = "select id, g + 2 as h from t";
-    folder(d, "", &v1, &v2);
+    common::model_folder(d, "", &v1, &v2);
 }
 
 #[test]
@@ -398,7 +377,7 @@ fn runs_on_a_folder_finds_the_model_whose_output_depends_on_row_order() {
         ("stg.sql", "select id, g from t"),
         ("pick.sql", fixed.as_str()),
     ];
-    folder(d, "[models.pick]\nkey = \"g\"", &v1, &v2);
+    common::model_folder(d, "[models.pick]\nkey = \"g\"", &v1, &v2);
     let out = diffgate(d, &["run", ".", "--runs", "3", "--format", "json"]);
     let r = json(&out);
     assert_eq!(out.status.code(), Some(1), "{r:#}");
