@@ -5,7 +5,9 @@
 //! 0.5% removed, 0.5% added, rows shuffled; cached under
 //! `target/bench-data/`), runs the release `diffgate diff` on them, checks
 //! its counts against the generator's own, and prints wall time, rows per
-//! second, nanoseconds per row and peak RSS per size: the scaling curve.
+//! second, nanoseconds per row and peak RSS per size: the scaling curve,
+//! each size also with `--no-profile` (runs interleaved) to show what the
+//! profile adds.
 //! Then, at the largest size: the diff once more under `--memory-limit`
 //! (default 512M); `diffgate run` with transforms that select the pair as
 //! it is (what running and materialising adds); re-rendering its report in
@@ -72,16 +74,33 @@ fn main() {
         let dir = data.join(format!("{}-v{GENERATOR_VERSION}", label(n)));
         let truth = generate(&dir, n);
         let mut walls = Vec::new();
-        let mut rss = 0;
+        let mut bare = Vec::new();
+        let (mut rss, mut bare_rss) = (0, 0);
         let mut verdict = String::new();
+        // Interleaved with the same diff without the profile, so both see
+        // the machine alike.
         for _ in 0..repeats {
             let (wall, peak, report) = diff(&bin, &dir, &[]);
             verdict = check(&report, &truth);
             walls.push(wall);
             rss = rss.max(peak);
+            let (wall, peak, report) = diff(&bin, &dir, &["--no-profile"]);
+            check(&report, &truth);
+            bare.push(wall);
+            bare_rss = bare_rss.max(peak);
         }
         let wall = median(&mut walls);
         print_row(n, wall, rss, &verdict);
+        let without = median(&mut bare);
+        println!(
+            "{:>12} {:>10.2} {:>14} {:>10} {:>10}  --no-profile: the profile adds {:+.0}%",
+            "",
+            without.as_secs_f64(),
+            "",
+            "",
+            bare_rss >> 20,
+            (wall.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0
+        );
         last = Some((n, dir, truth));
         last_wall = wall;
     }

@@ -310,6 +310,11 @@ pub struct SharedArgs {
     #[arg(long, value_name = "PATH")]
     pub diff_out: Option<std::path::PathBuf>,
 
+    /// Do not profile the columns (no profile, no drift rules): saves the
+    /// profile's share of the first pass.
+    #[arg(long)]
+    pub no_profile: bool,
+
     /// Changed, only-v1 and only-v2 rows to sample in the report.
     #[arg(long, value_name = "N")]
     pub sample_size: Option<usize>,

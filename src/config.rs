@@ -202,6 +202,8 @@ pub struct CompareSpec {
     /// Pair columns whose names differ only in case (`OrderId` and
     /// `orderid`), as declared renames.
     pub fold_column_case: bool,
+    /// Profile every column and judge drift (`--no-profile` turns it off).
+    pub profile: bool,
 }
 
 impl Default for CompareSpec {
@@ -216,6 +218,7 @@ impl Default for CompareSpec {
             mask: Vec::new(),
             rename: BTreeMap::new(),
             fold_column_case: false,
+            profile: true,
         }
     }
 }
@@ -263,6 +266,17 @@ pub struct ColumnSpec {
     /// Strings: compare with every run of whitespace as one space.
     #[serde(default)]
     pub collapse_whitespace: bool,
+    /// `false`: no drift rule judges this column; a table (`{ psi = {
+    /// block = 0.5 } }`): its own drift limits.
+    pub drift: Option<DriftSpec>,
+}
+
+/// `drift = false` or a table of drift limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DriftSpec {
+    On(bool),
+    Limits(crate::judge::ColumnDrift),
 }
 
 impl ColumnSpec {
@@ -572,6 +586,17 @@ pub fn parse(text: &str) -> std::result::Result<Scenario, String> {
             let limits = &mut scenario.policy.max_column_mismatch_rate;
             limits.insert(name.clone(), x);
         }
+        let drift = match &col.drift {
+            None | Some(DriftSpec::On(true)) => None,
+            Some(DriftSpec::On(false)) => Some(crate::judge::ColumnDrift {
+                off: true,
+                ..Default::default()
+            }),
+            Some(DriftSpec::Limits(d)) => Some(*d),
+        };
+        if let Some(d) = drift {
+            scenario.policy.drift_columns.insert(name.clone(), d);
+        }
     }
     validate(&scenario)?;
     Ok(scenario)
@@ -729,6 +754,28 @@ mod tests {
         v1 = "v1.sql"
         v2 = "v2.sql"
     "#;
+
+    #[test]
+    fn column_drift_settings_become_the_policys() {
+        let s = parse(&format!(
+            "{MINIMAL}\n[compare.columns.a]\ndrift = false\n\
+             [compare.columns.b]\ndrift = {{ psi = {{ block = 0.5 }} }}\n\
+             [compare.columns.c]\ndrift = true\n"
+        ))
+        .unwrap();
+        let d = &s.policy.drift_columns;
+        assert!(d["a"].off);
+        assert_eq!(d["b"].psi.unwrap().block, Some(0.5));
+        assert_eq!(d["b"].psi.unwrap().review, None);
+        assert!(!d.contains_key("c"));
+        let bad = parse(&format!(
+            "{MINIMAL}\n[compare.columns.b]\ndrift = {{ psi = {{ block = -1.0 }} }}\n"
+        ));
+        assert!(
+            bad.unwrap_err().contains("psi.block"),
+            "negative limits are refused"
+        );
+    }
 
     #[test]
     fn minimal_config_uses_defaults() {

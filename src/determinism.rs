@@ -100,6 +100,7 @@ impl Rerun<'_> {
             options: CompareOptions {
                 sample_size: 0,
                 diff_out: None,
+                profile: false,
                 ..self.settings.options.clone()
             },
             rename: Default::default(),

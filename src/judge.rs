@@ -6,6 +6,9 @@
 //! among the reasons (`promote` when none fired), and the gate fails when
 //! it reaches `fail_on`.
 
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -71,6 +74,25 @@ pub struct Policy {
     pub contract_broken: RuleLevel,
     /// A check of the contract v1 already broke.
     pub contract_pre_existing: RuleLevel,
+    /// A column's distribution drifted past `psi` or `js_distance`: at
+    /// `block` each limit gives its own level; at `review`, never more.
+    pub distribution_drift: RuleLevel,
+    /// A column's NULL rate moved past `null_rate_delta`.
+    pub null_rate_drift: RuleLevel,
+    /// A column's distinct count changed past `distinct_change`.
+    pub distinct_count_drift: RuleLevel,
+    /// PSI of numbers and times: review above, block above.
+    pub psi: Limits,
+    /// Jensen–Shannon distance of text and booleans.
+    pub js_distance: Limits,
+    /// |v2 NULL rate − v1 NULL rate|.
+    pub null_rate_delta: Limits,
+    /// |v2 distinct − v1 distinct| / v1 distinct (columns with 10 or more
+    /// distinct values on a side).
+    pub distinct_change: Limits,
+    /// Per-column drift settings (`[compare.columns.NAME] drift`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub drift_columns: BTreeMap<String, ColumnDrift>,
     /// Block when (removed + changed) / v1 rows exceeds this fraction.
     pub max_removed_or_changed_fraction: f64,
     /// Block when added / v1 rows exceeds this fraction (unset: never).
@@ -84,7 +106,7 @@ pub struct Policy {
     /// Block when a column's mismatch rate (mismatches / compared pairs)
     /// exceeds its limit here, by column name; `[compare.columns.NAME]
     /// max_mismatch_rate` sets the same.
-    pub max_column_mismatch_rate: std::collections::BTreeMap<String, f64>,
+    pub max_column_mismatch_rate: BTreeMap<String, f64>,
     /// Any input record that could not be loaded (it went to the
     /// dead-letter file).
     pub dead_lettered_rows: RuleLevel,
@@ -120,6 +142,14 @@ impl Default for Policy {
             expectation_out_of_range: RuleLevel::Review,
             contract_broken: RuleLevel::Block,
             contract_pre_existing: RuleLevel::Review,
+            distribution_drift: RuleLevel::Block,
+            null_rate_drift: RuleLevel::Block,
+            distinct_count_drift: RuleLevel::Review,
+            psi: Limits::new(Some(0.1), Some(0.25)),
+            js_distance: Limits::new(Some(0.1), Some(0.2)),
+            null_rate_delta: Limits::new(Some(0.05), Some(0.2)),
+            distinct_change: Limits::new(Some(0.5), None),
+            drift_columns: BTreeMap::new(),
             max_removed_or_changed_fraction: 0.01,
             max_added_fraction: None,
             max_changed_rows: None,
@@ -169,6 +199,9 @@ impl Policy {
             ExpectationOutOfRange => self.expectation_out_of_range,
             ContractBroken => self.contract_broken,
             ContractPreExisting => self.contract_pre_existing,
+            DistributionDrift => self.distribution_drift,
+            NullRateDrift => self.null_rate_drift,
+            DistinctCountDrift => self.distinct_count_drift,
             DeadLetteredRows => self.dead_lettered_rows,
             Nondeterministic => self.nondeterministic,
         }
@@ -194,6 +227,28 @@ impl Policy {
                 return Err(format!("{name} must be a number >= 0, got {x}"));
             }
         }
+        let mut limits = vec![
+            ("psi".to_string(), self.psi),
+            ("js_distance".to_string(), self.js_distance),
+            ("null_rate_delta".to_string(), self.null_rate_delta),
+            ("distinct_change".to_string(), self.distinct_change),
+        ];
+        for (column, d) in &self.drift_columns {
+            let named = |what: &str| format!("compare.columns.{column}.drift.{what}");
+            limits.extend(d.psi.map(|l| (named("psi"), l)));
+            limits.extend(d.js_distance.map(|l| (named("js_distance"), l)));
+            limits.extend(d.null_rate_delta.map(|l| (named("null_rate_delta"), l)));
+            limits.extend(d.distinct_change.map(|l| (named("distinct_change"), l)));
+        }
+        for (name, l) in limits {
+            for (end, x) in [("review", l.review), ("block", l.block)] {
+                if let Some(x) = x
+                    && !(x.is_finite() && x >= 0.0)
+                {
+                    return Err(format!("{name}.{end} must be a number >= 0, got {x}"));
+                }
+            }
+        }
         for (column, x) in &self.max_column_mismatch_rate {
             if !(x.is_finite() && (0.0..=1.0).contains(x)) {
                 return Err(format!(
@@ -203,6 +258,43 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// The two limits of a drift score: above `review` the rule asks for
+/// review, above `block` it blocks (either unset: never).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub review: Option<f64>,
+    pub block: Option<f64>,
+}
+
+impl Limits {
+    pub const fn new(review: Option<f64>, block: Option<f64>) -> Self {
+        Limits { review, block }
+    }
+
+    /// The level `score` reaches, and the limit it passed.
+    fn reached(self, score: f64) -> Option<(Level, f64)> {
+        match (self.block, self.review) {
+            (Some(b), _) if score > b => Some((Level::Block, b)),
+            (_, Some(r)) if score > r => Some((Level::Review, r)),
+            _ => None,
+        }
+    }
+}
+
+/// One column's drift settings: `drift = false` (not judged), or a table
+/// of limits overriding the policy's.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ColumnDrift {
+    /// Not judged at all.
+    pub off: bool,
+    pub psi: Option<Limits>,
+    pub js_distance: Option<Limits>,
+    pub null_rate_delta: Option<Limits>,
+    pub distinct_change: Option<Limits>,
 }
 
 /// What a run looked at, deciding which rules it could judge.
@@ -220,6 +312,8 @@ pub struct Evidence {
     pub declared: bool,
     /// A contract was declared (and rows compared).
     pub contracts: bool,
+    /// The columns were profiled (and rows compared).
+    pub profile: bool,
 }
 
 impl Evidence {
@@ -232,6 +326,7 @@ impl Evidence {
             Needs::Models => self.models,
             Needs::Declared => self.declared && self.rows,
             Needs::Contracts => self.contracts && self.rows,
+            Needs::Profile => self.profile && self.rows,
         }
     }
 }
@@ -276,6 +371,23 @@ impl<'p> Reasons<'p> {
         }
     }
 
+    /// Fire `rule` at the level `score` reaches within `limits`, at most
+    /// the rule's own level.
+    fn fire_scored(&mut self, rule: Rule, score: f64, limits: Limits, message: String) {
+        let (Some(cap), Some((at, limit))) =
+            (self.policy.level(rule).level(), limits.reached(score))
+        else {
+            return;
+        };
+        self.found.push(Reason {
+            rule,
+            level: at.min(cap),
+            message,
+            observed: json!(score),
+            threshold: json!(limit),
+        });
+    }
+
     fn fire(&mut self, rule: Rule, message: String, observed: Value, threshold: Value) {
         if let Some(level) = self.policy.level(rule).level() {
             self.found.push(Reason {
@@ -302,8 +414,83 @@ pub fn comparison(findings: &Findings, rows_compared: bool, policy: &Policy) -> 
         column_rules(&mut r, &findings.columns);
         expectation_rules(&mut r, &findings.expectations);
         contract_rules(&mut r, &findings.contracts);
+        drift_rules(&mut r, findings);
     }
     r.found
+}
+
+/// The drift scores of each profiled column both versions have, against
+/// the policy's limits (or the column's own). Not judged: key columns
+/// (the key rules judge them), columns with `drift.off`, columns a met
+/// declared change names, and every column when declared rows explain
+/// all rows added and removed (the population changed on purpose).
+fn drift_rules(r: &mut Reasons, findings: &Findings) {
+    let Some(profile) = &findings.profile else {
+        return;
+    };
+    let declared: Vec<&str> = findings
+        .expectations
+        .iter()
+        .filter(|e| e.status == ExpectStatus::Met)
+        .filter_map(|e| e.column.as_deref())
+        .collect();
+    let rows = &findings.rows;
+    let one_side_declared = rows.only_v1_expected.unwrap_or(0) + rows.only_v2_expected.unwrap_or(0);
+    if one_side_declared > 0 && one_side_declared == rows.only_v1 + rows.only_v2 {
+        return;
+    }
+    for c in &profile.columns {
+        let (Some(d), Some(v1), Some(v2)) = (&c.drift, &c.v1, &c.v2) else {
+            continue;
+        };
+        let own = r.policy.drift_columns.get(&c.name).copied();
+        if own.is_some_and(|o| o.off) || declared.contains(&c.name.as_str()) {
+            continue;
+        }
+        let own = own.unwrap_or_default();
+        let name = &c.name;
+        if let Some(psi) = d.psi {
+            let limits = own.psi.unwrap_or(r.policy.psi);
+            let message = format!(
+                "column `{name}`: v2's values are distributed differently (PSI {psi:.3} over v1's deciles)"
+            );
+            r.fire_scored(Rule::DistributionDrift, psi, limits, message);
+        }
+        if let Some(js) = d.js_distance {
+            let limits = own.js_distance.unwrap_or(r.policy.js_distance);
+            let message = format!(
+                "column `{name}`: v2's values are distributed differently (Jensen–Shannon distance {js:.3})"
+            );
+            r.fire_scored(Rule::DistributionDrift, js, limits, message);
+        }
+        // Rates of a few rows swing with each row; the row rules see them.
+        if v1.rows.min(v2.rows) < 100 {
+            continue;
+        }
+        let delta = d.null_rate_delta;
+        let limits = own.null_rate_delta.unwrap_or(r.policy.null_rate_delta);
+        let message = format!(
+            "column `{name}`: NULLs went from {} to {} of rows",
+            percent(v1.null_rate),
+            percent(v2.null_rate)
+        );
+        r.fire_scored(Rule::NullRateDrift, delta.abs(), limits, message);
+        if let Some(change) = d.distinct_change
+            && v1.distinct.max(v2.distinct) >= 10
+        {
+            let limits = own.distinct_change.unwrap_or(r.policy.distinct_change);
+            let approx = |exact: bool| if exact { "" } else { "≈" };
+            let message = format!(
+                "column `{name}`: distinct values went from {}{} to {}{} ({:+.0}%)",
+                approx(v1.distinct_exact),
+                v1.distinct,
+                approx(v2.distinct_exact),
+                v2.distinct,
+                change * 100.0
+            );
+            r.fire_scored(Rule::DistinctCountDrift, change.abs(), limits, message);
+        }
+    }
 }
 
 /// Checks of the contract v2 breaks, newly or as v1 already did.
@@ -844,6 +1031,7 @@ mod tests {
         models: false,
         declared: false,
         contracts: false,
+        profile: false,
     };
 
     #[test]
@@ -911,6 +1099,7 @@ mod tests {
             models: false,
             declared: false,
             contracts: false,
+            profile: false,
         };
         let checked: Vec<Rule> = checklist(&Policy::default(), &reasons, evidence)
             .iter()

@@ -216,6 +216,211 @@ pub struct Findings {
     /// contract's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contracts: Vec<ContractCheck>,
+    /// Each output column profiled on v1 and v2, with its drift scores
+    /// (absent with `--no-profile` and when no rows were read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+}
+
+/// The profile of every output column on both versions: counts, ranges
+/// and moments over all rows; quantiles, histograms and the numeric drift
+/// score over a sample of rows chosen by a hash of the key (of the whole
+/// row without a key), so unchanged rows are sampled alike on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Profile {
+    /// Rows at most in each side's sample.
+    pub sample_limit: u64,
+    /// The date freshness is measured at (`--as-of`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// Key columns first, then the compared columns, then those only v1
+    /// and only v2 have.
+    pub columns: Vec<ColumnProfile>,
+}
+
+/// How a column is profiled, by its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileKind {
+    /// Integers, floats and decimals: moments, quantiles, a histogram, PSI.
+    Number,
+    /// Dates, times and timestamps: range, quantiles, a histogram, PSI,
+    /// freshness.
+    Time,
+    /// Strings: lengths, top values, Jensen–Shannon distance.
+    Text,
+    /// Booleans: top values, Jensen–Shannon distance.
+    Boolean,
+    /// Anything else (binary, nested): counts only.
+    Other,
+}
+
+impl ProfileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileKind::Number => "number",
+            ProfileKind::Time => "time",
+            ProfileKind::Text => "text",
+            ProfileKind::Boolean => "boolean",
+            ProfileKind::Other => "other",
+        }
+    }
+}
+
+/// One column on both versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ColumnProfile {
+    pub name: String,
+    pub kind: ProfileKind,
+    /// Absent when v1 has no such column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1: Option<SideProfile>,
+    /// Absent when v2 has no such column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2: Option<SideProfile>,
+    /// Both samples binned alike (numbers and times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Histogram>,
+    /// How far v2's distribution is from v1's (columns both have).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftScores>,
+    /// Values are masked: counts only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked: bool,
+}
+
+/// One column of one version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SideProfile {
+    pub rows: u64,
+    pub nulls: u64,
+    /// `nulls / rows` (0 without rows).
+    pub null_rate: f64,
+    /// Distinct non-NULL values: exact up to 1,000, else a HyperLogLog
+    /// estimate (2^14 registers, standard error 0.8%).
+    pub distinct: u64,
+    /// Whether `distinct` is exact.
+    pub distinct_exact: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Value>,
+    /// Numbers: over every non-NULL value, summed exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    /// Numbers: sample standard deviation, from exact sums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stddev: Option<f64>,
+    /// p1, p5, p25, p50, p75, p95, p99 of the sample (nearest rank).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles: Vec<Quantile>,
+    /// The most frequent values (at most 10, most frequent first), when
+    /// the column has at most 1,000 distinct values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<TopValue>,
+    /// Non-NULL values not among `top`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<u64>,
+    /// Strings: lengths in bytes (UTF-8; characters for ASCII text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<Lengths>,
+    /// Dates and timestamps: seconds from the latest value to the as-of
+    /// date's midnight (UTC); negative when the data is newer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<i64>,
+    /// Rows in this side's sample.
+    pub sampled: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Quantile {
+    /// The percentile: 1, 5, 25, 50, 75, 95 or 99.
+    pub p: u8,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TopValue {
+    pub value: Value,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Lengths {
+    pub min: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+/// Both samples counted in the same equal-width bins from `lo` to `hi`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Histogram {
+    pub lo: Value,
+    pub hi: Value,
+    pub v1: Vec<u64>,
+    pub v2: Vec<u64>,
+}
+
+/// Distances between v1's and v2's distributions of one column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DriftScores {
+    /// Numbers and times: population stability index over v1's deciles
+    /// (from the samples), empty bins smoothed to 0.0001.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi: Option<f64>,
+    /// Text and booleans with at most 1,000 distinct values on each side:
+    /// Jensen–Shannon distance (base 2, 0 to 1) of the value frequencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js_distance: Option<f64>,
+    /// v2's NULL rate minus v1's.
+    pub null_rate_delta: f64,
+    /// (v2 distinct − v1 distinct) / v1 distinct (absent when v1 has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_change: Option<f64>,
+    /// Why the distribution has no score (too few rows, too many
+    /// distinct values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unscored: Option<String>,
+}
+
+impl Findings {
+    /// Leave out of the profile what the determinism check found to differ
+    /// between runs of a version (`drifts`, this comparison's): its
+    /// columns, or every column when rows differ. A profile of values that
+    /// change from run to run is not a finding, and would make the report
+    /// differ too.
+    pub fn without_unstable_profile<'a>(&mut self, drifts: impl Iterator<Item = &'a Drift>) {
+        let Some(p) = &mut self.profile else {
+            return;
+        };
+        let mut left_out: Vec<String> = Vec::new();
+        let mut all = false;
+        for d in drifts {
+            if d.columns.is_empty() {
+                all = true;
+            }
+            left_out.extend(d.columns.iter().cloned());
+        }
+        if all {
+            self.profile = None;
+            self.notes.push(
+                "no profile: rows of a version differ between runs, so no column's profile is stable"
+                    .into(),
+            );
+            return;
+        }
+        left_out.sort();
+        left_out.dedup();
+        let before = p.columns.len();
+        p.columns.retain(|c| !left_out.contains(&c.name));
+        if p.columns.len() < before {
+            let names: Vec<String> = left_out.iter().map(|c| format!("`{c}`")).collect();
+            self.notes.push(format!(
+                "the profile leaves out {}: its values differ between runs",
+                names.join(", ")
+            ));
+        }
+    }
 }
 
 /// One check of a contract, evaluated on both versions.

@@ -63,6 +63,7 @@ fn run_job(args: &RunArgs, check: bool) -> Result<Job> {
 pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Result<Job> {
     let s = &loaded.scenario;
     let (mut inputs, subset) = loaded.inputs(args.env.as_deref(), args.as_of.as_deref())?;
+    let as_of = subset.as_ref().and_then(|s| s.as_of.clone());
     let (v1, v2, git) = transforms(loaded, args)?;
     let mut warehouse = match &args.dialect {
         Some(d) => Some(crate::engine::Warehouse::parse(d).ok_or_else(|| {
@@ -118,6 +119,8 @@ pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Res
         contract: crate::config::contract_checks(&s.contract),
         tolerance: tolerance(loaded),
         sample_size: s.compare.sample_size,
+        no_profile: !s.compare.profile,
+        as_of,
         policy: s.policy.clone(),
         about: About {
             description: s.description.clone(),
@@ -542,6 +545,10 @@ struct Base {
     contract: Vec<crate::compare::contract::Check>,
     tolerance: Tolerance,
     sample_size: usize,
+    /// `[compare] profile = false` turns the profile off.
+    no_profile: bool,
+    /// The subset's as-of date, which freshness is measured at.
+    as_of: Option<String>,
     policy: Policy,
     about: About,
 }
@@ -674,6 +681,8 @@ impl Base {
                 tolerance,
                 sample_size: f.sample_size.unwrap_or(self.sample_size),
                 diff_out: f.diff_out.clone(),
+                profile: !(self.no_profile || f.no_profile),
+                as_of: self.as_of.clone(),
             },
             rename,
             fold_column_case: self.fold_column_case || f.fold_column_case,
@@ -724,7 +733,27 @@ fn apply_policy_flags(base: &Policy, flags: &[String]) -> Result<Policy> {
             Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(v.to_string())),
             Err(_) => toml::Value::String(v.trim().to_string()),
         };
-        table.insert(k.trim().to_string(), value);
+        // `psi.block=0.3` sets one limit of a drift score.
+        match k.trim().split_once('.') {
+            Some((outer, inner)) => {
+                let entry = table
+                    .entry(outer.to_string())
+                    .or_insert_with(|| toml::Value::Table(Default::default()));
+                match entry {
+                    toml::Value::Table(t) => {
+                        t.insert(inner.to_string(), value);
+                    }
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--policy {flag:?}: `{outer}` has no keys"
+                        )));
+                    }
+                }
+            }
+            None => {
+                table.insert(k.trim().to_string(), value);
+            }
+        }
     }
     let policy: Policy = table.try_into().map_err(|e: toml::de::Error| {
         Error::Usage(format!(

@@ -62,6 +62,16 @@ pub enum Rule {
     ContractBroken,
     /// A check of the contract v1 already broke, and v2 no more.
     ContractPreExisting,
+    /// A column whose values are distributed differently in v2: PSI
+    /// (numbers, times) or Jensen–Shannon distance (text, booleans) above
+    /// the policy's limits.
+    DistributionDrift,
+    /// A column whose share of NULLs moved by more than the policy's
+    /// limits.
+    NullRateDrift,
+    /// A column whose number of distinct values changed by more than the
+    /// policy's limits.
+    DistinctCountDrift,
     /// An input record could not be loaded (dead-lettered).
     DeadLetteredRows,
     /// An input's dead-lettered share above the policy's fraction.
@@ -87,6 +97,8 @@ pub enum Needs {
     Declared,
     /// A contract was declared and rows compared.
     Contracts,
+    /// The columns were profiled (rows compared, no `--no-profile`).
+    Profile,
 }
 
 /// Which judge function looks at a rule.
@@ -99,12 +111,13 @@ pub enum Family {
     Rows,
     Expectations,
     Contracts,
+    Drift,
     Inputs,
 }
 
 impl Rule {
     /// Every rule, in policy order.
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 30] = [
         Rule::ModelFailedV1,
         Rule::ModelFailedV2,
         Rule::SchemaMigration,
@@ -129,6 +142,9 @@ impl Rule {
         Rule::ExpectationOutOfRange,
         Rule::ContractBroken,
         Rule::ContractPreExisting,
+        Rule::DistributionDrift,
+        Rule::NullRateDrift,
+        Rule::DistinctCountDrift,
         Rule::DeadLetteredRows,
         Rule::MaxDeadLetteredFraction,
         Rule::Nondeterministic,
@@ -162,6 +178,9 @@ impl Rule {
             ExpectationOutOfRange => "expectation_out_of_range",
             ContractBroken => "contract_broken",
             ContractPreExisting => "contract_pre_existing",
+            DistributionDrift => "distribution_drift",
+            NullRateDrift => "null_rate_drift",
+            DistinctCountDrift => "distinct_count_drift",
             DeadLetteredRows => "dead_lettered_rows",
             MaxDeadLetteredFraction => "max_dead_lettered_fraction",
             Nondeterministic => "nondeterministic",
@@ -177,6 +196,7 @@ impl Rule {
             Family::Keys | Family::Rows | Family::Inputs => Needs::Rows,
             Family::Expectations => Needs::Declared,
             Family::Contracts => Needs::Contracts,
+            Family::Drift => Needs::Profile,
         }
     }
 
@@ -200,6 +220,7 @@ impl Rule {
             | RowsAdded => Family::Rows,
             StaleExpectation | ExpectationOutOfRange => Family::Expectations,
             ContractBroken | ContractPreExisting => Family::Contracts,
+            DistributionDrift | NullRateDrift | DistinctCountDrift => Family::Drift,
             DeadLetteredRows | MaxDeadLetteredFraction => Family::Inputs,
         }
     }

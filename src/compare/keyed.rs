@@ -54,12 +54,17 @@ pub(super) async fn compare(
     options: &CompareOptions,
     plan: &Arc<Plan>,
     mask: &super::mask::Mask,
+    profiler: Option<&super::profile::Profiler>,
 ) -> Result<Comparison> {
     let hash_first = alignment
         .columns
         .iter()
         .all(|c| row_hash::hashable(&c.common));
     if !hash_first {
+        // No census to profile in: a pass of its own.
+        if let Some(p) = profiler {
+            p.scan(ctx).await?;
+        }
         let (s1, s2) = tokio::try_join!(
             key_stats(ctx, Version::V1, &alignment.key),
             key_stats(ctx, Version::V2, &alignment.key)
@@ -86,7 +91,7 @@ pub(super) async fn compare(
     // Declared rows within a `where` are counted on every one-side row,
     // and the diff export holds them all.
     let keep_one_side = plan.rows_need_detail() || options.diff_out.is_some();
-    let mut census = census(ctx, alignment, options.sample_size, keep_one_side).await?;
+    let mut census = census(ctx, alignment, options.sample_size, keep_one_side, profiler).await?;
     let counts = census.counts;
     let detail_rows: usize = census.keys.iter().map(RecordBatch::num_rows).sum();
     if detail_rows == 0 && options.diff_out.is_some() {
@@ -251,6 +256,7 @@ async fn census(
     alignment: &Alignment,
     sample: usize,
     keep_one_side: bool,
+    profiler: Option<&super::profile::Profiler>,
 ) -> Result<Census> {
     let what = || "cannot count the keys of v1 and v2".to_string();
     let nk = alignment.key.len();
@@ -275,7 +281,14 @@ async fn census(
         let tag: i64 = if v == Version::V1 { 1 } else { 1 << 32 };
         exprs.push(lit(tag).alias("__tag"));
         exprs.push(hash.alias("__h"));
-        sides.push(t.select(exprs).context(what)?);
+        sides.push(match profiler {
+            // The key columns are the census's first.
+            Some(p) => {
+                let reuse: Vec<(usize, usize)> = (0..nk).map(|i| (i, i)).collect();
+                p.wrap(ctx, v, t, exprs, &reuse).await?
+            }
+            None => t.select(exprs).context(what)?,
+        });
     }
     let b = sides.pop().expect("two sides");
     let a = sides.pop().expect("two sides");
@@ -1236,6 +1249,7 @@ impl Acc {
             },
             expectations,
             diff_out: None,
+            profile: None,
             columns,
             samples: Samples {
                 changed: self.s_changed.into_sorted(),

@@ -31,6 +31,7 @@ pub(super) async fn compare(
     alignment: &Alignment,
     options: &CompareOptions,
     mask: &super::mask::Mask,
+    profiler: Option<&super::profile::Profiler>,
 ) -> Result<Comparison> {
     if alignment.columns.is_empty() {
         return Err(Error::Usage(
@@ -41,8 +42,8 @@ pub(super) async fn compare(
     let (rows_v1, rows_v2) =
         tokio::try_join!(row_count(ctx, Version::V1), row_count(ctx, Version::V2))?;
     let what = || "cannot plan the keyless comparison".to_string();
-    let a = side(ctx, Version::V1, alignment).await?;
-    let b = side(ctx, Version::V2, alignment).await?;
+    let a = side(ctx, Version::V1, alignment, profiler).await?;
+    let b = side(ctx, Version::V2, alignment, profiler).await?;
     let groups: Vec<Expr> = (0..alignment.columns.len())
         .map(|j| col(format!("__c{j}")))
         .collect();
@@ -111,6 +112,7 @@ pub(super) async fn compare(
         },
         expectations: Vec::new(),
         diff_out,
+        profile: None,
     })
 }
 
@@ -128,7 +130,14 @@ async fn row_count(ctx: &SessionContext, v: Version) -> Result<u64> {
     Ok(count_at(&batches, 0))
 }
 
-async fn side(ctx: &SessionContext, v: Version, alignment: &Alignment) -> Result<DataFrame> {
+/// One side's whole rows (each column as a key) and its count columns,
+/// profiled as they go by when asked.
+async fn side(
+    ctx: &SessionContext,
+    v: Version,
+    alignment: &Alignment,
+    profiler: Option<&super::profile::Profiler>,
+) -> Result<DataFrame> {
     let what = || format!("cannot plan the {} side of the comparison", v.as_str());
     let mut exprs = Vec::with_capacity(alignment.columns.len() + 2);
     for (j, c) in alignment.columns.iter().enumerate() {
@@ -141,11 +150,15 @@ async fn side(ctx: &SessionContext, v: Version, alignment: &Alignment) -> Result
     };
     exprs.push(lit(n1).alias("__n1"));
     exprs.push(lit(n2).alias("__n2"));
-    ctx.table(v.table_name())
-        .await
-        .context(what)?
-        .select(exprs)
-        .context(what)
+    let table = ctx.table(v.table_name()).await.context(what)?;
+    match profiler {
+        // Each compared column is already there, as column j.
+        Some(p) => {
+            let reuse: Vec<(usize, usize)> = (0..alignment.columns.len()).map(|j| (j, j)).collect();
+            p.wrap(ctx, v, table, exprs, &reuse).await
+        }
+        None => table.select(exprs).context(what),
+    }
 }
 
 struct Acc {

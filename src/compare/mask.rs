@@ -75,6 +75,29 @@ impl Mask {
         Value::String(format!("‹{hex}›"))
     }
 
+    /// Mask the values of `columns` in a profile: counts, rates, lengths
+    /// and scores stay; ranges, quantiles and histograms go, and the most
+    /// frequent values show as masks.
+    pub fn profile(&self, profile: &mut crate::report::Profile, columns: &[String]) {
+        for c in profile
+            .columns
+            .iter_mut()
+            .filter(|c| columns.contains(&c.name))
+        {
+            c.masked = true;
+            c.histogram = None;
+            for side in [&mut c.v1, &mut c.v2].into_iter().flatten() {
+                side.min = None;
+                side.max = None;
+                side.quantiles.clear();
+                side.age_seconds = None;
+                for t in &mut side.top {
+                    t.value = self.value(&t.value);
+                }
+            }
+        }
+    }
+
     /// Mask the values of `columns` wherever `samples` shows them.
     pub fn samples(&self, samples: &mut Samples, columns: &[String]) {
         if columns.is_empty() {

@@ -24,6 +24,7 @@ mod keyed;
 mod keyless;
 pub mod mask;
 mod parse_time;
+pub mod profile;
 mod renames;
 mod row_hash;
 pub mod sample;
@@ -93,6 +94,10 @@ pub struct CompareOptions {
     pub sample_size: usize,
     /// Write every differing row to this Parquet file (`--diff-out`).
     pub diff_out: Option<std::path::PathBuf>,
+    /// Profile every column on both sides (off: `--no-profile`).
+    pub profile: bool,
+    /// The date freshness is measured at (`--as-of`).
+    pub as_of: Option<String>,
 }
 
 /// What the compare stage found of the rows.
@@ -105,6 +110,7 @@ pub struct Comparison {
     pub expectations: Vec<report::ExpectationOutcome>,
     /// The file every differing row went to.
     pub diff_out: Option<report::DiffOut>,
+    pub profile: Option<report::Profile>,
 }
 
 /// What two outputs are compared on: the key, the columns left out, the
@@ -231,7 +237,24 @@ pub async fn registered(
     let plan = Arc::new(expect::Plan::new(ctx, &alignment, &settings.expect).await?);
     let mut rows = match depth {
         Depth::Schema => Comparison::default(),
-        Depth::Rows => compare(ctx, &alignment, &options, &plan, &settings.mask).await?,
+        Depth::Rows => {
+            let profiler = options.profile.then(|| {
+                profile::Profiler::new(&alignment, &settings.ignore_columns, options.as_of.clone())
+            });
+            let mut c = compare(
+                ctx,
+                &alignment,
+                &options,
+                &plan,
+                &settings.mask,
+                profiler.as_ref(),
+            )
+            .await?;
+            if let Some(p) = &profiler {
+                c.profile = Some(p.finish()?);
+            }
+            c
+        }
     };
     notes.extend(format_notes(&alignment));
     let unique_keys =
@@ -248,6 +271,9 @@ pub async fn registered(
     };
     let masked = settings.mask.columns(&s1, &s2);
     settings.mask.samples(&mut rows.samples, &masked);
+    if let Some(p) = &mut rows.profile {
+        settings.mask.profile(p, &masked);
+    }
     if key.is_empty() && depth == Depth::Rows && settings.options.tolerance.any() {
         notes.push(KEYLESS_TOLERANCE.to_string());
     }
@@ -263,6 +289,7 @@ pub async fn registered(
             expectations: rows.expectations,
             diff_out: rows.diff_out,
             contracts,
+            profile: rows.profile,
         },
     })
 }
@@ -381,11 +408,12 @@ async fn compare(
     options: &CompareOptions,
     plan: &Arc<expect::Plan>,
     mask: &mask::Mask,
+    profiler: Option<&profile::Profiler>,
 ) -> Result<Comparison> {
     if !alignment.key.is_empty() {
-        return keyed::compare(ctx, alignment, options, plan, mask).await;
+        return keyed::compare(ctx, alignment, options, plan, mask, profiler).await;
     }
-    let mut c = keyless::compare(ctx, alignment, options, mask).await?;
+    let mut c = keyless::compare(ctx, alignment, options, mask, profiler).await?;
     if !plan.is_empty() {
         // Without a key only row counts can be declared (checked when
         // planned): whole rows added or removed, with multiplicity.

@@ -133,7 +133,7 @@ fn round(parts: &[f64]) -> f64 {
 /// algorithm: no fused multiply-add needed, which baseline x86-64 lacks),
 /// unless it overflows or underflows. Inputs of 2^996 or more overflow the
 /// split; their squares overflow anyway.
-fn two_product(a: f64, b: f64) -> (f64, f64) {
+pub(crate) fn two_product(a: f64, b: f64) -> (f64, f64) {
     /// 2^27 + 1: splits a double into two halves of 26 bits.
     const SPLITTER: f64 = 134_217_729.0;
     let split = |x: f64| {

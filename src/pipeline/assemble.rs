@@ -43,7 +43,11 @@ pub(super) fn report(
 ) -> DiffReport {
     let (mut reasons, findings, models, models_added, models_removed) =
         match found.subject {
-            Subject::One(c) => {
+            Subject::One(mut c) => {
+                if let Some(d) = &found.determinism {
+                    let mine = d.nondeterministic.iter().filter(|d| d.model.is_none());
+                    c.findings.without_unstable_profile(mine);
+                }
                 let reasons = one_reasons(job, &c, found.determinism.as_ref(), &inputs);
                 (reasons, c.findings, Vec::new(), Vec::new(), Vec::new())
             }

@@ -110,7 +110,7 @@ pub(super) async fn run(
     let mut reports = Vec::new();
     for name in &selection.compared {
         let sides = [(&v1, &out1), (&v2, &out2)];
-        let mut report = compare_model(env, m, &selection, name, sides).await?;
+        let mut report = compare_model(env, m, &selection, name, sides, drifts).await?;
         judge_drift(&mut report, drifts, runs, &env.job.policy);
         reports.push(report);
     }
@@ -431,6 +431,7 @@ async fn compare_model(
     selection: &Selection,
     name: &str,
     sides: [(&VersionRun<'_>, &Outputs); 2],
+    drifts: &[Drift],
 ) -> Result<ModelReport> {
     let job = env.job;
     let [(_, out1), (v2, out2)] = sides;
@@ -508,6 +509,8 @@ async fn compare_model(
         .await
         .map_err(|e| model_error(m, name, e))?;
     c.findings.notes.splice(0..0, notes);
+    let mine = drifts.iter().filter(|d| d.model.as_deref() == Some(name));
+    c.findings.without_unstable_profile(mine);
     let mut reasons = judge::comparison(&c.findings, !job.plan_only(), &job.policy);
     let verdict = judge::order(&mut reasons);
     Ok(ModelReport {

@@ -186,6 +186,7 @@ impl Job {
                     Versions::Folder(m) => m.expect.values().any(|e| !e.is_empty()),
                     _ => false,
                 }),
+            profile: self.settings.options.profile,
         }
     }
 }

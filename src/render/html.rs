@@ -19,6 +19,7 @@ use crate::report::percent;
 use crate::report::{ComparisonView, DiffReport, Level, Mode};
 
 const STYLE: &str = r#"
+svg.chart { display: block; background: #f6f8fa; } svg.chart .v1 { fill: #8c959f; } svg.chart .v2 { fill: #0969da; }
 :root { --ok:#1a7f37; --warn:#9a6700; --bad:#cf222e; --line:#d0d7de; --muted:#57606a; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1f2328; }
 h1 { font-size: 1.6rem; margin: 0 0 .3rem; }
@@ -306,6 +307,7 @@ fn body(o: &mut String, c: &ComparisonView) {
     } else {
         rows(o, c);
         columns(o, c);
+        profile(o, c);
         samples(o, c);
     }
     sql_diff(o, c);
@@ -522,6 +524,133 @@ fn columns(o: &mut String, view: &ComparisonView) {
         );
     }
     o.push_str("</tbody>\n</table>\n");
+}
+
+/// Every column's profile, with its histogram (numbers, times) or its
+/// most frequent values (text, booleans) drawn as inline SVG: v1's bars
+/// grey, v2's blue.
+fn profile(o: &mut String, c: &ComparisonView) {
+    let rows = sections::profile_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    let differing = rows.iter().filter(|r| r.differs).count();
+    let _ = writeln!(
+        o,
+        "<h2>Profile</h2>\n<p>{differing} of {} columns differ; {}.</p>",
+        rows.len(),
+        esc(sections::PROFILE_NOTE)
+    );
+    o.push_str(
+        "<table id=\"profile\">\n<thead><tr><th>column</th><th>kind</th><th class=\"n\">NULLs</th>\
+         <th class=\"n\">distinct</th><th class=\"n\">mean</th><th class=\"n\">median / top</th>\
+         <th>drift</th><th>v1 | v2</th></tr></thead>\n<tbody>\n",
+    );
+    for r in &rows {
+        let _ = writeln!(
+            o,
+            "<tr{}><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            if r.differs { " class=\"diff\"" } else { "" },
+            name(r.column),
+            r.kind,
+            esc(&r.nulls),
+            esc(&r.distinct),
+            esc(&r.center),
+            esc(&r.typical),
+            esc(&r.drift),
+            chart(r.profile)
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
+/// Width and height of a profile chart, in pixels.
+const CHART: (f64, f64) = (240.0, 48.0);
+
+/// A column's chart: the histogram's bins as paired bars, or the most
+/// frequent values' shares; empty when there is neither.
+fn chart(col: &crate::report::ColumnProfile) -> String {
+    let (w, h) = CHART;
+    let mut bars = String::new();
+    let label;
+    if let Some(hist) = &col.histogram {
+        let share = |counts: &[u64]| -> Vec<f64> {
+            let n: u64 = counts.iter().sum();
+            counts
+                .iter()
+                .map(|c| if n == 0 { 0.0 } else { *c as f64 / n as f64 })
+                .collect()
+        };
+        let (a, b) = (share(&hist.v1), share(&hist.v2));
+        let top = a
+            .iter()
+            .chain(&b)
+            .copied()
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE);
+        let bins = a.len().max(b.len()).max(1);
+        let step = w / bins as f64;
+        for (j, (side, class)) in [(&a, "v1"), (&b, "v2")].into_iter().enumerate() {
+            for (i, x) in side.iter().enumerate() {
+                let bh = x / top * (h - 2.0);
+                let _ = write!(
+                    bars,
+                    "<rect class=\"{class}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
+                    i as f64 * step + j as f64 * step / 2.0,
+                    h - bh,
+                    step / 2.0,
+                    bh
+                );
+            }
+        }
+        label = format!(
+            "histogram of {} from {} to {}",
+            text::name(&col.name),
+            text::value(&hist.lo),
+            text::value(&hist.hi)
+        );
+    } else {
+        // The most frequent values of either side, v1's order first.
+        let sides = [col.v1.as_ref(), col.v2.as_ref()];
+        let mut values: Vec<&serde_json::Value> = Vec::new();
+        for s in sides.iter().flatten() {
+            for t in &s.top {
+                if !values.contains(&&t.value) && values.len() < 6 {
+                    values.push(&t.value);
+                }
+            }
+        }
+        if values.is_empty() {
+            return String::new();
+        }
+        let row = h / values.len() as f64;
+        for (i, v) in values.iter().enumerate() {
+            for (j, s) in sides.iter().enumerate() {
+                let Some(s) = s else { continue };
+                let n = s.rows - s.nulls;
+                let count = s.top.iter().find(|t| &t.value == *v).map_or(0, |t| t.count);
+                let share = if n == 0 { 0.0 } else { count as f64 / n as f64 };
+                let _ = write!(
+                    bars,
+                    "<rect class=\"v{}\" x=\"0\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {}</title></rect>",
+                    j + 1,
+                    i as f64 * row + j as f64 * row / 2.0,
+                    share * w,
+                    row / 2.0,
+                    esc(&text::value(v)),
+                    esc(&crate::report::percent(share))
+                );
+            }
+        }
+        label = format!("most frequent values of {}", text::name(&col.name));
+    }
+    format!(
+        "<svg class=\"chart\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" \
+         aria-label=\"{}\"><title>{}</title>{bars}</svg>",
+        esc(&label),
+        esc(&label)
+    )
 }
 
 fn samples(o: &mut String, c: &ComparisonView) {

@@ -75,6 +75,7 @@ fn body(md: &mut Doc, c: &ComparisonView) {
         contracts(md, c);
         schema(md, c);
         columns(md, c);
+        profile(md, c);
         samples(md, c);
     }
     sql_diff(md, c);
@@ -541,6 +542,54 @@ fn columns(md: &mut Doc, c: &ComparisonView) {
         }
     );
     md.block(&head, &lines, "\n", "column table");
+}
+
+/// The profile of the columns whose profile differs (all when asked for
+/// in the HTML and JSON reports).
+fn profile(md: &mut Doc, c: &ComparisonView) {
+    let rows = sections::profile_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    let total = rows.len();
+    let differing: Vec<_> = rows.iter().filter(|r| r.differs).collect();
+    if differing.is_empty() {
+        md.push(&format!(
+            "### Profile\n\nAll {total} columns have the same profile on v1 and v2.\n\n"
+        ));
+        return;
+    }
+    let lines: Vec<String> = differing
+        .iter()
+        .map(|r| {
+            format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                name(r.column),
+                r.kind,
+                escape(&r.nulls),
+                escape(&r.distinct),
+                escape(&r.center),
+                escape(&r.typical),
+                escape(&r.drift)
+            )
+        })
+        .collect();
+    let head = format!(
+        "### Profile ({} of {total} columns differ)\n\n{}.\n\n\
+         | column | kind | NULLs | distinct | mean | median / top | drift |\n\
+         |---|---|---:|---:|---:|---:|---|\n",
+        differing.len(),
+        escape(&capitalise(sections::PROFILE_NOTE))
+    );
+    md.block(&head, &lines, "\n", "profile rows");
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
 }
 
 fn samples(md: &mut Doc, c: &ComparisonView) {

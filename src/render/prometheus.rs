@@ -5,7 +5,8 @@
 //! * volume: each version's rows, the changed, only-v1 and only-v2 rows;
 //! * schema: schema changes by kind, and whether one breaks;
 //! * quality: mismatches per column, contract violations per check and
-//!   version, the verdict and the reasons by rule;
+//!   version, each column's NULL share and drift score, the verdict and
+//!   the reasons by rule;
 //! * freshness: each version's latest value of a column a `freshness`
 //!   contract watches, as a Unix time;
 //! * cost: wall seconds per stage, peak memory, input records read.
@@ -156,6 +157,39 @@ pub fn render(r: &DiffReport) -> String {
                 vec![model(), ("column", col.name.clone())],
                 col.mismatches as f64,
             );
+        }
+        for col in x.profile.iter().flat_map(|p| &p.columns) {
+            for (version, side) in [("v1", &col.v1), ("v2", &col.v2)] {
+                if let Some(side) = side {
+                    f.add(
+                        "diffgate_column_null_ratio",
+                        "Share of a column's rows that are NULL, per version.",
+                        vec![
+                            model(),
+                            ("column", col.name.clone()),
+                            ("version", version.to_string()),
+                        ],
+                        side.null_rate,
+                    );
+                }
+            }
+            let scores = col.drift.iter().flat_map(|d| {
+                [("psi", d.psi), ("js_distance", d.js_distance)]
+                    .into_iter()
+                    .filter_map(|(m, x)| Some((m, x?)))
+            });
+            for (metric, score) in scores {
+                f.add(
+                    "diffgate_column_drift",
+                    "How far v2's distribution of a column is from v1's (PSI or Jensen-Shannon distance).",
+                    vec![
+                        model(),
+                        ("column", col.name.clone()),
+                        ("metric", metric.to_string()),
+                    ],
+                    score,
+                );
+            }
         }
         for k in &x.contracts {
             let check = || {

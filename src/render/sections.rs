@@ -327,6 +327,138 @@ pub fn one_side_lists<'a>(c: &ComparisonView<'a>) -> [(&'static str, &'a [RowSam
     ]
 }
 
+/// One row of the profile table: each cell says v1 → v2.
+pub struct ProfileRow<'a> {
+    pub column: &'a str,
+    pub kind: &'static str,
+    pub nulls: String,
+    pub distinct: String,
+    /// Numbers: the mean; times: the latest value; text: the mean length;
+    /// booleans: the share of `true`.
+    pub center: String,
+    /// Numbers and times: the median; text: the most frequent value.
+    pub typical: String,
+    /// The drift score, or why there is none.
+    pub drift: String,
+    /// Whether anything in the row differs between the versions.
+    pub differs: bool,
+    pub profile: &'a crate::report::ColumnProfile,
+}
+
+/// `a → b`, or one side's value with a dash for the other.
+fn both(a: Option<String>, b: Option<String>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => a,
+        (a, b) => format!(
+            "{} → {}",
+            a.unwrap_or_else(|| "—".into()),
+            b.unwrap_or_else(|| "—".into())
+        ),
+    }
+}
+
+/// A number for a profile cell: at most four significant decimals.
+pub fn short_number(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{x:.digits$}")
+}
+
+/// The rows of a comparison's profile, in profile order.
+pub fn profile_rows<'a>(c: &ComparisonView<'a>) -> Vec<ProfileRow<'a>> {
+    use crate::report::{ProfileKind, SideProfile};
+    let Some(p) = &c.findings.profile else {
+        return Vec::new();
+    };
+    p.columns
+        .iter()
+        .map(|col| {
+            let side = |f: &dyn Fn(&SideProfile) -> Option<String>| {
+                both(col.v1.as_ref().and_then(f), col.v2.as_ref().and_then(f))
+            };
+            let nulls = side(&|s| Some(crate::report::percent(s.null_rate)));
+            let distinct = side(&|s| {
+                Some(format!(
+                    "{}{}",
+                    if s.distinct_exact { "" } else { "≈" },
+                    s.distinct
+                ))
+            });
+            let center = match col.kind {
+                ProfileKind::Number => side(&|s| s.mean.map(short_number)),
+                ProfileKind::Time => side(&|s| s.max.as_ref().map(text::value)),
+                ProfileKind::Text => side(&|s| {
+                    s.length
+                        .as_ref()
+                        .map(|l| format!("{} bytes", short_number(l.mean)))
+                }),
+                ProfileKind::Boolean => side(&|s| {
+                    let yes = s.top.iter().find(|t| t.value == Value::Bool(true));
+                    let n = s.rows - s.nulls;
+                    (n > 0).then(|| {
+                        crate::report::percent(yes.map_or(0, |t| t.count) as f64 / n as f64)
+                    })
+                }),
+                ProfileKind::Other => String::new(),
+            };
+            let typical = match col.kind {
+                ProfileKind::Number | ProfileKind::Time => side(&|s| {
+                    s.quantiles
+                        .iter()
+                        .find(|q| q.p == 50)
+                        .map(|q| match &q.value {
+                            Value::Number(n) if n.is_f64() => {
+                                short_number(n.as_f64().unwrap_or(0.0))
+                            }
+                            v => text::value(v),
+                        })
+                }),
+                ProfileKind::Text => side(&|s| {
+                    s.top
+                        .first()
+                        .map(|t| format!("{} ({})", text::value(&t.value), t.count))
+                }),
+                _ => String::new(),
+            };
+            let drift = match (&col.drift, &col.v1, &col.v2) {
+                (Some(d), _, _) => match (d.psi, d.js_distance, &d.unscored) {
+                    (Some(x), _, _) => format!("PSI {}", short_number(x)),
+                    (_, Some(x), _) => format!("JS {}", short_number(x)),
+                    (_, _, Some(why)) => format!("not scored: {why}"),
+                    _ => String::new(),
+                },
+                (None, Some(_), None) => "only in v1".into(),
+                (None, None, Some(_)) => "only in v2".into(),
+                _ => "key".into(),
+            };
+            let differs = col.v1 != col.v2
+                || col
+                    .drift
+                    .as_ref()
+                    .is_some_and(|d| d.psi.or(d.js_distance).is_some_and(|x| x > 0.0));
+            ProfileRow {
+                column: &col.name,
+                kind: col.kind.as_str(),
+                nulls,
+                distinct,
+                center,
+                typical,
+                drift,
+                differs,
+                profile: col,
+            }
+        })
+        .collect()
+}
+
+/// What the profile table's "center" column holds, by kind.
+pub const PROFILE_NOTE: &str = "each cell is v1 → v2 (one value when equal); \
+     mean: numbers' mean, times' latest value, text's mean length in bytes, booleans' share of true; \
+     median / top: numbers' and times' median, text's most frequent value; \
+     quantiles and PSI from a sample of rows chosen by a hash of the key (of the whole row without one)";
+
 #[cfg(test)]
 mod tests {
     use super::*;

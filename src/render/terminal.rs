@@ -187,7 +187,40 @@ fn body(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
     }
     rows(o, c, p);
     columns(o, c, p, opts);
+    profile(o, c, p, opts);
     samples(o, c, p);
+}
+
+/// Profile lines of the columns whose profile differs (every column with
+/// `--verbose`).
+fn profile(o: &mut String, c: &ComparisonView, p: &Paint, opts: Options) {
+    let rows = sections::profile_rows(c);
+    if rows.is_empty() {
+        return;
+    }
+    let differing = rows.iter().filter(|r| r.differs).count();
+    let title = format!("Profile ({differing} of {} columns differ)", rows.len());
+    let _ = writeln!(o, "\n{}", p.bold(&title));
+    for r in rows.iter().filter(|r| opts.verbose || r.differs) {
+        let mut cells = vec![
+            format!("NULLs {}", r.nulls),
+            format!("distinct {}", r.distinct),
+        ];
+        if !r.center.is_empty() {
+            cells.push(format!("mean {}", r.center));
+        }
+        if !r.typical.is_empty() {
+            cells.push(format!("median/top {}", r.typical));
+        }
+        let _ = writeln!(
+            o,
+            "  {} ({}): {}\n      {}",
+            text::name(r.column),
+            r.kind,
+            inert(&r.drift),
+            inert(&cells.join(" · "))
+        );
+    }
 }
 
 /// The contract's checks on both versions.

@@ -87,6 +87,22 @@ await check("the embedded report data parses and matches the page", async () => 
   assert.ok(await page.locator("#raw-json").count());
 });
 
+await check("the profile draws each column's histogram as inline SVG", async () => {
+  const data = await page.evaluate(() => JSON.parse(document.getElementById("diffgate-report").textContent));
+  const tops = (s) => s && s.top && s.top.length;
+  const drawn = data.profile.columns.filter((c) => c.histogram || tops(c.v1) || tops(c.v2));
+  const charts = page.locator("#profile svg.chart");
+  assert.equal(await charts.count(), drawn.length, "one chart per column with a histogram or top values");
+  assert.ok(drawn.length >= 2, `need charts, have ${drawn.length}`);
+  const box = await charts.first().boundingBox();
+  assert.ok(box && box.width >= 200 && box.height >= 40, `chart laid out: ${JSON.stringify(box)}`);
+  // Bars of both versions, with a height where the data has values.
+  const heights = await charts.first().evaluate((svg) =>
+    [...svg.querySelectorAll("rect")].map((r) => [r.getAttribute("class"), r.getBBox().height, r.getBBox().width]));
+  assert.ok(heights.some(([c, h, w]) => c === "v1" && h * w > 0), "v1 bars drawn");
+  assert.ok(heights.some(([c, h, w]) => c === "v2" && h * w > 0), "v2 bars drawn");
+});
+
 await page.screenshot({ path: screenshot, fullPage: true });
 
 await check("no console errors, dialogs or network requests", async () => {

@@ -83,7 +83,7 @@ fn html_report_works_in_headless_chromium() {
     assert!(!log.contains("not ok"), "{log}");
     assert_eq!(
         log.matches("\nok - ").count() + usize::from(log.starts_with("ok - ")),
-        7,
+        8,
         "{log}"
     );
     let png = std::fs::read(&screenshot).expect("screenshot written");

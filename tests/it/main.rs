@@ -26,6 +26,7 @@ mod memory;
 mod metrics;
 mod models;
 mod oracle;
+mod profile;
 mod properties;
 mod records;
 mod renderers;

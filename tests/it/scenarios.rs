@@ -160,11 +160,14 @@ fn fail_on_moves_the_gate() {
     assert_eq!(review.status.code(), Some(1));
     let never = diffgate(&["run", "scenarios/filter_bug", "--fail-on", "never"]);
     assert_eq!(never.status.code(), Some(0));
+    // The filter also moves `status`'s distribution, which blocks too.
     let policy = diffgate(&[
         "run",
         "scenarios/filter_bug",
         "--policy",
         "max_removed_or_changed_fraction=0.9",
+        "--policy",
+        "distribution_drift=review",
     ]);
     assert_eq!(
         policy.status.code(),

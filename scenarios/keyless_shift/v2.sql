@@ -1,0 +1,7 @@
+SELECT
+    status,
+    CASE WHEN status = 'delivered'
+         THEN round(quantity * unit_price * 0.2, 2)
+         ELSE round(quantity * unit_price, 2)
+    END AS amount
+FROM orders

@@ -1,0 +1,760 @@
+//! The state a side's profile folds its rows into, per partition, and how
+//! two states merge. Every part merges without regard to order, so the
+//! profile is the same at any thread count:
+//!
+//! * counts, the exact sums of [`Moments`], minimum and maximum;
+//! * value frequencies, kept exactly while a column has at most
+//!   [`FREQ_CAP`] distinct values (a partition over the cap means the whole
+//!   column is), then a HyperLogLog of the values;
+//! * a sample of the rows with the smallest hashes ([`Sample`]): the same
+//!   rows whichever partition they come from.
+//!
+//! Values are hashed by [`value_hashes`], the same on every machine (the
+//! engine's own hashing may differ between CPUs), so distinct estimates and
+//! samples are too.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{cast, filter_record_batch, interleave_record_batch};
+use datafusion::arrow::datatypes::*;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
+use datafusion::logical_expr::Accumulator;
+use twox_hash::XxHash64;
+
+use super::sum::Moments;
+use crate::report::ProfileKind;
+
+/// Distinct values a column may have for its frequencies to be kept.
+pub const FREQ_CAP: usize = 1000;
+
+const SEED: u64 = 0x6469_6666_6761_7465;
+const NULL_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// How a column of type `t` is profiled.
+pub fn kind_of(t: &DataType) -> ProfileKind {
+    use DataType::*;
+    match t {
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32
+        | Float64 | Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..) => {
+            ProfileKind::Number
+        }
+        Date32 | Date64 | Time32(_) | Time64(_) | Timestamp(..) => ProfileKind::Time,
+        Utf8 | LargeUtf8 | Utf8View => ProfileKind::Text,
+        Boolean => ProfileKind::Boolean,
+        Dictionary(_, v) => kind_of(v),
+        _ => ProfileKind::Other,
+    }
+}
+
+/// The type a column is profiled in: a dictionary's values.
+pub fn plain_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Dictionary(_, v) => plain_type(v),
+        t => t.clone(),
+    }
+}
+
+/// MurmurHash3's 64-bit finaliser.
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+fn float_bits(x: f64) -> u64 {
+    if x.is_nan() {
+        f64::NAN.to_bits()
+    } else if x == 0.0 {
+        0
+    } else {
+        x.to_bits()
+    }
+}
+
+/// A hash of each value of `a`, equal for equal values and the same on
+/// every machine; NULLs get one marker. `None` for a type no hash is made
+/// for here.
+pub fn value_hashes(a: &dyn Array) -> Option<Vec<u64>> {
+    use DataType::*;
+    macro_rules! prim {
+        ($t:ty, $f:expr) => {
+            a.as_primitive::<$t>()
+                .values()
+                .iter()
+                .map(|v| fmix64(($f)(*v) ^ SEED))
+                .collect::<Vec<u64>>()
+        };
+    }
+    macro_rules! bytes {
+        ($arr:expr) => {{
+            let arr = $arr;
+            (0..arr.len())
+                .map(|i| XxHash64::oneshot(SEED, AsRef::<[u8]>::as_ref(arr.value(i))))
+                .collect::<Vec<u64>>()
+        }};
+    }
+    let mut out: Vec<u64> = match a.data_type() {
+        Boolean => {
+            let b = a.as_boolean();
+            (0..a.len())
+                .map(|i| fmix64((b.value(i) as u64 + 1) ^ SEED))
+                .collect()
+        }
+        Int8 => prim!(Int8Type, |v: i8| v as i64 as u64),
+        Int16 => prim!(Int16Type, |v: i16| v as i64 as u64),
+        Int32 => prim!(Int32Type, |v: i32| v as i64 as u64),
+        Int64 => prim!(Int64Type, |v: i64| v as u64),
+        UInt8 => prim!(UInt8Type, |v: u8| v as u64),
+        UInt16 => prim!(UInt16Type, |v: u16| v as u64),
+        UInt32 => prim!(UInt32Type, |v: u32| v as u64),
+        UInt64 => prim!(UInt64Type, |v: u64| v),
+        Float32 => prim!(Float32Type, |v: f32| float_bits(v as f64)),
+        Float64 => prim!(Float64Type, float_bits),
+        Decimal128(..) => prim!(Decimal128Type, |v: i128| (v as u64)
+            ^ fmix64((v >> 64) as u64)),
+        Date32 => prim!(Date32Type, |v: i32| v as i64 as u64),
+        Date64 => prim!(Date64Type, |v: i64| v as u64),
+        Timestamp(..) | Time64(_) | Time32(_) | Duration(_) => {
+            let wide = match a.data_type() {
+                Time32(_) => cast(&cast(a, &Int32).ok()?, &Int64).ok()?,
+                _ => cast(a, &Int64).ok()?,
+            };
+            wide.as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|v| fmix64(*v as u64 ^ SEED))
+                .collect()
+        }
+        Utf8 => bytes!(a.as_string::<i32>()),
+        LargeUtf8 => bytes!(a.as_string::<i64>()),
+        Utf8View => bytes!(a.as_string_view()),
+        Binary => bytes!(a.as_binary::<i32>()),
+        LargeBinary => bytes!(a.as_binary::<i64>()),
+        BinaryView => bytes!(a.as_binary_view()),
+        FixedSizeBinary(_) => bytes!(a.as_fixed_size_binary()),
+        t => {
+            let conv = RowConverter::new(vec![SortField::new(t.clone())]).ok()?;
+            let rows = conv
+                .convert_columns(&[Arc::new(a.slice(0, a.len()))])
+                .ok()?;
+            rows.iter()
+                .map(|r| XxHash64::oneshot(SEED, r.as_ref()))
+                .collect()
+        }
+    };
+    if let Some(n) = a.logical_nulls() {
+        for (i, h) in out.iter_mut().enumerate() {
+            if n.is_null(i) {
+                *h = NULL_HASH;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// One hash per row over `columns` (a constant for none).
+pub fn row_hashes(columns: &[&ArrayRef], rows: usize) -> Vec<u64> {
+    let mut out = vec![SEED; rows];
+    for (j, c) in columns.iter().enumerate() {
+        let hs = value_hashes(c.as_ref()).unwrap_or_else(|| vec![0; rows]);
+        for (r, h) in out.iter_mut().zip(hs) {
+            *r = fmix64(*r ^ h.wrapping_add(j as u64));
+        }
+    }
+    out
+}
+
+/// HyperLogLog with 2^14 one-byte registers (standard error 0.81%).
+#[derive(Debug, Clone)]
+pub struct Hll(Box<[u8]>);
+
+const HLL_P: u32 = 14;
+
+impl Hll {
+    fn new() -> Self {
+        Hll(vec![0; 1 << HLL_P].into_boxed_slice())
+    }
+
+    fn add(&mut self, h: u64) {
+        let i = (h >> (64 - HLL_P)) as usize;
+        let w = (h << HLL_P) | (1 << (HLL_P - 1));
+        let rank = w.leading_zeros() as u8 + 1;
+        if rank > self.0[i] {
+            self.0[i] = rank;
+        }
+    }
+
+    fn merge(&mut self, o: &Hll) {
+        for (a, b) in self.0.iter_mut().zip(o.0.iter()) {
+            *a = (*a).max(*b);
+        }
+    }
+
+    /// The estimate, with linear counting for small ones.
+    pub fn estimate(&self) -> u64 {
+        let m = self.0.len() as f64;
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let mut sum = 0.0;
+        let mut zeros = 0u64;
+        for &r in self.0.iter() {
+            sum += (-(r as f64)).exp2();
+            zeros += u64::from(r == 0);
+        }
+        let e = alpha * m * m / sum;
+        let e = if e <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            e
+        };
+        e.round() as u64
+    }
+}
+
+/// A hasher that passes an already mixed `u64` through.
+#[derive(Default)]
+pub struct Passthrough(u64);
+
+impl Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Value hash → (rows holding it, the value).
+pub type Frequencies = HashMap<u64, (u64, ScalarValue), BuildHasherDefault<Passthrough>>;
+
+/// One column of one side.
+#[derive(Debug)]
+pub struct ColAcc {
+    pub kind: ProfileKind,
+    pub data_type: DataType,
+    pub rows: u64,
+    pub nulls: u64,
+    min: Option<MinAccumulator>,
+    max: Option<MaxAccumulator>,
+    pub moments: Option<Moments>,
+    /// Exact frequencies while at most [`FREQ_CAP`] values are distinct.
+    pub freq: Option<Frequencies>,
+    /// All values, once the frequencies are gone (or never kept).
+    pub hll: Option<Hll>,
+    /// No hash exists for the type: no distinct count.
+    pub unhashable: bool,
+    /// Strings: shortest, longest, total length in bytes (UTF-8).
+    pub lengths: Option<(u64, u64, u64)>,
+}
+
+impl ColAcc {
+    pub fn new(data_type: &DataType) -> Result<Self> {
+        let kind = kind_of(data_type);
+        let data_type = plain_type(data_type);
+        // Text is not ranged: comparing every string twice costs more than
+        // its first and last value in byte order tell.
+        let ranged = !matches!(kind, ProfileKind::Other | ProfileKind::Text);
+        Ok(ColAcc {
+            kind,
+            rows: 0,
+            nulls: 0,
+            min: ranged
+                .then(|| MinAccumulator::try_new(&data_type))
+                .transpose()?,
+            max: ranged
+                .then(|| MaxAccumulator::try_new(&data_type))
+                .transpose()?,
+            moments: (kind == ProfileKind::Number).then(Moments::default),
+            freq: (kind != ProfileKind::Other).then(Frequencies::default),
+            hll: (kind == ProfileKind::Other).then(Hll::new),
+            unhashable: false,
+            lengths: None,
+            data_type,
+        })
+    }
+
+    pub fn add(&mut self, a: &ArrayRef) -> Result<()> {
+        let n = a.len();
+        let nulls = a.logical_nulls();
+        let is_null = |i: usize| nulls.as_ref().is_some_and(|b| b.is_null(i));
+        self.rows += n as u64;
+        self.nulls += nulls.as_ref().map_or(0, |b| b.null_count()) as u64;
+        if let Some(m) = &mut self.min {
+            m.update_batch(std::slice::from_ref(a))?;
+        }
+        if let Some(m) = &mut self.max {
+            m.update_batch(std::slice::from_ref(a))?;
+        }
+        if let Some(moments) = &mut self.moments {
+            add_moments(moments, a)?;
+        }
+        if self.kind == ProfileKind::Text {
+            let mut l = self.lengths.unwrap_or((u64::MAX, 0, 0));
+            let mut one = |n: usize| {
+                let c = n as u64;
+                l = (l.0.min(c), l.1.max(c), l.2 + c);
+            };
+            let valid = |i: usize| !is_null(i);
+            match a.data_type() {
+                DataType::Utf8 => {
+                    let s = a.as_string::<i32>();
+                    (0..n)
+                        .filter(|&i| valid(i))
+                        .for_each(|i| one(s.value_length(i) as usize));
+                }
+                DataType::LargeUtf8 => {
+                    let s = a.as_string::<i64>();
+                    (0..n)
+                        .filter(|&i| valid(i))
+                        .for_each(|i| one(s.value_length(i) as usize));
+                }
+                DataType::Utf8View => {
+                    let s = a.as_string_view();
+                    let views = s.views();
+                    (0..n)
+                        .filter(|&i| valid(i))
+                        .for_each(|i| one((views[i] as u32) as usize));
+                }
+                _ => {}
+            }
+            if l.0 != u64::MAX {
+                self.lengths = Some(l);
+            }
+        }
+        if self.unhashable {
+            return Ok(());
+        }
+        let Some(hs) = value_hashes(a.as_ref()) else {
+            self.unhashable = true;
+            self.freq = None;
+            self.hll = None;
+            return Ok(());
+        };
+        let mut i = 0;
+        if let Some(freq) = &mut self.freq {
+            while i < n {
+                if !is_null(i) {
+                    match freq.get_mut(&hs[i]) {
+                        Some(e) => e.0 += 1,
+                        None => {
+                            freq.insert(hs[i], (1, ScalarValue::try_from_array(a, i)?));
+                        }
+                    }
+                    if freq.len() > FREQ_CAP {
+                        i += 1;
+                        break;
+                    }
+                }
+                i += 1;
+            }
+            if freq.len() <= FREQ_CAP {
+                return Ok(());
+            }
+            self.overflow();
+        }
+        let hll = self.hll.get_or_insert_with(Hll::new);
+        for (j, h) in hs.iter().enumerate().skip(i) {
+            if !is_null(j) {
+                hll.add(*h);
+            }
+        }
+        Ok(())
+    }
+
+    /// Too many distinct values: the frequencies become a HyperLogLog.
+    fn overflow(&mut self) {
+        if let Some(freq) = self.freq.take() {
+            let hll = self.hll.get_or_insert_with(Hll::new);
+            for h in freq.keys() {
+                hll.add(*h);
+            }
+        }
+    }
+
+    pub fn merge(&mut self, mut o: ColAcc) -> Result<()> {
+        self.rows += o.rows;
+        self.nulls += o.nulls;
+        if let (Some(a), Some(b)) = (&mut self.min, &mut o.min) {
+            let state: Vec<ArrayRef> = b
+                .state()?
+                .into_iter()
+                .map(|s| s.to_array())
+                .collect::<Result<_>>()?;
+            a.merge_batch(&state)?;
+        }
+        if let (Some(a), Some(b)) = (&mut self.max, &mut o.max) {
+            let state: Vec<ArrayRef> = b
+                .state()?
+                .into_iter()
+                .map(|s| s.to_array())
+                .collect::<Result<_>>()?;
+            a.merge_batch(&state)?;
+        }
+        if let (Some(a), Some(b)) = (&mut self.moments, &o.moments) {
+            a.merge(b);
+        }
+        self.lengths = match (self.lengths, o.lengths) {
+            (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1), a.2 + b.2)),
+            (a, b) => a.or(b),
+        };
+        if self.unhashable || o.unhashable {
+            self.unhashable = true;
+            self.freq = None;
+            self.hll = None;
+            return Ok(());
+        }
+        match (&mut self.freq, o.freq.take()) {
+            (Some(a), Some(b)) => {
+                for (h, (n, v)) in b {
+                    a.entry(h).or_insert((0, v)).0 += n;
+                }
+                if a.len() > FREQ_CAP {
+                    self.overflow();
+                }
+            }
+            (Some(_), None) => self.overflow(),
+            (None, Some(b)) => {
+                let hll = self.hll.get_or_insert_with(Hll::new);
+                for h in b.keys() {
+                    hll.add(*h);
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(b) = &o.hll {
+            self.hll.get_or_insert_with(Hll::new).merge(b);
+        }
+        Ok(())
+    }
+
+    pub fn min(&mut self) -> Result<Option<ScalarValue>> {
+        Ok(match &mut self.min {
+            Some(m) => Some(m.evaluate()?).filter(|v| !v.is_null()),
+            None => None,
+        })
+    }
+
+    pub fn max(&mut self) -> Result<Option<ScalarValue>> {
+        Ok(match &mut self.max {
+            Some(m) => Some(m.evaluate()?).filter(|v| !v.is_null()),
+            None => None,
+        })
+    }
+
+    /// Distinct non-NULL values and whether the count is exact.
+    pub fn distinct(&self) -> Option<(u64, bool)> {
+        match (&self.freq, &self.hll) {
+            (Some(f), _) => Some((f.len() as u64, true)),
+            (None, Some(h)) => Some((h.estimate(), false)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Add every non-NULL value of `a` to `m`: integers (and decimals'
+/// unscaled values, then scaled) exactly in 128 bits, the rest as doubles.
+fn add_moments(m: &mut Moments, a: &ArrayRef) -> Result<()> {
+    use DataType::*;
+    macro_rules! ints {
+        ($t:ty) => {{
+            let p = a.as_primitive::<$t>();
+            if p.null_count() == 0 {
+                p.values().iter().for_each(|v| m.add_int(i128::from(*v)));
+            } else {
+                p.iter().flatten().for_each(|v| m.add_int(i128::from(v)));
+            }
+        }};
+    }
+    match a.data_type() {
+        Int8 => ints!(Int8Type),
+        Int16 => ints!(Int16Type),
+        Int32 => ints!(Int32Type),
+        Int64 => ints!(Int64Type),
+        UInt8 => ints!(UInt8Type),
+        UInt16 => ints!(UInt16Type),
+        UInt32 => ints!(UInt32Type),
+        UInt64 => ints!(UInt64Type),
+        _ => {
+            let f = cast(a, &DataType::Float64)?;
+            let f = f.as_primitive::<Float64Type>();
+            if f.null_count() == 0 {
+                f.values().iter().for_each(|x| m.add(*x));
+            } else {
+                f.iter().flatten().for_each(|x| m.add(x));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rows of one side with the smallest `(hash of the key, hash of the
+/// row)`, at most `limit`: a uniform sample that is the same set whatever
+/// the partitions, and (with a key) the same keys on both sides.
+#[derive(Debug)]
+pub struct Sample {
+    limit: usize,
+    /// Candidates: the profiled columns plus the key hash, last.
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// No row hashing above this can be among the smallest `limit`.
+    threshold: u64,
+}
+
+impl Sample {
+    pub fn new(limit: usize) -> Self {
+        Sample {
+            limit,
+            batches: Vec::new(),
+            rows: 0,
+            threshold: u64::MAX,
+        }
+    }
+
+    /// Offer the rows of `batch` (profiled columns plus the key hash).
+    pub fn add(&mut self, batch: RecordBatch) -> Result<()> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let h = batch
+            .column(batch.num_columns() - 1)
+            .as_primitive::<UInt64Type>();
+        let keep = if self.threshold == u64::MAX {
+            batch
+        } else {
+            let t = self.threshold;
+            let values = h.values();
+            let mask = BooleanArray::new(
+                datafusion::arrow::buffer::BooleanBuffer::collect_bool(values.len(), |i| {
+                    values[i] <= t
+                }),
+                None,
+            );
+            compact_views(filter_record_batch(&batch, &mask)?)?
+        };
+        if keep.num_rows() > 0 {
+            self.rows += keep.num_rows();
+            self.batches.push(keep);
+        }
+        if self.rows > 4 * self.limit.max(1024) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    pub fn merge(&mut self, o: Sample) -> Result<()> {
+        self.rows += o.rows;
+        self.batches.extend(o.batches);
+        self.threshold = self.threshold.min(o.threshold);
+        if self.rows > self.limit {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Keep the `limit` rows with the smallest key hash, rows with the
+    /// same key hash at the cut chosen by the hash of the whole row. Only
+    /// the kept rows are copied.
+    fn compact(&mut self) -> Result<()> {
+        let Some(first) = self.batches.first() else {
+            return Ok(());
+        };
+        let schema = first.schema();
+        let nc = schema.fields().len();
+        let mut rows: Vec<(u64, usize, usize)> = Vec::with_capacity(self.rows);
+        for (b, batch) in self.batches.iter().enumerate() {
+            let h = batch.column(nc - 1).as_primitive::<UInt64Type>();
+            rows.extend(h.values().iter().enumerate().map(|(r, v)| (*v, b, r)));
+        }
+        if rows.len() > self.limit && self.limit > 0 {
+            rows.select_nth_unstable_by_key(self.limit - 1, |e| e.0);
+            let cut = rows[self.limit - 1].0;
+            let (kept, rest) = rows.split_at_mut(self.limit);
+            if rest.iter().any(|e| e.0 == cut) {
+                // Rows tying at the cut on both sides of it: the whole
+                // row's hash decides, so the kept set is the same however
+                // the rows arrived.
+                let mut ties: Vec<(u64, usize, usize)> = kept
+                    .iter()
+                    .chain(rest.iter())
+                    .filter(|e| e.0 == cut)
+                    .copied()
+                    .collect();
+                let n_in = kept.iter().filter(|e| e.0 == cut).count();
+                let refs: Vec<&RecordBatch> = self.batches.iter().collect();
+                let idx: Vec<(usize, usize)> = ties.iter().map(|e| (e.1, e.2)).collect();
+                let tied = interleave_record_batch(&refs, &idx)?;
+                let cols: Vec<&ArrayRef> = tied.columns()[..nc - 1].iter().collect();
+                let second = row_hashes(&cols, tied.num_rows());
+                let mut order: Vec<usize> = (0..ties.len()).collect();
+                order.sort_by_key(|&i| second[i]);
+                let chosen: Vec<(u64, usize, usize)> =
+                    order[..n_in].iter().map(|&i| ties[i]).collect();
+                ties.clear();
+                let mut out: Vec<(u64, usize, usize)> =
+                    kept.iter().filter(|e| e.0 != cut).copied().collect();
+                out.extend(chosen);
+                rows = out;
+            } else {
+                rows.truncate(self.limit);
+            }
+            self.threshold = cut;
+        }
+        rows.sort_unstable();
+        let refs: Vec<&RecordBatch> = self.batches.iter().collect();
+        let idx: Vec<(usize, usize)> = rows.iter().map(|e| (e.1, e.2)).collect();
+        let kept = compact_views(interleave_record_batch(&refs, &idx)?)?;
+        self.rows = kept.num_rows();
+        self.batches = vec![kept];
+        Ok(())
+    }
+
+    /// The sample, in hash order (without the key hash column).
+    pub fn finish(mut self) -> Result<Option<RecordBatch>> {
+        self.compact()?;
+        Ok(self.batches.pop().map(|b| {
+            let n = b.num_columns();
+            b.project(&(0..n - 1).collect::<Vec<_>>())
+                .expect("in range")
+        }))
+    }
+}
+
+/// `batch` with its string and binary views copied out of the buffers
+/// they share with the rows not kept, so a sample holds only its own rows.
+fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
+    {
+        return Ok(batch);
+    }
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| -> ArrayRef {
+            match c.data_type() {
+                DataType::Utf8View => Arc::new(c.as_string_view().gc()),
+                DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
+                _ => Arc::clone(c),
+            }
+        })
+        .collect();
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// Everything one partition of one side found.
+#[derive(Debug)]
+pub struct SideAcc {
+    pub columns: Vec<ColAcc>,
+    pub sample: Sample,
+}
+
+impl SideAcc {
+    pub fn merge(&mut self, o: SideAcc) -> Result<()> {
+        for (a, b) in self.columns.iter_mut().zip(o.columns) {
+            a.merge(b)?;
+        }
+        self.sample.merge(o.sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray, UInt64Array};
+
+    #[test]
+    fn value_hashes_are_fixed_and_equal_for_equal_values() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(1), Some(2)]));
+        let h = value_hashes(a.as_ref()).unwrap();
+        assert_eq!(h[0], h[2]);
+        assert_ne!(h[0], h[3]);
+        assert_eq!(h[1], NULL_HASH);
+        // The same on every machine: a fixed value.
+        assert_eq!(h[0], fmix64(1 ^ SEED));
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![0.0, -0.0, f64::NAN, -f64::NAN]));
+        let h = value_hashes(f.as_ref()).unwrap();
+        assert_eq!(h[0], h[1]);
+        assert_eq!(h[2], h[3]);
+        let s: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a"]));
+        let h = value_hashes(s.as_ref()).unwrap();
+        assert_eq!(h[0], h[2]);
+        assert_eq!(h[0], XxHash64::oneshot(SEED, b"a"));
+    }
+
+    #[test]
+    fn hyperloglog_is_within_its_error() {
+        for n in [10u64, 1000, 100_000] {
+            let mut h = Hll::new();
+            for i in 0..n {
+                h.add(fmix64(i ^ SEED));
+            }
+            let e = h.estimate() as f64;
+            assert!((e - n as f64).abs() <= 0.03 * n as f64 + 1.0, "{n}: {e}");
+        }
+    }
+
+    #[test]
+    fn frequencies_give_way_to_a_sketch_past_the_cap_in_any_split() {
+        let values: Vec<i64> = (0..3000).map(|i| i % 1500).collect();
+        let whole: ArrayRef = Arc::new(Int64Array::from(values.clone()));
+        let mut one = ColAcc::new(&DataType::Int64).unwrap();
+        one.add(&whole).unwrap();
+        // Each half is under the cap; together they are over it.
+        let mut a = ColAcc::new(&DataType::Int64).unwrap();
+        let mut b = ColAcc::new(&DataType::Int64).unwrap();
+        a.add(&(Arc::new(Int64Array::from((0..900).collect::<Vec<i64>>())) as ArrayRef))
+            .unwrap();
+        b.add(&(Arc::new(Int64Array::from((600..1500).collect::<Vec<i64>>())) as ArrayRef))
+            .unwrap();
+        a.merge(b).unwrap();
+        assert!(!one.distinct().unwrap().1);
+        assert!(!a.distinct().unwrap().1);
+        assert_eq!(one.distinct().unwrap().0, a.distinct().unwrap().0);
+    }
+
+    #[test]
+    fn the_sample_is_the_same_set_however_rows_are_split() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int64, false),
+            Field::new("h", DataType::UInt64, false),
+        ]));
+        let batch = |r: std::ops::Range<i64>| {
+            let x: Vec<i64> = r.collect();
+            let h: Vec<u64> = x.iter().map(|v| fmix64(*v as u64)).collect();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(x)),
+                    Arc::new(UInt64Array::from(h)),
+                ],
+            )
+            .unwrap()
+        };
+        let mut one = Sample::new(100);
+        one.add(batch(0..5000)).unwrap();
+        let mut a = Sample::new(100);
+        let mut b = Sample::new(100);
+        for k in 0..10 {
+            let part = batch(k * 500..(k + 1) * 500);
+            if k % 2 == 0 { a.add(part) } else { b.add(part) }.unwrap();
+        }
+        b.merge(a).unwrap();
+        let (x, y) = (one.finish().unwrap().unwrap(), b.finish().unwrap().unwrap());
+        assert_eq!(x.num_rows(), 100);
+        assert_eq!(x, y);
+    }
+}
