@@ -297,7 +297,7 @@ async fn write_parts_every(
 /// their rows use. A view column read from Parquet or filtered shares the
 /// data buffers of a whole page, and IPC writes every buffer whole: without
 /// this, the benchmark's 1M rows took 500 MB per side instead of 285 MB.
-fn compact_views(batch: RecordBatch) -> datafusion::arrow::error::Result<RecordBatch> {
+pub(crate) fn compact_views(batch: RecordBatch) -> datafusion::arrow::error::Result<RecordBatch> {
     if !batch
         .columns()
         .iter()

@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use serde_json::Value;
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -173,4 +175,30 @@ pub fn copy_into(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Rows of a DuckDB query as JSON lines, or `None` when no Python with
+/// DuckDB is here (the test then skips that part, saying so).
+pub fn duckdb(dir: &Path, sql: &str) -> Option<Vec<Value>> {
+    let py = python()?;
+    let script = format!(
+        "import duckdb, json\nfor r in duckdb.sql({sql:?}).fetchall():\n    print(json.dumps(r, default=str))"
+    );
+    let out = Command::new(py)
+        .current_dir(dir)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+    )
 }

@@ -58,32 +58,6 @@ fn orders(dir: &Path) {
     std::fs::write(dir.join("v2.csv"), v2).unwrap();
 }
 
-/// Rows of a DuckDB query as JSON lines, or `None` when no Python with
-/// DuckDB is here (the test then skips that part, saying so).
-fn duckdb(dir: &Path, sql: &str) -> Option<Vec<Value>> {
-    let py = common::python()?;
-    let script = format!(
-        "import duckdb, json\nfor r in duckdb.sql({sql:?}).fetchall():\n    print(json.dumps(r, default=str))"
-    );
-    let out = Command::new(py)
-        .current_dir(dir)
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-    )
-}
-
 const EU: &str =
     r#"{column = "amount", where = "region = 'eu'", change = "scale(100)", reason = "cents"}"#;
 const NEW: &str = r#"{change = "rows_added(..10)", reason = "new customers"}"#;
@@ -112,7 +86,7 @@ fn every_differing_row_is_written_sorted_with_its_class() {
         (&d["rows"], &d["changed"], &d["only_v1"], &d["only_v2"]),
         (&126.into(), &110.into(), &11.into(), &5.into())
     );
-    let Some(rows) = duckdb(
+    let Some(rows) = common::duckdb(
         dir.path(),
         "select _status, count(*), count(*) filter (_expected), min(id), max(id) \
          from 'out/diff.parquet' group by all order by 1",
@@ -127,7 +101,7 @@ fn every_differing_row_is_written_sorted_with_its_class() {
             serde_json::json!(["only_v2", 5, 5, 2000, 2004]),
         ]
     );
-    let classes = duckdb(
+    let classes = common::duckdb(
         dir.path(),
         "select amount__change, amount__expected, count(*) from 'out/diff.parquet' \
          where _status = 'changed' group by all order by 1",
@@ -141,7 +115,7 @@ fn every_differing_row_is_written_sorted_with_its_class() {
         ]
     );
     // Sorted by key, values typed as compared, unchanged cells unclassed.
-    let first = duckdb(
+    let first = common::duckdb(
         dir.path(),
         "select id, amount__v1, amount__v2, region__v1, region__change \
          from 'out/diff.parquet' limit 2",
@@ -195,7 +169,7 @@ fn the_file_is_the_same_at_any_thread_count_and_masks_what_reports_mask() {
         files.iter().all(|f| f == &files[0]),
         "thread count changed the file"
     );
-    let Some(emails) = duckdb(
+    let Some(emails) = common::duckdb(
         dir.path(),
         "select distinct coalesce(email__v1, email__v2) from 't1.parquet'",
     ) else {
@@ -213,7 +187,7 @@ fn nothing_different_is_an_empty_file() {
     let r = common::ok_json(&diff(dir.path(), &["--key", "id", "--diff-out", "folder"]));
     assert_eq!(r["diff_out"]["path"], "folder/diff.parquet", "{r:#}");
     assert_eq!(r["diff_out"]["rows"], 0);
-    if let Some(n) = duckdb(dir.path(), "select count(*) from 'folder/diff.parquet'") {
+    if let Some(n) = common::duckdb(dir.path(), "select count(*) from 'folder/diff.parquet'") {
         assert_eq!(n, [serde_json::json!([0])]);
     }
 }
@@ -237,7 +211,8 @@ fn without_a_key_each_distinct_row_is_written_with_its_count() {
         (&4.into(), &2.into(), &2.into()),
         "{r:#}"
     );
-    let Some(rows) = duckdb(dir.path(), "select a, b, _status, _count from 'd.parquet'") else {
+    let Some(rows) = common::duckdb(dir.path(), "select a, b, _status, _count from 'd.parquet'")
+    else {
         return;
     };
     assert_eq!(
@@ -353,7 +328,7 @@ v2.filter(pl.col("id") <= 990).write_parquet("v2.parquet")
         files.iter().all(|f| f == &files[0]),
         "thread count changed the file"
     );
-    if let Some(rows) = duckdb(
+    if let Some(rows) = common::duckdb(
         dir.path(),
         "select _status, count(*) filter (_expected), count(*) from 'd1.parquet' group by 1 order by 1",
     ) {

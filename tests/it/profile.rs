@@ -3,12 +3,25 @@
 //! alike at 1, 4 and 8 threads and checked against DuckDB's own aggregates,
 //! `--no-profile`, per-column drift settings and masks.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::common;
+
+/// `diffgate run SCENARIO --format json` with `extra` flags, and its report.
+fn run_json(scenario: &str, extra: &[&str]) -> (Option<i32>, Value) {
+    let out = common::diffgate()
+        .args(common::run_args(scenario))
+        .args(["--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
 
 fn column<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["profile"]["columns"]
@@ -21,13 +34,8 @@ fn column<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn a_keyless_shift_with_equal_row_counts_shows_in_the_distribution() {
-    let out = common::diffgate()
-        .args(common::run_args("scenarios/keyless_shift"))
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, r) = run_json("scenarios/keyless_shift", &[]);
+    assert_eq!(code, Some(1));
     assert_eq!(r["rows"]["v1"], 600);
     assert_eq!(r["rows"]["v2"], 600);
     let amount = column(&r, "amount");
@@ -48,12 +56,7 @@ fn a_keyless_shift_with_equal_row_counts_shows_in_the_distribution() {
     assert_eq!(drift[0]["level"], "review");
     assert!(drift[0]["message"].as_str().unwrap().contains("`amount`"));
     // A lower block limit, per flag, blocks on the same score.
-    let out = common::diffgate()
-        .args(common::run_args("scenarios/keyless_shift"))
-        .args(["--format", "json", "--policy", "psi.block=0.15"])
-        .output()
-        .unwrap();
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, r) = run_json("scenarios/keyless_shift", &["--policy", "psi.block=0.15"]);
     let levels: Vec<&Value> = r["reasons"]
         .as_array()
         .unwrap()
@@ -66,12 +69,7 @@ fn a_keyless_shift_with_equal_row_counts_shows_in_the_distribution() {
 
 #[test]
 fn no_profile_leaves_out_the_profile_and_its_rules() {
-    let out = common::diffgate()
-        .args(common::run_args("scenarios/keyless_shift"))
-        .args(["--format", "json", "--no-profile"])
-        .output()
-        .unwrap();
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, r) = run_json("scenarios/keyless_shift", &["--no-profile"]);
     assert!(r.get("profile").is_none());
     let rules: Vec<&str> = r["rules"]
         .as_array()
@@ -114,12 +112,7 @@ fn a_column_can_be_left_out_of_the_drift_rules() {
 
 #[test]
 fn masked_columns_are_profiled_without_their_values() {
-    let out = common::diffgate()
-        .args(common::run_args("scenarios/masked_names"))
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, r) = run_json("scenarios/masked_names", &[]);
     let masked: Vec<&Value> = r["profile"]["columns"]
         .as_array()
         .unwrap()
@@ -140,28 +133,6 @@ fn masked_columns_are_profiled_without_their_values() {
             }
         }
     }
-}
-
-/// DuckDB's answer to `sql` in `dir`, one JSON row per line.
-fn duckdb(py: &Path, dir: &Path, sql: &str) -> Vec<Value> {
-    let script = format!(
-        "import duckdb, json\nfor r in duckdb.sql({sql:?}).fetchall():\n    print(json.dumps(r, default=str))"
-    );
-    let out = Command::new(py)
-        .current_dir(dir)
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -233,14 +204,14 @@ v2.write_parquet("v2.parquet", row_group_size=10000)
             assert_eq!(column(&r, "nothing")["v2"]["null_rate"], 1.0);
             // Every count, range and mean as DuckDB computes them.
             for (file, side) in [("v1.parquet", "v1"), ("v2.parquet", "v2")] {
-                let row = &duckdb(
-                    &py,
+                let row = &common::duckdb(
                     dir.path(),
                     &format!(
                         "select count(*), count(price), min(price), max(price), avg(price), \
                          stddev_samp(price), count(distinct city), count(distinct code) from '{file}'"
                     ),
-                )[0];
+                )
+                .expect("Python with DuckDB")[0];
                 let p = &column(&r, "price")[side];
                 assert_eq!(p["rows"], row[0]);
                 assert_eq!(

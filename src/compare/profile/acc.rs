@@ -28,7 +28,9 @@ use datafusion::logical_expr::Accumulator;
 use twox_hash::XxHash64;
 
 use super::sum::Moments;
+use crate::compare::row_hash::fmix64;
 use crate::report::ProfileKind;
+use crate::transform::compact_views;
 
 /// Distinct values a column may have for its frequencies to be kept.
 pub const FREQ_CAP: usize = 1000;
@@ -58,15 +60,6 @@ pub fn plain_type(t: &DataType) -> DataType {
         DataType::Dictionary(_, v) => plain_type(v),
         t => t.clone(),
     }
-}
-
-/// MurmurHash3's 64-bit finaliser.
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
 }
 
 fn float_bits(x: f64) -> u64 {
@@ -162,9 +155,15 @@ pub fn value_hashes(a: &dyn Array) -> Option<Vec<u64>> {
 
 /// One hash per row over `columns` (a constant for none).
 pub fn row_hashes(columns: &[&ArrayRef], rows: usize) -> Vec<u64> {
+    combine(columns.iter().map(|c| value_hashes(c.as_ref())), rows)
+}
+
+/// One hash per row from each column's value hashes (`None`: a column
+/// without them).
+pub fn combine(columns: impl Iterator<Item = Option<Vec<u64>>>, rows: usize) -> Vec<u64> {
     let mut out = vec![SEED; rows];
-    for (j, c) in columns.iter().enumerate() {
-        let hs = value_hashes(c.as_ref()).unwrap_or_else(|| vec![0; rows]);
+    for (j, hs) in columns.enumerate() {
+        let hs = hs.unwrap_or_else(|| vec![0; rows]);
         for (r, h) in out.iter_mut().zip(hs) {
             *r = fmix64(*r ^ h.wrapping_add(j as u64));
         }
@@ -285,7 +284,8 @@ impl ColAcc {
         })
     }
 
-    pub fn add(&mut self, a: &ArrayRef) -> Result<()> {
+    /// Fold `a` in; the values' hashes, when made, for the sample to reuse.
+    pub fn add(&mut self, a: &ArrayRef) -> Result<Option<Vec<u64>>> {
         let n = a.len();
         let nulls = a.logical_nulls();
         let is_null = |i: usize| nulls.as_ref().is_some_and(|b| b.is_null(i));
@@ -334,14 +334,27 @@ impl ColAcc {
             }
         }
         if self.unhashable {
-            return Ok(());
+            return Ok(None);
         }
         let Some(hs) = value_hashes(a.as_ref()) else {
             self.unhashable = true;
             self.freq = None;
             self.hll = None;
-            return Ok(());
+            return Ok(None);
         };
+        self.count_values(a, &hs, &is_null)?;
+        Ok(Some(hs))
+    }
+
+    /// Count each non-NULL value of `a` (hashed as `hs`): in the
+    /// frequencies while they last, else in the HyperLogLog.
+    fn count_values(
+        &mut self,
+        a: &ArrayRef,
+        hs: &[u64],
+        is_null: &dyn Fn(usize) -> bool,
+    ) -> Result<()> {
+        let n = a.len();
         let mut i = 0;
         if let Some(freq) = &mut self.freq {
             while i < n {
@@ -629,30 +642,6 @@ impl Sample {
                 .expect("in range")
         }))
     }
-}
-
-/// `batch` with its string and binary views copied out of the buffers
-/// they share with the rows not kept, so a sample holds only its own rows.
-fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
-    if !batch
-        .columns()
-        .iter()
-        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
-    {
-        return Ok(batch);
-    }
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .map(|c| -> ArrayRef {
-            match c.data_type() {
-                DataType::Utf8View => Arc::new(c.as_string_view().gc()),
-                DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
-                _ => Arc::clone(c),
-            }
-        })
-        .collect();
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 /// Everything one partition of one side found.

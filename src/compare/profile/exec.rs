@@ -22,7 +22,7 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::Stream;
 
-use super::acc::{ColAcc, Sample, SideAcc, plain_type, row_hashes};
+use super::acc::{ColAcc, Sample, SideAcc, combine, plain_type, value_hashes};
 
 /// What every partition of one side's profile shares: the finished
 /// partitions' states, and how many partitions were started.
@@ -194,12 +194,17 @@ impl ProfileStream {
                 }
             })
             .collect::<std::result::Result<_, _>>()?;
+        let mut hashes = Vec::with_capacity(columns.len());
         for (c, a) in acc.columns.iter_mut().zip(&columns) {
-            c.add(a)?;
+            hashes.push(c.add(a)?);
         }
         if self.plan.limit > 0 {
-            let by: Vec<&ArrayRef> = self.plan.sample_by.iter().map(|&i| &columns[i]).collect();
-            let h = row_hashes(&by, batch.num_rows());
+            // The columns' own value hashes, made once for their counts.
+            let by = self.plan.sample_by.iter().map(|&i| match hashes[i].take() {
+                Some(h) => Some(h),
+                None => value_hashes(columns[i].as_ref()),
+            });
+            let h = combine(by, batch.num_rows());
             let mut with_hash = columns;
             with_hash.push(Arc::new(UInt64Array::from(h)));
             acc.sample.add(RecordBatch::try_new(

@@ -46,8 +46,9 @@ struct Column {
     exprs: [Option<Expr>; 2],
 }
 
-/// One column of one side once merged: its state and its sample column.
-type Slot = (acc::ColAcc, Option<datafusion::arrow::array::ArrayRef>);
+/// One column of one side once merged: its state, its sampled values
+/// (sorted, without NULLs) and the rows sampled.
+type Slot = (acc::ColAcc, Option<datafusion::arrow::array::ArrayRef>, u64);
 
 /// The profile of one comparison, filled as its first pass runs.
 pub struct Profiler {
@@ -225,8 +226,14 @@ impl Profiler {
             let mut out: Vec<Option<_>> = (0..self.columns.len()).map(|_| None).collect();
             for (k, i) in present.into_iter().enumerate() {
                 let Some(acc) = accs.next() else { break };
-                let column = sample.as_ref().map(|b| Arc::clone(b.column(k)));
-                out[i] = Some((acc, column));
+                // Sorted once here for the quantiles, histogram and PSI.
+                let column = sample
+                    .as_ref()
+                    .map(|b| stats::sorted(b.column(k)))
+                    .transpose()
+                    .map_err(internal)?;
+                let sampled = sample.as_ref().map_or(0, |b| b.num_rows() as u64);
+                out[i] = Some((acc, column, sampled));
             }
             slots[s] = out;
         }
@@ -238,13 +245,14 @@ impl Profiler {
             let kind = b
                 .as_ref()
                 .or(a.as_ref())
-                .map_or(ProfileKind::Other, |(acc, _)| acc.kind);
+                .map_or(ProfileKind::Other, |(acc, ..)| acc.kind);
             let summary = |x: &mut Option<Slot>| -> Result<_> {
                 Ok(match x {
-                    Some((acc, sample)) => {
+                    Some((acc, sample, sampled)) => {
                         let mut side = stats::Side {
                             acc,
                             sample: sample.clone(),
+                            sampled: *sampled,
                         };
                         Some(stats::summary(&mut side, as_of).map_err(internal)?)
                     }
@@ -265,10 +273,12 @@ impl Profiler {
                     let sx = stats::Side {
                         acc: &mut x.0,
                         sample: x.1.clone(),
+                        sampled: x.2,
                     };
                     let sy = stats::Side {
                         acc: &mut y.0,
                         sample: y.1.clone(),
+                        sampled: y.2,
                     };
                     Some(stats::drift(kind, (&sx, &sy), (p, q)).map_err(internal)?)
                 }

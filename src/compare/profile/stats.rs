@@ -39,8 +39,11 @@ const EPSILON: f64 = 1e-4;
 /// One side of one column: its state and its sample column.
 pub struct Side<'a> {
     pub acc: &'a mut ColAcc,
-    /// The sampled values (NULLs included), `None` without a sample.
+    /// The sampled values, sorted, without NULLs ([`sorted`]); `None`
+    /// without a sample.
     pub sample: Option<ArrayRef>,
+    /// Rows in the sample, NULLs included.
+    pub sampled: u64,
 }
 
 fn scalar_json(v: &ScalarValue) -> Value {
@@ -51,7 +54,7 @@ fn scalar_json(v: &ScalarValue) -> Value {
 }
 
 /// The sample's non-NULL values, sorted.
-fn sorted(sample: &ArrayRef) -> Result<ArrayRef> {
+pub fn sorted(sample: &ArrayRef) -> Result<ArrayRef> {
     let valid = datafusion::arrow::compute::is_not_null(sample.as_ref())?;
     let values = datafusion::arrow::compute::filter(sample.as_ref(), &valid)?;
     Ok(sort(
@@ -145,7 +148,7 @@ pub fn summary(side: &mut Side, as_of: Option<i64>) -> Result<SideProfile> {
         distinct_exact,
         min: min.as_ref().map(scalar_json),
         max: max.as_ref().map(scalar_json),
-        sampled: side.sample.as_ref().map_or(0, |s| s.len() as u64),
+        sampled: side.sampled,
         ..Default::default()
     };
     if let Some(m) = &acc.moments {
@@ -162,17 +165,15 @@ pub fn summary(side: &mut Side, as_of: Option<i64>) -> Result<SideProfile> {
     }
     if matches!(acc.kind, ProfileKind::Number | ProfileKind::Time)
         && let Some(s) = &side.sample
+        && !s.is_empty()
     {
-        let s = sorted(s)?;
-        if !s.is_empty() {
-            p.quantiles = PERCENTILES
-                .iter()
-                .map(|&q| Quantile {
-                    p: q,
-                    value: cells::to_json(s.as_ref(), rank(f64::from(q), s.len())),
-                })
-                .collect();
-        }
+        p.quantiles = PERCENTILES
+            .iter()
+            .map(|&q| Quantile {
+                p: q,
+                value: cells::to_json(s.as_ref(), rank(f64::from(q), s.len())),
+            })
+            .collect();
     }
     if let Some(freq) = &acc.freq {
         let mut all: Vec<(&u64, &(u64, ScalarValue))> = freq.iter().collect();
@@ -209,13 +210,12 @@ pub fn summary(side: &mut Side, as_of: Option<i64>) -> Result<SideProfile> {
     Ok(p)
 }
 
-/// Both samples in [`BINS`] equal bins from the smaller minimum to the
-/// larger maximum.
+/// Both (sorted) samples in [`BINS`] equal bins from the smaller minimum
+/// to the larger maximum.
 pub fn histogram(a: Option<&ArrayRef>, b: Option<&ArrayRef>) -> Result<Option<Histogram>> {
-    let sa = a.map(sorted).transpose()?;
-    let sb = b.map(sorted).transpose()?;
-    let na = sa.as_ref().map(numbers).transpose()?.unwrap_or_default();
-    let nb = sb.as_ref().map(numbers).transpose()?.unwrap_or_default();
+    let (sa, sb) = (a, b);
+    let na = sa.map(numbers).transpose()?.unwrap_or_default();
+    let nb = sb.map(numbers).transpose()?.unwrap_or_default();
     // The ends, as values of the column's type: the sorted samples' ends.
     let mut ends: Vec<(f64, Value)> = Vec::new();
     for (s, n) in [(&sa, &na), (&sb, &nb)] {
@@ -274,10 +274,11 @@ fn end_positions(s: &ArrayRef) -> (usize, usize) {
     (0, j)
 }
 
-/// PSI of v2's sample against v1's deciles; `None` with too few values.
+/// PSI of v2's sorted sample against v1's deciles; `None` with too few
+/// values.
 pub fn psi(a: &ArrayRef, b: &ArrayRef) -> Result<Option<f64>> {
-    let na = numbers(&sorted(a)?)?;
-    let nb = numbers(&sorted(b)?)?;
+    let na = numbers(a)?;
+    let nb = numbers(b)?;
     if na.len() < MIN_SCORED || nb.len() < MIN_SCORED {
         return Ok(None);
     }
