@@ -321,7 +321,7 @@ pub struct SideProfile {
     /// Non-NULL values not among `top`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other: Option<u64>,
-    /// Strings: lengths in bytes (UTF-8; characters for ASCII text).
+    /// Strings: lengths in bytes (UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<Lengths>,
     /// Dates and timestamps: seconds from the latest value to the as-of

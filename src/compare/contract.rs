@@ -1,9 +1,10 @@
 //! Contracts held against v1: `[contract]` (per model `[models.NAME.contract]`;
-//! a dbt project's `not_null`, `unique` and `accepted_values` tests too)
+//! a dbt project's `not_null`, `unique`, `accepted_values` and
+//! `relationships` tests too)
 //! states what an output must be — columns not NULL, unique, among accepted
 //! values, within a range, matching a pattern; a number of rows; data no
-//! older than an age; values present in another table — and each check is
-//! evaluated on v1 and on v2.
+//! older than an age; values present in another table (an input, or the
+//! same version's model) — and each check is evaluated on v1 and on v2.
 //!
 //! What v2 newly breaks (or breaks more than v1 did) is `contract_broken`
 //! (block); what v1 already broke and v2 does not make worse is
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::JoinType;
+use datafusion::common::{JoinType, TableReference};
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{max, sum};
 use datafusion::logical_expr::{Expr, cast, col, ident, lit, when};
@@ -139,6 +140,14 @@ impl Check {
     }
 
     /// What the check asks, in words: `between 0 and 100`.
+    /// The table a relationship looks its values up in.
+    pub fn looked_up(&self) -> Option<&str> {
+        match self {
+            Check::Relationship(_, table, _) => Some(table),
+            _ => None,
+        }
+    }
+
     fn rule(&self) -> String {
         let bounds = |b: &Bounds| match (b.min, b.max) {
             (Some(a), Some(b)) => format!("between {a} and {b}"),
@@ -430,7 +439,7 @@ async fn side(ctx: &SessionContext, v: Version, checks: &[Check]) -> Result<Vec<
                 latest: None,
             },
             Check::Relationship(c, table, other) => Seen {
-                violations: Some(orphans(ctx, &t, c, table, other, &what).await?),
+                violations: orphans(ctx, v, &t, c, table, other, &what).await?,
                 latest: None,
             },
             _ => Seen {
@@ -477,20 +486,43 @@ async fn repeated(t: &DataFrame, cols: &[String], what: &dyn Fn() -> String) -> 
     Ok(super::count_at(&groups, 0))
 }
 
-/// Rows whose `column` (not NULL) is not found in `table.other`.
+/// The name under which version `v`'s own `table` is registered for its
+/// relationships (a model of a folder, which each version has as it ran
+/// it); an input is one table for both versions, under its own name.
+pub fn version_table(v: Version, table: &str) -> String {
+    format!("__diffgate_{}__{table}", v.as_str())
+}
+
+/// Rows whose `column` (not NULL) is not found in `table.other`: version
+/// `v`'s own `table` when it has one, else the input. `None` when only the
+/// other version has the table (a model added or removed).
 async fn orphans(
     ctx: &SessionContext,
+    v: Version,
     t: &DataFrame,
     column: &str,
     table: &str,
     other: &str,
     what: &dyn Fn() -> String,
-) -> Result<u64> {
-    let target = ctx.table(table).await.map_err(|_| {
-        Error::Usage(format!(
-            "contract relationships.{column}: no table `{table}` to look values up in (an input, or a model of the folder)"
-        ))
-    })?;
+) -> Result<Option<u64>> {
+    let own = TableReference::bare(version_table(v, table));
+    let other_version = match v {
+        Version::V1 => Version::V2,
+        Version::V2 => Version::V1,
+    };
+    let theirs = TableReference::bare(version_table(other_version, table));
+    let target = match ctx.table(own).await {
+        Ok(own) => own,
+        Err(_) => match ctx.table(TableReference::bare(table)).await {
+            Ok(input) => input,
+            Err(_) if ctx.table_exist(theirs).unwrap_or(false) => return Ok(None),
+            Err(_) => {
+                return Err(Error::Usage(format!(
+                    "contract relationships.{column}: no table `{table}` to look values up in (an input, or a model of the folder)"
+                )));
+            }
+        },
+    };
     if target.schema().as_arrow().field_with_name(other).is_err() {
         return Err(Error::Usage(format!(
             "contract relationships.{column}: table `{table}` has no column `{other}`"
@@ -519,7 +551,7 @@ async fn orphans(
         .collect()
         .await
         .context(what)?;
-    Ok(super::count_at(&missing, 0))
+    Ok(Some(super::count_at(&missing, 0)))
 }
 
 #[cfg(test)]

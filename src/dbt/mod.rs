@@ -118,12 +118,13 @@ pub fn resolve(
     let mut notes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let (v1_set, _) = render_version("v1", &p1, v1, &shared, &mut notes)?;
     let (v2_set, configs) = render_version("v2", &p2, v2, &shared, &mut notes)?;
+    let contracts = contracts(&p2, &found);
     Ok(Resolved {
         inputs: found.added,
         v1: v1_set,
         v2: v2_set,
         keys: keys(&p2, &configs),
-        contracts: contracts(&p2),
+        contracts,
         notes,
         warehouse,
     })
@@ -425,10 +426,14 @@ fn keys(p: &Project, configs: &Configs) -> BTreeMap<String, (Vec<String>, String
     out
 }
 
-/// Each model's tests as a contract: `not_null`, `unique` and
-/// `accepted_values` on its columns (values that are not plain scalars
-/// leave their test out).
-fn contracts(p: &Project) -> BTreeMap<String, (crate::compare::contract::ContractSpec, String)> {
+/// Each model's tests as a contract: `not_null`, `unique`,
+/// `accepted_values` and `relationships` on its columns (values that are
+/// not plain scalars, and relations that are neither a `ref` of a model or
+/// seed nor a `source` with data, leave their test out).
+fn contracts(
+    p: &Project,
+    found: &Inputs,
+) -> BTreeMap<String, (crate::compare::contract::ContractSpec, String)> {
     use crate::compare::contract::{Columns, ContractSpec};
     let scalar = |v: &serde_yaml_ng::Value| -> Option<toml::Value> {
         match v {
@@ -457,11 +462,68 @@ fn contracts(p: &Project) -> BTreeMap<String, (crate::compare::contract::Contrac
                 spec.accepted_values.insert(c.clone(), values);
             }
         }
+        for (c, to, field) in &y.relationships {
+            let table = match relation(to) {
+                Some(Relation::Ref(name)) => found
+                    .seeds
+                    .get(&name)
+                    .cloned()
+                    .or_else(|| p.models.iter().any(|m| m.name == name).then_some(name)),
+                Some(Relation::Source(source, table)) => found
+                    .sources
+                    .get(&(source, table))
+                    .and_then(|r| r.clone().ok()),
+                None => None,
+            };
+            if let Some(table) = table {
+                spec.relationships
+                    .entry(c.clone())
+                    .or_insert_with(|| format!("{table}.{field}"));
+            }
+        }
         if spec != ContractSpec::default() {
             out.insert(m.name.clone(), (spec, y.file.clone()));
         }
     }
     out
+}
+
+/// What a `relationships` test's `to:` names.
+#[derive(Debug, PartialEq)]
+enum Relation {
+    /// `ref('model')` (the last quoted argument: a package may come first).
+    Ref(String),
+    /// `source('source', 'table')`.
+    Source(String, String),
+}
+
+/// Read `ref('x')`, `ref("pkg", "x")` or `source('s', 't')`, with or
+/// without `{{ }}`; keyword arguments (`v=2`) aside.
+fn relation(to: &str) -> Option<Relation> {
+    let t = to.trim();
+    let t = t
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+        .unwrap_or(t)
+        .trim();
+    let (func, rest) = t.split_once('(')?;
+    let args = rest.trim_end().strip_suffix(')')?;
+    let quoted: Vec<String> = args
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.contains('='))
+        .map(|a| {
+            let q = a.chars().next()?;
+            (q == '\'' || q == '"')
+                .then(|| a.strip_prefix(q)?.strip_suffix(q).map(str::to_string))
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    match (func.trim(), quoted.as_slice()) {
+        ("ref", [.., name]) => Some(Relation::Ref(name.clone())),
+        ("source", [source, table]) => Some(Relation::Source(source.clone(), table.clone())),
+        _ => None,
+    }
 }
 
 /// A source table's file or folder under the data folder.
@@ -501,4 +563,27 @@ fn seed_type(t: &str) -> std::result::Result<datafusion::arrow::datatypes::DataT
         other => other,
     };
     crate::load::parse_declared_type(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Relation, relation};
+
+    #[test]
+    fn relationship_targets_are_read_as_dbt_writes_them() {
+        let r = |s: &str| Relation::Ref(s.into());
+        assert_eq!(relation("ref('customers')"), Some(r("customers")));
+        assert_eq!(relation(" {{ ref(\"customers\") }} "), Some(r("customers")));
+        assert_eq!(
+            relation("ref('shop', 'customers', v=2)"),
+            Some(r("customers"))
+        );
+        assert_eq!(
+            relation("source('shop', 'people')"),
+            Some(Relation::Source("shop".into(), "people".into()))
+        );
+        for bad in ["customers", "ref(customers)", "source('shop')", "ref('a'"] {
+            assert_eq!(relation(bad), None, "{bad}");
+        }
+    }
 }

@@ -73,6 +73,10 @@ pub struct ModelYaml {
     pub not_null_columns: Vec<String>,
     /// Columns with an `accepted_values` test, with the values.
     pub accepted_values: Vec<(String, Vec<Yaml>)>,
+    /// Columns with a `relationships` test: the column, the relation its
+    /// values are looked up in as written (`ref('customers')`,
+    /// `source('shop', 'orders')`) and the column there.
+    pub relationships: Vec<(String, String, String)>,
     /// `config: enabled`.
     pub enabled: Option<Yaml>,
 }
@@ -495,6 +499,19 @@ fn model_yaml(m: &Yaml, file: &str) -> ModelYaml {
                         if let Some(vs) = values {
                             out.accepted_values.push((name.to_string(), vs.clone()));
                         }
+                        // `relationships: {to: ref('x'), field: id}`, or
+                        // under `arguments:` (dbt 1.10).
+                        let rel =
+                            get(&t, "relationships").map(|a| get(a, "arguments").unwrap_or(a));
+                        let to = rel.and_then(|a| get(a, "to")).and_then(Yaml::as_str);
+                        let field = rel.and_then(|a| get(a, "field")).and_then(Yaml::as_str);
+                        if let (Some(to), Some(field)) = (to, field) {
+                            out.relationships.push((
+                                name.to_string(),
+                                to.to_string(),
+                                field.to_string(),
+                            ));
+                        }
                     }
                     _ => {}
                 }
@@ -635,6 +652,16 @@ mod tests {
                   - accepted_values:
                       arguments:
                         values: [1, 2]
+              - name: customer_id
+                tests:
+                  - relationships:
+                      to: ref('customers')
+                      field: id
+                data_tests:
+                  - relationships:
+                      arguments:
+                        to: source('shop', 'people')
+                        field: person_id
             "#,
         )
         .unwrap();
@@ -647,5 +674,13 @@ mod tests {
             .map(|(c, vs)| (c.as_str(), vs.len()))
             .collect();
         assert_eq!(accepted, [("status", 2), ("kind", 2)]);
+        let rel = |c: &str, to: &str, f: &str| (c.to_string(), to.to_string(), f.to_string());
+        assert_eq!(
+            y.relationships,
+            [
+                rel("customer_id", "ref('customers')", "id"),
+                rel("customer_id", "source('shop', 'people')", "person_id"),
+            ]
+        );
     }
 }

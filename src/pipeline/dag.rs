@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::TableReference;
 use datafusion::prelude::{DataFrame, SessionContext};
 
 use crate::compare::expect::Expectation;
-use crate::compare::{self, Depth, Key, Logic};
+use crate::compare::{self, Depth, Key, Logic, contract};
 use crate::engine;
 use crate::error::{EngineContext, Error, Result};
 use crate::judge::{self, Policy};
@@ -60,8 +61,34 @@ pub(super) async fn run(
     let order1 = m.v1.order(&m.dir)?;
     let order2 = m.v2.order(&m.dir)?;
     let selection = models::select(&m.v1, &m.v2, &order2, &m.targets, &m.dir)?;
-    let v1 = VersionRun::new(env, env.ctx, Version::V1, &m.v1, order1, &selection).await?;
-    let v2 = VersionRun::new(env, env.ctx, Version::V2, &m.v2, order2, &selection).await?;
+    // The models compared models' relationships look values up in run too.
+    let looked_up: BTreeSet<String> = selection
+        .compared
+        .iter()
+        .filter_map(|n| m.contracts.get(n))
+        .flatten()
+        .filter_map(|c| c.looked_up().map(str::to_string))
+        .collect();
+    let v1 = VersionRun::new(
+        env,
+        env.ctx,
+        Version::V1,
+        &m.v1,
+        order1,
+        &selection,
+        &looked_up,
+    )
+    .await?;
+    let v2 = VersionRun::new(
+        env,
+        env.ctx,
+        Version::V2,
+        &m.v2,
+        order2,
+        &selection,
+        &looked_up,
+    )
+    .await?;
 
     env.observer
         .stage(if plan_only { Stage::Plan } else { Stage::RunV1 });
@@ -144,7 +171,8 @@ pub(super) async fn plan_v2(env: &Env<'_>, m: &ModelRun) -> Result<Vec<(String, 
         added: Vec::new(),
         removed: Vec::new(),
     };
-    let v2 = VersionRun::new(env, env.ctx, Version::V2, &m.v2, order, &selection).await?;
+    let none = BTreeSet::new();
+    let v2 = VersionRun::new(env, env.ctx, Version::V2, &m.v2, order, &selection, &none).await?;
     let mut out = v2
         .run(env, &env.scratch.join("models"), &BTreeMap::new())
         .await?;
@@ -198,7 +226,9 @@ struct VersionRun<'a> {
 
 impl<'a> VersionRun<'a> {
     /// The models of `set` in a session of their own, the inputs registered
-    /// as `from` has them.
+    /// as `from` has them. The compared models are needed, with
+    /// `also` (those of them that are models of `set`) and everything
+    /// upstream.
     async fn new(
         env: &Env<'_>,
         from: &SessionContext,
@@ -206,6 +236,7 @@ impl<'a> VersionRun<'a> {
         set: &'a ModelSet,
         order: Vec<String>,
         selection: &Selection,
+        also: &BTreeSet<String>,
     ) -> Result<Self> {
         let ctx = engine::session(&env.job.engine)?;
         for source in env.job.inputs() {
@@ -220,6 +251,7 @@ impl<'a> VersionRun<'a> {
         let needed = selection
             .compared
             .iter()
+            .chain(also.iter().filter(|n| set.models.contains_key(*n)))
             .flat_map(|n| set.with_upstream(n))
             .collect();
         Ok(VersionRun {
@@ -476,6 +508,28 @@ async fn compare_model(
     for (run, out) in sides {
         run.register_side(&ctx, name, out).await?;
     }
+    let mut notes = notes;
+    let mut contract = m.contracts.get(name).cloned().unwrap_or_default();
+    let looked_up: BTreeSet<String> = contract
+        .iter()
+        .filter_map(|c| c.looked_up().map(str::to_string))
+        .collect();
+    for table in &looked_up {
+        for (run, out) in sides {
+            if let Some(f) = out.failed.get(table) {
+                let v = run.version.as_str();
+                notes.push(format!(
+                    "relationships with `{table}` not checked: the model failed in {v} ({})",
+                    f.message
+                ));
+                contract.retain(|c| c.looked_up() != Some(table.as_str()));
+            } else if let Ok(provider) = run.ctx.table_provider(table.as_str()).await {
+                let own = contract::version_table(run.version, table);
+                ctx.register_table(TableReference::bare(own), provider)
+                    .context(|| format!("cannot register `{table}` for the contract"))?;
+            }
+        }
+    }
     let key = match m.keys.get(name) {
         Some(k) => Key::Given(k),
         None => Key::IfPresent(&job.settings.key),
@@ -498,7 +552,7 @@ async fn compare_model(
     };
     let mut settings = compare::Settings {
         expect: m.expect.get(name).cloned().unwrap_or_default(),
-        contract: m.contracts.get(name).cloned().unwrap_or_default(),
+        contract,
         ..job.settings.clone()
     };
     // `--diff-out` of a folder: a folder with a file per model.
@@ -547,6 +601,7 @@ async fn determinism(
                 first.set,
                 first.order.clone(),
                 selection,
+                &BTreeSet::new(),
             )
             .await?;
             let rerun_out = again.run(env, &root, &BTreeMap::new()).await?;

@@ -40,6 +40,23 @@ fn run(dir: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A folder of models in `dir` over `t.csv` (ids 1..=10): each
+/// `(path, sql)` written, and a diffgate.toml ending in `tail`.
+fn folder(dir: &Path, models: &[(&str, &str)], tail: &str) {
+    let rows: String = (1..=10).map(|i| format!("{i}\n")).collect();
+    std::fs::write(dir.join("t.csv"), format!("id\n{rows}")).unwrap();
+    for (rel, sql) in models {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, sql).unwrap();
+    }
+    std::fs::write(
+        dir.join("diffgate.toml"),
+        format!("[inputs]\nt = \"t.csv\"\n[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n{tail}"),
+    )
+    .unwrap();
+}
+
 fn statuses(r: &Value) -> Vec<(String, String)> {
     r["contracts"]
         .as_array()
@@ -206,25 +223,17 @@ fn bad_contracts_are_usage_errors_naming_the_key() {
 #[test]
 fn a_model_has_a_contract_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: String = (1..=10).map(|i| format!("{i}\n")).collect();
-    std::fs::write(dir.path().join("t.csv"), format!("id\n{rows}")).unwrap();
-    for (rel, sql) in [
-        ("v1/a.sql", "SELECT id FROM t"),
-        (
-            "v2/a.sql",
-            "SELECT CASE WHEN id = 1 THEN NULL ELSE id END AS id, id AS k FROM t",
-        ),
-    ] {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    }
-    std::fs::write(
-        dir.path().join("diffgate.toml"),
-        "[inputs]\nt = \"t.csv\"\n[transform]\nv1 = \"v1\"\nv2 = \"v2\"\n\
-         [models.a.contract]\nnot_null = [\"id\"]\n",
-    )
-    .unwrap();
+    folder(
+        dir.path(),
+        &[
+            ("v1/a.sql", "SELECT id FROM t"),
+            (
+                "v2/a.sql",
+                "SELECT CASE WHEN id = 1 THEN NULL ELSE id END AS id, id AS k FROM t",
+            ),
+        ],
+        "[models.a.contract]\nnot_null = [\"id\"]\n",
+    );
     let r = common::ok_json(&run(dir.path(), &[]));
     let a = &r["models"][0];
     assert_eq!(a["contracts"][0]["status"], "broken", "{r:#}");
@@ -238,4 +247,60 @@ fn a_model_has_a_contract_of_its_own() {
     let out = run(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[models.NAME.contract]"));
+}
+
+#[test]
+fn a_relationship_looks_up_the_same_versions_model_or_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    // v2's customers lose id 3; orders (changed too) still point at it.
+    // `people` is compared by no one: it runs only for the relationship.
+    // `extra` is new in v2, so v1 has no relationship with it to check.
+    folder(
+        dir.path(),
+        &[
+            ("v1/customers.sql", "SELECT id FROM t"),
+            ("v2/customers.sql", "SELECT id FROM t WHERE id <> 3"),
+            ("v1/people.sql", "SELECT id FROM t"),
+            ("v2/extra.sql", "SELECT id FROM t"),
+            ("v2/people.sql", "SELECT id FROM t"),
+            (
+                "v1/orders.sql",
+                "SELECT id, id AS customer_id, id AS person_id FROM t",
+            ),
+            (
+                "v2/orders.sql",
+                "SELECT id, id AS customer_id, id AS person_id, 1 AS x FROM t",
+            ),
+        ],
+        "[models.orders]\nkey = \"id\"\n\
+         [models.orders.contract]\nrelationships = { customer_id = \"customers.id\", id = \"extra.id\", person_id = \"people.id\", x = \"t.id\" }\n",
+    );
+    for threads in ["1", "4", "8"] {
+        let r = common::ok_json(&run(dir.path(), &["--threads", threads]));
+        let orders = r["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "orders")
+            .unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(
+            statuses(orders),
+            [
+                (
+                    "relationships(customer_id)".to_string(),
+                    "broken".to_string()
+                ),
+                ("relationships(id)".into(), "holds".into()),
+                ("relationships(person_id)".into(), "holds".into()),
+                ("relationships(x)".into(), "holds".into()),
+            ],
+            "{orders:#}"
+        );
+        let c = &orders["contracts"];
+        let counts = |i: usize| (c[i]["v1"].as_u64(), c[i]["v2"].as_u64());
+        assert_eq!(counts(0), (Some(0), Some(1)));
+        assert_eq!(counts(1), (None, Some(0)), "v1 has no `extra`");
+        assert_eq!(counts(3), (None, Some(0)), "v1 has no `x`");
+        assert_eq!(orders["verdict"], "block");
+    }
 }

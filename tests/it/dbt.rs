@@ -123,14 +123,70 @@ fn per_model_counts_equal_real_dbt_builds_of_both_versions() {
             String::from_utf8_lossy(&out.stderr)
         );
         let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut tests = 0;
         for m in *models {
             assert_eq!(
                 counts(model(&report, m)),
                 reference[m],
                 "{project}: model {m}: diffgate (left) and real dbt + DuckDB (right) disagree"
             );
+            tests += tests_agree(project, m, model(&report, m), &reference["__tests__"]);
+        }
+        assert!(tests > 0, "{project}: dbt ran no test on a compared model");
+    }
+}
+
+/// The generic tests diffgate holds as contracts.
+const MAPPED_TESTS: &[&str] = &["not_null", "unique", "accepted_values", "relationships"];
+
+/// Model `m`'s contract (from v2's YAML tests) is exactly v2's generic
+/// tests of the mapped kinds, and each check fails in a version exactly
+/// when `dbt test` of that version found failing rows (v1 only for the
+/// tests v1's YAML has too). How many of dbt's tests were matched.
+fn tests_agree(project: &str, m: &str, ours: &Value, dbt: &Value) -> usize {
+    let checks = ours["contracts"].as_array().cloned().unwrap_or_default();
+    let of = |v: &str| -> Vec<(String, String, u64)> {
+        dbt[v]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t[0] == m && MAPPED_TESTS.contains(&t[1].as_str().unwrap()))
+            .map(|t| {
+                let s = |i: usize| t[i].as_str().unwrap().to_string();
+                (s(1), s(2), t[3].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let find = |kind: &str, column: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"] == kind && c["columns"] == serde_json::json!([column]))
+    };
+    let v2 = of("v2");
+    let mut matched = 0;
+    assert_eq!(
+        checks.len(),
+        v2.len(),
+        "{project}: {m}: diffgate's contract {checks:#?} against dbt's tests {v2:?}"
+    );
+    for (v, tests) in [("v1", of("v1")), ("v2", v2)] {
+        for (kind, column, failures) in tests {
+            let Some(c) = find(&kind, &column) else {
+                assert_eq!(
+                    v, "v1",
+                    "{project}: {m}: dbt's {kind}({column}) is no contract"
+                );
+                continue;
+            };
+            assert_eq!(
+                c[v].as_u64().map(|n| n > 0),
+                Some(failures > 0),
+                "{project}: {m}: {kind}({column}) in {v}: diffgate {c} against dbt's {failures} failing row(s)"
+            );
+            matched += 1;
         }
     }
+    matched
 }
 
 #[test]

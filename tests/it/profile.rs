@@ -145,14 +145,17 @@ fn files_from_pyarrow_and_polars_profile_alike_at_every_thread_count_and_as_duck
     // strings, a constant and an all-NULL column, NULLs in a float: v1 by
     // pyarrow, v2 by Polars, with v2's prices up 30% on a third of rows.
     let script = r#"
-import pyarrow as pa, pyarrow.parquet as pq, polars as pl, random
+import pyarrow as pa, pyarrow.parquet as pq, polars as pl, random, decimal
 random.seed(7)
 n = 60000
 ids = list(range(1, n + 1))
-city = [random.choice(["Lyon", "Oslo", "Riga", "Lima", "Kyiv"]) for _ in ids]
+city = [random.choice(["Lyon", "Oslo", "Riga", "Lima", "Kyiv", "Zürich", "Łódź",
+                       "Санкт-Петербург"]) for _ in ids]
 price = [None if i % 97 == 0 else round(random.lognormvariate(3, 1), 2) for i in ids]
 code = [f"c{random.randrange(5000)}" for _ in ids]
-t = pa.table({"id": ids, "city": city, "price": price, "code": code,
+amount = pa.array([decimal.Decimal(random.randrange(-10**6, 10**8)).scaleb(-2) for _ in ids],
+                  pa.decimal128(18, 2))
+t = pa.table({"id": ids, "city": city, "price": price, "code": code, "amount": amount,
               "one": [1] * n, "nothing": pa.nulls(n, pa.float64())})
 pq.write_table(t, "v1.parquet", row_group_size=4096, use_dictionary=True,
                write_statistics=True, compression="zstd")
@@ -208,7 +211,10 @@ v2.write_parquet("v2.parquet", row_group_size=10000)
                     dir.path(),
                     &format!(
                         "select count(*), count(price), min(price), max(price), avg(price), \
-                         stddev_samp(price), count(distinct city), count(distinct code) from '{file}'"
+                         stddev_samp(price), count(distinct city), count(distinct code), \
+                         min(city), max(city), min(strlen(city)), \
+                         max(strlen(city)), avg(strlen(city)), min(code), max(code), avg(amount), \
+                         stddev_samp(amount) from '{file}'"
                     ),
                 )
                 .expect("Python with DuckDB")[0];
@@ -231,11 +237,20 @@ v2.write_parquet("v2.parquet", row_group_size=10000)
                     row[4]
                 );
                 assert!(close(&p["stddev"], &row[5]), "{side} stddev");
+                let amount = &column(&r, "amount")[side];
+                assert!(close(&amount["mean"], &row[15]), "{side} decimal mean");
+                assert!(close(&amount["stddev"], &row[16]), "{side} decimal stddev");
                 let city = &column(&r, "city")[side];
                 assert_eq!(city["distinct"], row[6]);
                 assert_eq!(city["distinct_exact"], true);
-                // 5,000 codes: estimated, within the sketch's error.
+                // Text ranges in byte order, lengths in bytes.
+                assert_eq!((&city["min"], &city["max"]), (&row[8], &row[9]));
+                assert_eq!(city["length"]["min"], row[10]);
+                assert_eq!(city["length"]["max"], row[11]);
+                assert!(close(&city["length"]["mean"], &row[12]), "{side} length");
                 let code = &column(&r, "code")[side];
+                assert_eq!((&code["min"], &code["max"]), (&row[13], &row[14]));
+                // 5,000 codes: estimated, within the sketch's error.
                 assert_eq!(code["distinct_exact"], false);
                 let (est, exact) = (code["distinct"].as_f64().unwrap(), row[7].as_f64().unwrap());
                 assert!((est - exact).abs() <= 0.03 * exact, "{est} vs {exact}");

@@ -1,14 +1,16 @@
 """The reference diff of a dbt project's two versions, built by real dbt.
 
-Builds each version with dbt-core and dbt-duckdb (`dbt seed`, `dbt run`, in
-a copy, with a DuckDB profile of its own), then counts in DuckDB, for each
-model given with its key, what diffgate reports: rows of v1 and v2, rows
-only in one version, matched rows with any shared column different (NULL
-equal to NULL), and columns added or removed.
+Builds each version with dbt-core and dbt-duckdb (`dbt seed`, `dbt run`,
+`dbt test`, in a copy, with a DuckDB profile of its own), then counts in
+DuckDB, for each model given with its key, what diffgate reports: rows of v1
+and v2, rows only in one version, matched rows with any shared column
+different (NULL equal to NULL), and columns added or removed. Under
+`__tests__`, by version, each generic test dbt ran on a model: the model,
+the test, its column and how many rows dbt found failing.
 
     python dbt_reference.py V1_DIR V2_DIR '{"orders": ["order_id"]}' [PACKAGES_DIR]
 
-prints one JSON object, by model. PACKAGES_DIR, when given, is installed as
+prints one JSON object, by model (and `__tests__`). PACKAGES_DIR, when given, is installed as
 `dbt_packages/` into a version that has none. Needs tests/py/requirements-dbt.txt.
 """
 
@@ -49,12 +51,34 @@ def build(src, work, name, shared, packages):
     )
     dbt = pathlib.Path(sys.executable).parent / "dbt"
     env = dict(os.environ, DO_NOT_TRACK="1", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    for command in ("seed", "run"):
+    for command in ("seed", "run", "test"):
         args = [str(dbt), command, "--project-dir", str(project), "--profiles-dir", str(profiles)]
         out = subprocess.run(args, env=env, cwd=project, capture_output=True, text=True)
-        if out.returncode != 0:
+        # `dbt test` exits 1 when a test fails: that is a result, read below.
+        failed_tests = command == "test" and out.returncode == 1
+        if out.returncode != 0 and not failed_tests:
             sys.exit(f"dbt {command} of {src} failed:\n{out.stdout}\n{out.stderr}")
-    return db
+    return db, tests(project / "target", src)
+
+
+def tests(target, src):
+    """Each generic test dbt ran: [model, test, column, failing rows]."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    out = []
+    for r in results:
+        # Unit tests (manifest["unit_tests"]) check SQL on fixed rows, not data.
+        node = manifest["nodes"].get(r["unique_id"], {})
+        meta = node.get("test_metadata") or {}
+        attached = node.get("attached_node") or ""
+        if not meta or not attached.startswith("model."):
+            continue
+        if r["status"] not in ("pass", "fail"):
+            sys.exit(f"dbt test {r['unique_id']} of {src}: {r['status']}: {r.get('message')}")
+        column = node.get("column_name") or meta.get("kwargs", {}).get("column_name")
+        model = manifest["nodes"][attached]["name"]
+        out.append([model, meta["name"], column, r["failures"] or 0])
+    return sorted(out)
 
 
 def columns(con, db, model):
@@ -91,11 +115,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         shared = pathlib.Path(v2)
-        dbs = {name: build(src, work, name, shared, packages) for name, src in (("v1", v1), ("v2", v2))}
+        built = {name: build(src, work, name, shared, packages) for name, src in (("v1", v1), ("v2", v2))}
         con = duckdb.connect()
-        for name, db in dbs.items():
+        for name, (db, _) in built.items():
             con.execute(f"attach '{db}' as {name} (read_only)")
-        print(json.dumps({m: counts(con, m, k) for m, k in keys.items()}, sort_keys=True))
+        out = {m: counts(con, m, k) for m, k in keys.items()}
+        out["__tests__"] = {name: t for name, (_, t) in built.items()}
+        print(json.dumps(out, sort_keys=True))
 
 
 if __name__ == "__main__":

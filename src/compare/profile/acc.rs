@@ -17,8 +17,13 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{cast, filter_record_batch, interleave_record_batch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringViewArray,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::{
+    cast, filter_record_batch, interleave_record_batch, max_string, min_string,
+};
 use datafusion::arrow::datatypes::*;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
@@ -248,6 +253,8 @@ pub struct ColAcc {
     min: Option<MinAccumulator>,
     max: Option<MaxAccumulator>,
     pub moments: Option<Moments>,
+    /// Text: the least and greatest value in byte order.
+    text_range: Option<TextRange>,
     /// Exact frequencies while at most [`FREQ_CAP`] values are distinct.
     pub freq: Option<Frequencies>,
     /// All values, once the frequencies are gone (or never kept).
@@ -262,8 +269,8 @@ impl ColAcc {
     pub fn new(data_type: &DataType) -> Result<Self> {
         let kind = kind_of(data_type);
         let data_type = plain_type(data_type);
-        // Text is not ranged: comparing every string twice costs more than
-        // its first and last value in byte order tell.
+        // Text is ranged in byte order (the order of UTF-8 code points),
+        // by a range of its own.
         let ranged = !matches!(kind, ProfileKind::Other | ProfileKind::Text);
         Ok(ColAcc {
             kind,
@@ -276,6 +283,7 @@ impl ColAcc {
                 .then(|| MaxAccumulator::try_new(&data_type))
                 .transpose()?,
             moments: (kind == ProfileKind::Number).then(Moments::default),
+            text_range: (kind == ProfileKind::Text).then(TextRange::default),
             freq: (kind != ProfileKind::Other).then(Frequencies::default),
             hll: (kind == ProfileKind::Other).then(Hll::new),
             unhashable: false,
@@ -300,6 +308,9 @@ impl ColAcc {
         if let Some(moments) = &mut self.moments {
             add_moments(moments, a)?;
         }
+        if let Some(r) = &mut self.text_range {
+            r.add(a);
+        }
         if self.kind == ProfileKind::Text {
             let mut l = self.lengths.unwrap_or((u64::MAX, 0, 0));
             let mut one = |n: usize| {
@@ -321,8 +332,7 @@ impl ColAcc {
                         .for_each(|i| one(s.value_length(i) as usize));
                 }
                 DataType::Utf8View => {
-                    let s = a.as_string_view();
-                    let views = s.views();
+                    let views = a.as_string_view().views();
                     (0..n)
                         .filter(|&i| valid(i))
                         .for_each(|i| one((views[i] as u32) as usize));
@@ -342,18 +352,15 @@ impl ColAcc {
             self.hll = None;
             return Ok(None);
         };
-        self.count_values(a, &hs, &is_null)?;
+        self.count_values(a, &hs, nulls.as_ref())?;
         Ok(Some(hs))
     }
 
     /// Count each non-NULL value of `a` (hashed as `hs`): in the
     /// frequencies while they last, else in the HyperLogLog.
-    fn count_values(
-        &mut self,
-        a: &ArrayRef,
-        hs: &[u64],
-        is_null: &dyn Fn(usize) -> bool,
-    ) -> Result<()> {
+    fn count_values(&mut self, a: &ArrayRef, hs: &[u64], nulls: Option<&NullBuffer>) -> Result<()> {
+        let nulls = nulls.filter(|n| n.null_count() > 0);
+        let is_null = |i: usize| nulls.is_some_and(|b| b.is_null(i));
         let n = a.len();
         let mut i = 0;
         if let Some(freq) = &mut self.freq {
@@ -378,10 +385,12 @@ impl ColAcc {
             self.overflow();
         }
         let hll = self.hll.get_or_insert_with(Hll::new);
-        for (j, h) in hs.iter().enumerate().skip(i) {
-            if !is_null(j) {
-                hll.add(*h);
-            }
+        match nulls {
+            None => hs[i..].iter().for_each(|h| hll.add(*h)),
+            Some(b) => b
+                .valid_indices()
+                .filter(|&j| j >= i)
+                .for_each(|j| hll.add(hs[j])),
         }
         Ok(())
     }
@@ -416,6 +425,9 @@ impl ColAcc {
             a.merge_batch(&state)?;
         }
         if let (Some(a), Some(b)) = (&mut self.moments, &o.moments) {
+            a.merge(b);
+        }
+        if let (Some(a), Some(b)) = (&mut self.text_range, o.text_range.take()) {
             a.merge(b);
         }
         self.lengths = match (self.lengths, o.lengths) {
@@ -453,6 +465,9 @@ impl ColAcc {
     }
 
     pub fn min(&mut self) -> Result<Option<ScalarValue>> {
+        if let Some(r) = &self.text_range {
+            return Ok(r.min.clone().map(|s| ScalarValue::Utf8(Some(s))));
+        }
         Ok(match &mut self.min {
             Some(m) => Some(m.evaluate()?).filter(|v| !v.is_null()),
             None => None,
@@ -460,6 +475,9 @@ impl ColAcc {
     }
 
     pub fn max(&mut self) -> Result<Option<ScalarValue>> {
+        if let Some(r) = &self.text_range {
+            return Ok(r.max.clone().map(|s| ScalarValue::Utf8(Some(s))));
+        }
         Ok(match &mut self.max {
             Some(m) => Some(m.evaluate()?).filter(|v| !v.is_null()),
             None => None,
@@ -476,17 +494,109 @@ impl ColAcc {
     }
 }
 
+/// The least and greatest text, in byte order.
+#[derive(Debug, Default)]
+struct TextRange {
+    min: Option<String>,
+    max: Option<String>,
+}
+
+impl TextRange {
+    fn add(&mut self, a: &ArrayRef) {
+        let (lo, hi) = match a.data_type() {
+            DataType::Utf8View => view_range(a.as_string_view()),
+            DataType::Utf8 => {
+                let s = a.as_string::<i32>();
+                (min_string(s), max_string(s))
+            }
+            DataType::LargeUtf8 => {
+                let s = a.as_string::<i64>();
+                (min_string(s), max_string(s))
+            }
+            _ => (None, None),
+        };
+        self.offer(lo, hi);
+    }
+
+    fn offer(&mut self, lo: Option<&str>, hi: Option<&str>) {
+        if let Some(lo) = lo
+            && self.min.as_deref().is_none_or(|m| lo < m)
+        {
+            self.min = Some(lo.to_string());
+        }
+        if let Some(hi) = hi
+            && self.max.as_deref().is_none_or(|m| hi > m)
+        {
+            self.max = Some(hi.to_string());
+        }
+    }
+
+    fn merge(&mut self, o: TextRange) {
+        self.offer(o.min.as_deref(), o.max.as_deref());
+    }
+}
+
+/// The least and greatest non-NULL value of a string view array. A view
+/// holds a value's first four bytes: compared as a big-endian number they
+/// order values as their bytes do, so most values are settled by one
+/// integer comparison and only ties read the whole value.
+fn view_range(s: &StringViewArray) -> (Option<&str>, Option<&str>) {
+    let views = s.views();
+    let prefix = |i: usize| ((views[i] >> 32) as u32).swap_bytes();
+    let nulls = s.logical_nulls();
+    let mut valid = (0..s.len()).filter(|&i| nulls.as_ref().is_none_or(|n| n.is_valid(i)));
+    let Some(first) = valid.next() else {
+        return (None, None);
+    };
+    let (mut lo, mut hi) = (first, first);
+    let (mut lo_p, mut hi_p) = (prefix(first), prefix(first));
+    for i in valid {
+        let p = prefix(i);
+        if p < lo_p || (p == lo_p && s.value(i) < s.value(lo)) {
+            (lo, lo_p) = (i, p);
+        }
+        if p > hi_p || (p == hi_p && s.value(i) > s.value(hi)) {
+            (hi, hi_p) = (i, p);
+        }
+    }
+    (Some(s.value(lo)), Some(s.value(hi)))
+}
+
 /// Add every non-NULL value of `a` to `m`: integers (and decimals'
 /// unscaled values, then scaled) exactly in 128 bits, the rest as doubles.
 fn add_moments(m: &mut Moments, a: &ArrayRef) -> Result<()> {
     use DataType::*;
+    // A batch whose values are all below 2^31 in magnitude is summed in
+    // one pass without overflow checks (squares below 2^62, their sum in
+    // 128 bits), and its sums added at once; others value by value.
     macro_rules! ints {
         ($t:ty) => {{
             let p = a.as_primitive::<$t>();
-            if p.null_count() == 0 {
-                p.values().iter().for_each(|v| m.add_int(i128::from(*v)));
-            } else {
-                p.iter().flatten().for_each(|v| m.add_int(i128::from(v)));
+            let vals = p.values();
+            let nulls = p.nulls().filter(|n| n.null_count() > 0);
+            const SMALL: u128 = 1 << 31;
+            let small = vals.iter().all(|v| i128::from(*v).unsigned_abs() < SMALL);
+            match (small, nulls) {
+                (true, None) => {
+                    let (mut s1, mut s2) = (0i64, 0i128);
+                    for v in vals.iter() {
+                        let v = i128::from(*v) as i64;
+                        s1 += v;
+                        s2 += i128::from(v * v);
+                    }
+                    m.add_int_sums(vals.len() as u64, i128::from(s1), s2);
+                }
+                (true, Some(n)) => {
+                    let (mut s1, mut s2) = (0i64, 0i128);
+                    for i in n.valid_indices() {
+                        let v = i128::from(vals[i]) as i64;
+                        s1 += v;
+                        s2 += i128::from(v * v);
+                    }
+                    let count = (vals.len() - n.null_count()) as u64;
+                    m.add_int_sums(count, i128::from(s1), s2);
+                }
+                (false, _) => p.iter().flatten().for_each(|v| m.add_int(i128::from(v))),
             }
         }};
     }
@@ -499,6 +609,10 @@ fn add_moments(m: &mut Moments, a: &ArrayRef) -> Result<()> {
         UInt16 => ints!(UInt16Type),
         UInt32 => ints!(UInt32Type),
         UInt64 => ints!(UInt64Type),
+        // Unscaled, exactly; the profile scales the mean and deviation.
+        Decimal128(..) => ints!(Decimal128Type),
+        Decimal64(..) => ints!(Decimal64Type),
+        Decimal32(..) => ints!(Decimal32Type),
         _ => {
             let f = cast(a, &DataType::Float64)?;
             let f = f.as_primitive::<Float64Type>();
@@ -543,8 +657,10 @@ impl Sample {
         let h = batch
             .column(batch.num_columns() - 1)
             .as_primitive::<UInt64Type>();
+        // Kept rows are copied out of the batch's string buffers (which
+        // hold whole pages of the file).
         let keep = if self.threshold == u64::MAX {
-            batch
+            compact_views(batch)?
         } else {
             let t = self.threshold;
             let values = h.values();
@@ -560,7 +676,7 @@ impl Sample {
             self.rows += keep.num_rows();
             self.batches.push(keep);
         }
-        if self.rows > 4 * self.limit.max(1024) {
+        if self.rows > 2 * self.limit.max(1024) {
             self.compact()?;
         }
         Ok(())
@@ -745,5 +861,47 @@ mod tests {
         let (x, y) = (one.finish().unwrap().unwrap(), b.finish().unwrap().unwrap());
         assert_eq!(x.num_rows(), 100);
         assert_eq!(x, y);
+    }
+
+    #[test]
+    fn text_ranges_and_lengths_are_in_bytes_in_every_string_layout() {
+        use datafusion::arrow::array::{LargeStringArray, StringViewArray};
+        // Short and long, ASCII and not, inline and in buffers, a NULL.
+        let values = [
+            Some("Oslo"),
+            Some("Łódź"),
+            None,
+            Some("Санкт-Петербург"),
+            Some("a plain ASCII line longer than twelve"),
+        ];
+        let arrays: [ArrayRef; 3] = [
+            Arc::new(StringArray::from(values.to_vec())),
+            Arc::new(LargeStringArray::from(values.to_vec())),
+            Arc::new(StringViewArray::from(values.to_vec())),
+        ];
+        for a in arrays {
+            let mut c = ColAcc::new(a.data_type()).unwrap();
+            c.add(&a).unwrap();
+            // In bytes: Łódź is 7, Санкт-Петербург 29.
+            let bytes = Some((4, 37, 4 + 7 + 29 + 37));
+            assert_eq!(c.lengths, bytes, "{}", a.data_type());
+            let text = |v: Option<ScalarValue>| v.and_then(|v| v.to_string().into());
+            assert_eq!(text(c.min().unwrap()).as_deref(), Some("Oslo"));
+            assert_eq!(text(c.max().unwrap()).as_deref(), Some("Санкт-Петербург"));
+        }
+    }
+
+    #[test]
+    fn decimals_are_summed_unscaled_and_exactly() {
+        use datafusion::arrow::array::Decimal128Array;
+        let a: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![Some(125), Some(250), None, Some(-75)])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        );
+        let mut c = ColAcc::new(a.data_type()).unwrap();
+        c.add(&a).unwrap();
+        // Unscaled: (125 + 250 - 75) / 3.
+        assert_eq!(c.moments.as_ref().unwrap().mean(), Some(100.0));
     }
 }

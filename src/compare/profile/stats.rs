@@ -152,8 +152,15 @@ pub fn summary(side: &mut Side, as_of: Option<i64>) -> Result<SideProfile> {
         ..Default::default()
     };
     if let Some(m) = &acc.moments {
-        p.mean = m.mean().filter(|x| x.is_finite());
-        p.stddev = m.stddev().filter(|x| x.is_finite());
+        // Decimals are summed unscaled.
+        let unit = match acc.data_type {
+            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
+                10f64.powi(i32::from(s))
+            }
+            _ => 1.0,
+        };
+        p.mean = m.mean().map(|x| x / unit).filter(|x| x.is_finite());
+        p.stddev = m.stddev().map(|x| x / unit).filter(|x| x.is_finite());
     }
     if let Some((lo, hi, total)) = acc.lengths {
         let n = acc.rows - acc.nulls;

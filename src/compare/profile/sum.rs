@@ -216,24 +216,30 @@ impl Moments {
     }
 
     pub fn add_int(&mut self, v: i128) {
-        self.n += 1;
-        let sq = v.checked_mul(v);
-        match (
-            self.i1.checked_add(v),
-            sq.and_then(|q| self.i2.checked_add(q)),
-        ) {
+        match v.checked_mul(v) {
+            Some(q) => self.add_int_sums(1, v, q),
+            None => {
+                // Beyond 2^63.5: its square as a double.
+                self.n += 1;
+                self.flush();
+                self.s1.add_i128(v);
+                self.s2.add((v as f64) * (v as f64));
+            }
+        }
+    }
+
+    /// Add `n` integers given by their sum and sum of squares.
+    pub fn add_int_sums(&mut self, n: u64, s1: i128, s2: i128) {
+        self.n += n;
+        match (self.i1.checked_add(s1), self.i2.checked_add(s2)) {
             (Some(a), Some(b)) => {
                 self.i1 = a;
                 self.i2 = b;
             }
             _ => {
                 self.flush();
-                self.s1.add_i128(v);
-                match sq {
-                    Some(q) => self.s2.add_i128(q),
-                    // Beyond 2^63.5: its square as a double.
-                    None => self.s2.add((v as f64) * (v as f64)),
-                }
+                self.s1.add_i128(s1);
+                self.s2.add_i128(s2);
             }
         }
     }
