@@ -40,6 +40,14 @@ impl Version {
         }
     }
 
+    /// The other side.
+    pub fn other(self) -> Version {
+        match self {
+            Version::V1 => Version::V2,
+            Version::V2 => Version::V1,
+        }
+    }
+
     /// The internal table name the compare stage reads this side from.
     pub fn table_name(self) -> &'static str {
         match self {

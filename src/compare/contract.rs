@@ -506,11 +506,7 @@ async fn orphans(
     what: &dyn Fn() -> String,
 ) -> Result<Option<u64>> {
     let own = TableReference::bare(version_table(v, table));
-    let other_version = match v {
-        Version::V1 => Version::V2,
-        Version::V2 => Version::V1,
-    };
-    let theirs = TableReference::bare(version_table(other_version, table));
+    let theirs = TableReference::bare(version_table(v.other(), table));
     let target = match ctx.table(own).await {
         Ok(own) => own,
         Err(_) => match ctx.table(TableReference::bare(table)).await {

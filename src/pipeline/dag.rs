@@ -226,9 +226,9 @@ struct VersionRun<'a> {
 
 impl<'a> VersionRun<'a> {
     /// The models of `set` in a session of their own, the inputs registered
-    /// as `from` has them. The compared models are needed, with
-    /// `also` (those of them that are models of `set`) and everything
-    /// upstream.
+    /// as `from` has them. The compared models are needed, with `also`
+    /// and everything upstream (names that are no model of `set` are
+    /// never run).
     async fn new(
         env: &Env<'_>,
         from: &SessionContext,
@@ -251,7 +251,7 @@ impl<'a> VersionRun<'a> {
         let needed = selection
             .compared
             .iter()
-            .chain(also.iter().filter(|n| set.models.contains_key(*n)))
+            .chain(also)
             .flat_map(|n| set.with_upstream(n))
             .collect();
         Ok(VersionRun {

@@ -177,6 +177,18 @@ pub fn copy_into(from: &Path, to: &Path) {
     assert!(status.success());
 }
 
+/// Run `cmd`, which must succeed (else the test fails with `what` and its
+/// stderr); its stdout.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Rows of a DuckDB query as JSON lines, or `None` when no Python with
 /// DuckDB is here (the test then skips that part, saying so).
 pub fn duckdb(dir: &Path, sql: &str) -> Option<Vec<Value>> {
@@ -184,18 +196,12 @@ pub fn duckdb(dir: &Path, sql: &str) -> Option<Vec<Value>> {
     let script = format!(
         "import duckdb, json\nfor r in duckdb.sql({sql:?}).fetchall():\n    print(json.dumps(r, default=str))"
     );
-    let out = Command::new(py)
-        .current_dir(dir)
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        Command::new(py).current_dir(dir).args(["-c", &script]),
+        "duckdb",
     );
     Some(
-        String::from_utf8(out.stdout)
+        String::from_utf8(out)
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

@@ -109,20 +109,16 @@ fn per_model_counts_equal_real_dbt_builds_of_both_versions() {
             .map(|m| (m.to_string(), model(&report, m)["key"].clone()))
             .collect();
         let dir = root().join(project);
-        let out = Command::new(&py)
-            .arg(root().join("tests/py/dbt_reference.py"))
-            .arg(dir.join("v1"))
-            .arg(dir.join("v2"))
-            .arg(Value::Object(keys).to_string())
-            .args(packages.map(|p| root().join(p)))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{project}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = crate::common::stdout_of(
+            Command::new(&py)
+                .arg(root().join("tests/py/dbt_reference.py"))
+                .arg(dir.join("v1"))
+                .arg(dir.join("v2"))
+                .arg(Value::Object(keys).to_string())
+                .args(packages.map(|p| root().join(p))),
+            project,
         );
-        let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let reference: Value = serde_json::from_slice(&out).unwrap();
         let mut tests = 0;
         for m in *models {
             assert_eq!(

@@ -285,15 +285,11 @@ v2 = pl.DataFrame({"id": ids, "region": region,
                    "amount": [a * 100 if r == "eu" else a for a, r in zip(amount, region)]})
 v2.filter(pl.col("id") <= 990).write_parquet("v2.parquet")
 "#;
-    let out = Command::new(py)
-        .current_dir(dir.path())
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::stdout_of(
+        Command::new(py)
+            .current_dir(dir.path())
+            .args(["-c", script]),
+        "the writers' script",
     );
     let eu =
         r#"{column = "amount", where = "region = 'eu'", change = "scale(100)", reason = "cents"}"#;

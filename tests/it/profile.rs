@@ -163,15 +163,11 @@ v2 = pl.from_arrow(t).with_columns(
     pl.when(pl.col("id") % 3 == 0).then(pl.col("price") * 1.3).otherwise(pl.col("price")).alias("price"))
 v2.write_parquet("v2.parquet", row_group_size=10000)
 "#;
-    let out = Command::new(&py)
-        .current_dir(dir.path())
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::stdout_of(
+        Command::new(&py)
+            .current_dir(dir.path())
+            .args(["-c", script]),
+        "the writers' script",
     );
     let mut profiles = Vec::new();
     for threads in ["1", "4", "8"] {

@@ -306,18 +306,14 @@ fn counts_hold_for_files_from_every_writer() {
     let dir = tempfile::tempdir().unwrap();
     let manifest_path = dir.path().join("manifest.json");
     std::fs::write(&manifest_path, manifest(&pairs).to_string()).unwrap();
-    let out = std::process::Command::new(&py)
-        .arg(common::root().join("tests/py/writers.py"))
-        .arg(&manifest_path)
-        .arg(dir.path().join("files"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::stdout_of(
+        std::process::Command::new(&py)
+            .arg(common::root().join("tests/py/writers.py"))
+            .arg(&manifest_path)
+            .arg(dir.path().join("files")),
+        "tests/py/writers.py",
     );
-    let written: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let written: Vec<Value> = serde_json::from_slice(&out).unwrap();
     let mut files: HashMap<(String, String), (PathBuf, bool)> = HashMap::new();
     let mut variants: Vec<String> = Vec::new();
     for e in &written {

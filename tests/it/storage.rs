@@ -165,14 +165,9 @@ fn data(dir: &Path) {
 
 /// Run a Python script with the test Python; it must succeed.
 fn py_script(script: &str) {
-    let out = Command::new(python().unwrap())
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::common::stdout_of(
+        Command::new(python().unwrap()).args(["-c", script]),
+        "python",
     );
 }
 

@@ -250,11 +250,9 @@ pub struct ColAcc {
     pub data_type: DataType,
     pub rows: u64,
     pub nulls: u64,
-    min: Option<MinAccumulator>,
-    max: Option<MaxAccumulator>,
+    /// Least and greatest value (not for `Other`).
+    range: Option<Range>,
     pub moments: Option<Moments>,
-    /// Text: the least and greatest value in byte order.
-    text_range: Option<TextRange>,
     /// Exact frequencies while at most [`FREQ_CAP`] values are distinct.
     pub freq: Option<Frequencies>,
     /// All values, once the frequencies are gone (or never kept).
@@ -269,21 +267,21 @@ impl ColAcc {
     pub fn new(data_type: &DataType) -> Result<Self> {
         let kind = kind_of(data_type);
         let data_type = plain_type(data_type);
-        // Text is ranged in byte order (the order of UTF-8 code points),
-        // by a range of its own.
-        let ranged = !matches!(kind, ProfileKind::Other | ProfileKind::Text);
+        let range = match kind {
+            ProfileKind::Other => None,
+            // In byte order (the order of UTF-8 code points).
+            ProfileKind::Text => Some(Range::Text(TextRange::default())),
+            _ => Some(Range::Engine(
+                MinAccumulator::try_new(&data_type)?,
+                MaxAccumulator::try_new(&data_type)?,
+            )),
+        };
         Ok(ColAcc {
             kind,
             rows: 0,
             nulls: 0,
-            min: ranged
-                .then(|| MinAccumulator::try_new(&data_type))
-                .transpose()?,
-            max: ranged
-                .then(|| MaxAccumulator::try_new(&data_type))
-                .transpose()?,
+            range,
             moments: (kind == ProfileKind::Number).then(Moments::default),
-            text_range: (kind == ProfileKind::Text).then(TextRange::default),
             freq: (kind != ProfileKind::Other).then(Frequencies::default),
             hll: (kind == ProfileKind::Other).then(Hll::new),
             unhashable: false,
@@ -299,17 +297,11 @@ impl ColAcc {
         let is_null = |i: usize| nulls.as_ref().is_some_and(|b| b.is_null(i));
         self.rows += n as u64;
         self.nulls += nulls.as_ref().map_or(0, |b| b.null_count()) as u64;
-        if let Some(m) = &mut self.min {
-            m.update_batch(std::slice::from_ref(a))?;
-        }
-        if let Some(m) = &mut self.max {
-            m.update_batch(std::slice::from_ref(a))?;
+        if let Some(r) = &mut self.range {
+            r.add(a)?;
         }
         if let Some(moments) = &mut self.moments {
             add_moments(moments, a)?;
-        }
-        if let Some(r) = &mut self.text_range {
-            r.add(a);
         }
         if self.kind == ProfileKind::Text {
             let mut l = self.lengths.unwrap_or((u64::MAX, 0, 0));
@@ -408,26 +400,10 @@ impl ColAcc {
     pub fn merge(&mut self, mut o: ColAcc) -> Result<()> {
         self.rows += o.rows;
         self.nulls += o.nulls;
-        if let (Some(a), Some(b)) = (&mut self.min, &mut o.min) {
-            let state: Vec<ArrayRef> = b
-                .state()?
-                .into_iter()
-                .map(|s| s.to_array())
-                .collect::<Result<_>>()?;
-            a.merge_batch(&state)?;
-        }
-        if let (Some(a), Some(b)) = (&mut self.max, &mut o.max) {
-            let state: Vec<ArrayRef> = b
-                .state()?
-                .into_iter()
-                .map(|s| s.to_array())
-                .collect::<Result<_>>()?;
-            a.merge_batch(&state)?;
+        if let (Some(a), Some(b)) = (&mut self.range, o.range.take()) {
+            a.merge(b)?;
         }
         if let (Some(a), Some(b)) = (&mut self.moments, &o.moments) {
-            a.merge(b);
-        }
-        if let (Some(a), Some(b)) = (&mut self.text_range, o.text_range.take()) {
             a.merge(b);
         }
         self.lengths = match (self.lengths, o.lengths) {
@@ -464,24 +440,9 @@ impl ColAcc {
         Ok(())
     }
 
-    pub fn min(&mut self) -> Result<Option<ScalarValue>> {
-        if let Some(r) = &self.text_range {
-            return Ok(r.min.clone().map(|s| ScalarValue::Utf8(Some(s))));
-        }
-        Ok(match &mut self.min {
-            Some(m) => Some(m.evaluate()?).filter(|v| !v.is_null()),
-            None => None,
-        })
-    }
-
-    pub fn max(&mut self) -> Result<Option<ScalarValue>> {
-        if let Some(r) = &self.text_range {
-            return Ok(r.max.clone().map(|s| ScalarValue::Utf8(Some(s))));
-        }
-        Ok(match &mut self.max {
-            Some(m) => Some(m.evaluate()?).filter(|v| !v.is_null()),
-            None => None,
-        })
+    /// The least and greatest non-NULL value, when ranged.
+    pub fn range(&mut self) -> Result<(Option<ScalarValue>, Option<ScalarValue>)> {
+        self.range.as_mut().map_or(Ok((None, None)), Range::ends)
     }
 
     /// Distinct non-NULL values and whether the count is exact.
@@ -491,6 +452,59 @@ impl ColAcc {
             (None, Some(h)) => Some((h.estimate(), false)),
             (None, None) => None,
         }
+    }
+}
+
+/// A column's least and greatest value: the engine's accumulators, or
+/// text's own (byte order, faster on string views).
+#[derive(Debug)]
+enum Range {
+    Engine(MinAccumulator, MaxAccumulator),
+    Text(TextRange),
+}
+
+impl Range {
+    fn add(&mut self, a: &ArrayRef) -> Result<()> {
+        match self {
+            Range::Engine(lo, hi) => {
+                lo.update_batch(std::slice::from_ref(a))?;
+                hi.update_batch(std::slice::from_ref(a))
+            }
+            Range::Text(t) => {
+                t.add(a);
+                Ok(())
+            }
+        }
+    }
+
+    fn merge(&mut self, o: Range) -> Result<()> {
+        fn state(acc: &mut dyn Accumulator) -> Result<Vec<ArrayRef>> {
+            acc.state()?.into_iter().map(|s| s.to_array()).collect()
+        }
+        match (self, o) {
+            (Range::Engine(lo, hi), Range::Engine(mut olo, mut ohi)) => {
+                lo.merge_batch(&state(&mut olo)?)?;
+                hi.merge_batch(&state(&mut ohi)?)
+            }
+            (Range::Text(t), Range::Text(ot)) => {
+                t.merge(ot);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn ends(&mut self) -> Result<(Option<ScalarValue>, Option<ScalarValue>)> {
+        Ok(match self {
+            Range::Engine(lo, hi) => {
+                let some = |v: ScalarValue| Some(v).filter(|v| !v.is_null());
+                (some(lo.evaluate()?), some(hi.evaluate()?))
+            }
+            Range::Text(t) => {
+                let text = |v: &Option<String>| v.clone().map(|s| ScalarValue::Utf8(Some(s)));
+                (text(&t.min), text(&t.max))
+            }
+        })
     }
 }
 
@@ -562,6 +576,18 @@ fn view_range(s: &StringViewArray) -> (Option<&str>, Option<&str>) {
     (Some(s.value(lo)), Some(s.value(hi)))
 }
 
+/// Add integers below 2^31 in magnitude to `m` at once: their sum fits 64
+/// bits and their squares' sum 128, so no value needs an overflow check.
+fn small_sums(m: &mut Moments, values: impl Iterator<Item = i64>) {
+    let (mut n, mut s1, mut s2) = (0u64, 0i64, 0i128);
+    for v in values {
+        n += 1;
+        s1 += v;
+        s2 += i128::from(v * v);
+    }
+    m.add_int_sums(n, i128::from(s1), s2);
+}
+
 /// Add every non-NULL value of `a` to `m`: integers (and decimals'
 /// unscaled values, then scaled) exactly in 128 bits, the rest as doubles.
 fn add_moments(m: &mut Moments, a: &ArrayRef) -> Result<()> {
@@ -576,26 +602,10 @@ fn add_moments(m: &mut Moments, a: &ArrayRef) -> Result<()> {
             let nulls = p.nulls().filter(|n| n.null_count() > 0);
             const SMALL: u128 = 1 << 31;
             let small = vals.iter().all(|v| i128::from(*v).unsigned_abs() < SMALL);
+            let small_value = |v: &_| i128::from(*v) as i64;
             match (small, nulls) {
-                (true, None) => {
-                    let (mut s1, mut s2) = (0i64, 0i128);
-                    for v in vals.iter() {
-                        let v = i128::from(*v) as i64;
-                        s1 += v;
-                        s2 += i128::from(v * v);
-                    }
-                    m.add_int_sums(vals.len() as u64, i128::from(s1), s2);
-                }
-                (true, Some(n)) => {
-                    let (mut s1, mut s2) = (0i64, 0i128);
-                    for i in n.valid_indices() {
-                        let v = i128::from(vals[i]) as i64;
-                        s1 += v;
-                        s2 += i128::from(v * v);
-                    }
-                    let count = (vals.len() - n.null_count()) as u64;
-                    m.add_int_sums(count, i128::from(s1), s2);
-                }
+                (true, None) => small_sums(m, vals.iter().map(small_value)),
+                (true, Some(n)) => small_sums(m, n.valid_indices().map(|i| small_value(&vals[i]))),
                 (false, _) => p.iter().flatten().for_each(|v| m.add_int(i128::from(v))),
             }
         }};
@@ -885,9 +895,10 @@ mod tests {
             // In bytes: Łódź is 7, Санкт-Петербург 29.
             let bytes = Some((4, 37, 4 + 7 + 29 + 37));
             assert_eq!(c.lengths, bytes, "{}", a.data_type());
-            let text = |v: Option<ScalarValue>| v.and_then(|v| v.to_string().into());
-            assert_eq!(text(c.min().unwrap()).as_deref(), Some("Oslo"));
-            assert_eq!(text(c.max().unwrap()).as_deref(), Some("Санкт-Петербург"));
+            let text = |v: Option<ScalarValue>| v.map(|v| v.to_string());
+            let (lo, hi) = c.range().unwrap();
+            assert_eq!(text(lo).as_deref(), Some("Oslo"));
+            assert_eq!(text(hi).as_deref(), Some("Санкт-Петербург"));
         }
     }
 

@@ -134,8 +134,7 @@ fn epoch_seconds(v: &ScalarValue) -> Option<i64> {
 pub fn summary(side: &mut Side, as_of: Option<i64>) -> Result<SideProfile> {
     let acc = &mut *side.acc;
     let (distinct, distinct_exact) = acc.distinct().unwrap_or((0, false));
-    let min = acc.min()?;
-    let max = acc.max()?;
+    let (min, max) = acc.range()?;
     let mut p = SideProfile {
         rows: acc.rows,
         nulls: acc.nulls,
@@ -219,8 +218,7 @@ pub fn summary(side: &mut Side, as_of: Option<i64>) -> Result<SideProfile> {
 
 /// Both (sorted) samples in [`BINS`] equal bins from the smaller minimum
 /// to the larger maximum.
-pub fn histogram(a: Option<&ArrayRef>, b: Option<&ArrayRef>) -> Result<Option<Histogram>> {
-    let (sa, sb) = (a, b);
+pub fn histogram(sa: Option<&ArrayRef>, sb: Option<&ArrayRef>) -> Result<Option<Histogram>> {
     let na = sa.map(numbers).transpose()?.unwrap_or_default();
     let nb = sb.map(numbers).transpose()?.unwrap_or_default();
     // The ends, as values of the column's type: the sorted samples' ends.
@@ -264,8 +262,8 @@ pub fn histogram(a: Option<&ArrayRef>, b: Option<&ArrayRef>) -> Result<Option<Hi
     Ok(Some(Histogram {
         lo: lo.1,
         hi: hi.1,
-        v1: bins(&na, a.is_some()),
-        v2: bins(&nb, b.is_some()),
+        v1: bins(&na, sa.is_some()),
+        v2: bins(&nb, sb.is_some()),
     }))
 }
 
