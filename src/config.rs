@@ -133,6 +133,13 @@ pub struct InputSpec {
     /// the environment, never from here.
     #[serde(default)]
     pub storage: crate::load::store::StoreOptions,
+    /// A Delta table's version to read (default: the newest).
+    pub version: Option<u64>,
+    /// A Delta table as of a time (RFC 3339): the newest version committed
+    /// then.
+    pub as_of: Option<String>,
+    /// A Postgres input's table, `schema.table` or `table`.
+    pub table: Option<String>,
 }
 
 /// The transform: two files (`v1`, `v2`), or one `path` whose v1 is read
@@ -378,6 +385,9 @@ impl LoadedScenario {
                         where_: None,
                         sample_column: None,
                         storage: Default::default(),
+                        version: None,
+                        as_of: None,
+                        table: None,
                     },
                     InputEntry::Detailed(s) => (**s).clone(),
                 };
@@ -426,11 +436,32 @@ impl LoadedScenario {
                             })
                     })
                     .collect::<Result<Vec<_>>>()?;
+                let at = match (spec.version, &spec.as_of) {
+                    (Some(_), Some(_)) => {
+                        return Err(err(format!(
+                            "input `{name}`: give `version` or `as_of`, not both"
+                        )));
+                    }
+                    (Some(v), None) => Some(crate::load::tables::At::Version(v)),
+                    (None, Some(t)) => {
+                        chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
+                            err(format!(
+                                "input `{name}`: as_of {t:?}: {e} (an RFC 3339 time, e.g. 2026-11-30T00:00:00Z)"
+                            ))
+                        })?;
+                        Some(crate::load::tables::At::Timestamp(t.clone()))
+                    }
+                    (None, None) => None,
+                };
                 Ok(InputSource {
                     name: name.clone(),
                     label: name.clone(),
                     types,
-                    path: if crate::load::store::is_url(&spec.path) {
+                    at,
+                    table: spec.table.clone(),
+                    path: if crate::load::store::is_url(&spec.path)
+                        || crate::load::tables::is_postgres(&spec.path)
+                    {
                         PathBuf::from(&spec.path)
                     } else {
                         self.resolve(&spec.path)

@@ -111,9 +111,24 @@ fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
     if let Some(stream) = github {
         // Before anything else is printed: what in an input URL may be a
         // secret (a signed URL's token), so the log never shows it.
+        let mut masked = std::collections::BTreeSet::new();
         for source in job.inputs() {
-            for secret in diffgate::load::store::secret_parts(&source.path.to_string_lossy()) {
-                stream.line(&format!("::add-mask::{}", github::escape_data(&secret)));
+            let path = source.path.to_string_lossy();
+            let mut secrets = diffgate::load::store::secret_parts(&path);
+            // A Postgres input's password comes from the environment (its
+            // URL's query holds only `sslmode`).
+            if diffgate::load::tables::is_postgres(&path) {
+                secrets = url::Url::parse(&path)
+                    .ok()
+                    .and_then(|u| u.password().map(str::to_string))
+                    .into_iter()
+                    .chain(std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()))
+                    .collect();
+            }
+            for secret in secrets {
+                if masked.insert(secret.clone()) {
+                    stream.line(&format!("::add-mask::{}", github::escape_data(&secret)));
+                }
             }
         }
     }

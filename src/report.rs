@@ -790,20 +790,47 @@ pub struct InputInfo {
     pub pinned: Vec<PinnedObject>,
 }
 
-/// One object of a remote input, pinned.
+/// What an input read, pinned: one object of a remote input, a Delta
+/// table's version, or a Postgres table's copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PinnedObject {
-    /// `scheme://bucket/key`.
+    /// `scheme://bucket/key`; a Delta table's folder or URL;
+    /// `postgresql://host:port/database/table`.
     pub url: String,
+    /// Bytes (an object; a Delta version's data files), or rows copied (a
+    /// Postgres table).
     pub size: u64,
+    /// The object's ETag; a Postgres copy's content hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e_tag: Option<String>,
     /// The version id, where the store keeps versions (then the version
-    /// read).
+    /// read); a Delta table's version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339: the object's; the Delta version's commit; when the
+    /// Postgres copy was made.
     pub last_modified: String,
+    #[serde(default, skip_serializing_if = "PinKind::is_object")]
+    pub kind: PinKind,
+}
+
+/// What a pin stands for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PinKind {
+    /// An object of a store.
+    #[default]
+    Object,
+    /// A Delta table at a version.
+    Delta,
+    /// A copy of a Postgres table.
+    Postgres,
+}
+
+impl PinKind {
+    pub fn is_object(&self) -> bool {
+        *self == PinKind::Object
+    }
 }
 
 impl InputInfo {

@@ -487,8 +487,9 @@ fn diff_job(args: &DiffArgs) -> Result<Job> {
     base.with_flags(Mode::Diff(tables), &args.shared)
 }
 
-/// The objects a saved report pinned (`--pin-from`).
-fn pins_of(path: &std::path::Path) -> Result<Vec<crate::report::PinnedObject>> {
+/// What a saved report pinned (`--pin-from`): objects, and each table
+/// source's pin by its input's name.
+fn pins_of(path: &std::path::Path) -> Result<crate::load::Recorded> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -497,11 +498,21 @@ fn pins_of(path: &std::path::Path) -> Result<Vec<crate::report::PinnedObject>> {
         path: path.to_path_buf(),
         message: format!("--pin-from: not a diffgate JSON report: {e}"),
     })?;
-    let pins: Vec<_> = report.inputs.into_iter().flat_map(|i| i.pinned).collect();
-    if pins.is_empty() {
+    let mut pins = crate::load::Recorded::default();
+    for input in report.inputs {
+        for pin in input.pinned {
+            if pin.kind.is_object() {
+                pins.objects.push(pin);
+            } else {
+                pins.tables.insert(input.name.clone(), pin);
+            }
+        }
+    }
+    if pins.objects.is_empty() && pins.tables.is_empty() {
         return Err(Error::Report {
             path: path.to_path_buf(),
-            message: "--pin-from: the report pinned no remote input".into(),
+            message: "--pin-from: the report pinned no remote input, Delta table or Postgres table"
+                .into(),
         });
     }
     Ok(pins)
@@ -573,7 +584,7 @@ impl Base {
                 strict: f.strict,
                 pins: match &f.pin_from {
                     Some(path) => pins_of(path)?,
-                    None => Vec::new(),
+                    None => Default::default(),
                 },
                 ..LoadOptions::default()
             },

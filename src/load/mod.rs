@@ -13,14 +13,17 @@ use datafusion::datasource::file_format::options::{ArrowReadOptions, ReadOptions
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::error::{Error, Result, engine_message};
 
+pub mod aws_profile;
 pub mod fetch;
 pub mod records;
 pub mod store;
 pub mod subset;
+pub mod tables;
 
 pub use records::DeadLetter;
 use records::{CsvDialect, Screened};
@@ -48,6 +51,10 @@ pub enum Format {
     Csv,
     Json,
     Arrow,
+    /// A Delta Lake table ([`tables`]).
+    Delta,
+    /// A PostgreSQL table ([`tables`]).
+    Postgres,
 }
 
 impl Format {
@@ -57,6 +64,8 @@ impl Format {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::Arrow => "arrow",
+            Format::Delta => "delta",
+            Format::Postgres => "postgres",
         }
     }
 
@@ -106,6 +115,10 @@ pub struct InputSource {
     pub filter: subset::Filter,
     /// How to reach a remote input's bucket (region, endpoint, ...).
     pub storage: store::StoreOptions,
+    /// Which version of a Delta table (default: the newest).
+    pub at: Option<tables::At>,
+    /// A Postgres input's table (`schema.table`).
+    pub table: Option<String>,
     /// Local copies loading made (remote text files fetched, compressed
     /// ones decompressed) and the file or URL each is a copy of, which
     /// messages and dead letters name.
@@ -128,6 +141,8 @@ impl InputSource {
             types: Vec::new(),
             filter: subset::Filter::default(),
             storage: store::StoreOptions::default(),
+            at: None,
+            table: None,
             origins: Default::default(),
         }
     }
@@ -199,6 +214,9 @@ pub async fn register(
     schema_only: bool,
     remote: &Remote,
 ) -> Result<Loaded> {
+    if let Some(kind) = tables::kind_of(source, remote).await? {
+        return tables::register(ctx, source, kind, scratch, schema_only, remote).await;
+    }
     let given = source.path.to_str().unwrap_or_default();
     let mut pinned = Vec::new();
     // What screening and the engine read: the given files, or local copies
@@ -316,7 +334,7 @@ pub async fn register(
             scratch,
             dead,
         )?),
-        Format::Parquet | Format::Arrow => None,
+        Format::Parquet | Format::Arrow | Format::Delta | Format::Postgres => None,
     };
     if let Some(Screened {
         cleaned: Some(dir), ..
@@ -366,6 +384,13 @@ pub async fn register(
                 ..Default::default()
             };
             ctx.register_arrow(&source.name, path_str, opts).await
+        }
+        // Table sources were registered above, by `tables`.
+        Format::Delta | Format::Postgres => {
+            return Err(Error::Internal(format!(
+                "{}: a table source reached the file reader",
+                source.label
+            )));
         }
     };
     result.map_err(|e| source.error(engine_message(&e)))?;
@@ -439,9 +464,64 @@ pub struct Remote {
     pub retry: store::Retry,
     /// Objects to read as a saved report pinned them (`--pin-from`).
     pub pins: Vec<crate::report::PinnedObject>,
+    /// Table sources' pins in a saved report, by input name.
+    pub table_pins: std::collections::BTreeMap<String, crate::report::PinnedObject>,
+}
+
+/// What a saved report pinned (`--pin-from`).
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// Objects of remote inputs.
+    pub objects: Vec<crate::report::PinnedObject>,
+    /// Delta and Postgres pins, by input name.
+    pub tables: std::collections::BTreeMap<String, crate::report::PinnedObject>,
 }
 
 impl Remote {
+    /// Whether `source`'s URL is a folder holding a `_delta_log`: a Delta
+    /// table. Asked only of URLs that name no data file or glob, of stores
+    /// that list (not plain HTTP); a store that refuses the listing is
+    /// taken as no Delta table, and reading the URL then says what is wrong.
+    async fn is_delta(&self, source: &InputSource) -> Result<bool> {
+        let given = source.path.to_string_lossy().into_owned();
+        let Ok(url) = url::Url::parse(&given) else {
+            return Ok(false);
+        };
+        let last = url
+            .path()
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        let named_file = Path::new(fetch::Compression::strip(last))
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| Format::from_extension(e).is_some());
+        if named_file
+            || given.contains(['*', '?', '['])
+            || url.query().is_some()
+            || url.scheme().starts_with("http")
+        {
+            return Ok(false);
+        }
+        let Ok(listing) = ListingTableUrl::parse(&given) else {
+            return Ok(false);
+        };
+        let store = self
+            .stores
+            .store_for(&url, &source.storage, self.retry, &self.pins)
+            .map_err(|m| Error::Input {
+                name: source.label.clone(),
+                path: PathBuf::from(store::shown(&given)),
+                message: m,
+            })?;
+        let log = listing.prefix().clone().join("_delta_log");
+        let first = object_store::ObjectStore::list(store.as_ref(), Some(&log))
+            .next()
+            .await;
+        Ok(matches!(first, Some(Ok(_))))
+    }
+
     /// The store of `source`'s URL and its objects, pinned: one object, or
     /// every object under a prefix (`.../`) or matching a glob, in path
     /// order. None is an error naming the URL.

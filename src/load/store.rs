@@ -216,6 +216,30 @@ fn build(url: &Url, options: &StoreOptions, retry: Retry) -> Result<Arc<dyn Obje
             let mut b = object_store::aws::AmazonS3Builder::from_env()
                 .with_url(url.as_str())
                 .with_retry(retry);
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            if let Some(p) = super::aws_profile::resolve(&env)? {
+                if let (Some(key), Some(secret)) = (&p.access_key_id, &p.secret_access_key) {
+                    b = b.with_access_key_id(key).with_secret_access_key(secret);
+                }
+                if let Some(token) = &p.session_token {
+                    b = b.with_token(token);
+                }
+                if env("AWS_REGION")
+                    .or_else(|| env("AWS_DEFAULT_REGION"))
+                    .is_none()
+                    && let Some(r) = &p.region
+                {
+                    b = b.with_region(r);
+                }
+                if env("AWS_ENDPOINT_URL").is_none()
+                    && let Some(e) = &p.endpoint_url
+                {
+                    b = b.with_endpoint(e);
+                    if e.starts_with("http://") {
+                        b = b.with_allow_http(true);
+                    }
+                }
+            }
             if allow_http {
                 b = b.with_allow_http(true);
             }
@@ -410,7 +434,7 @@ impl PinnedStore {
     /// Hold pinning to the objects of this bucket a saved report pinned.
     fn recorded(&self, objects: &[PinnedObject]) -> Result<(), String> {
         let mut pins = self.lock();
-        for o in objects {
+        for o in objects.iter().filter(|o| o.kind.is_object()) {
             let Some(key) = o.url.strip_prefix(&format!("{}/", self.bucket)) else {
                 continue;
             };
@@ -567,6 +591,7 @@ impl PinnedStore {
             e_tag: meta.e_tag.clone(),
             version: meta.version.clone(),
             last_modified: meta.last_modified.to_rfc3339(),
+            kind: crate::report::PinKind::Object,
         }
     }
 }

@@ -116,8 +116,8 @@ pub struct LoadOptions {
     pub strict: bool,
     /// How remote reads are retried (`[storage]`).
     pub retry: crate::load::store::Retry,
-    /// Objects to read as a saved report pinned them (`--pin-from`).
-    pub pins: Vec<crate::report::PinnedObject>,
+    /// What a saved report pinned, to read again (`--pin-from`).
+    pub pins: crate::load::Recorded,
 }
 
 impl Default for LoadOptions {
@@ -126,7 +126,7 @@ impl Default for LoadOptions {
             dead_letter: DEFAULT_DEAD_LETTER.into(),
             strict: false,
             retry: crate::load::store::Retry::default(),
-            pins: Vec::new(),
+            pins: Default::default(),
         }
     }
 }

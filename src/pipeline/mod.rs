@@ -135,7 +135,8 @@ async fn load_inputs(env: &Env<'_>) -> Result<(Vec<InputInfo>, DeadLetter)> {
     let remote = load::Remote {
         stores: Default::default(),
         retry: job.load.retry,
-        pins: job.load.pins.clone(),
+        pins: job.load.pins.objects.clone(),
+        table_pins: job.load.pins.tables.clone(),
     };
     let mut inputs = Vec::new();
     for source in job.inputs() {

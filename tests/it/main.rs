@@ -34,4 +34,5 @@ mod scenarios;
 mod semantics;
 mod storage;
 mod subset;
+mod tables;
 mod writers;

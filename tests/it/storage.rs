@@ -35,7 +35,7 @@ fn s3_python() -> Option<PathBuf> {
 }
 
 /// The S3 server and its proxy, stopped when dropped.
-struct S3 {
+pub(crate) struct S3 {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -44,7 +44,7 @@ struct S3 {
 }
 
 impl S3 {
-    fn start() -> Option<S3> {
+    pub(crate) fn start() -> Option<S3> {
         let py = s3_python()?;
         let mut child = Command::new(py)
             .arg(root().join("tests/py/s3_server.py"))
@@ -73,7 +73,7 @@ impl S3 {
     }
 
     /// Send one command; its answer after `ok`.
-    fn cmd(&mut self, command: &str) -> String {
+    pub(crate) fn cmd(&mut self, command: &str) -> String {
         writeln!(self.stdin, "{command}").unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
@@ -84,13 +84,13 @@ impl S3 {
         }
     }
 
-    fn put(&mut self, bucket: &str, key: &str, file: &Path) {
+    pub(crate) fn put(&mut self, bucket: &str, key: &str, file: &Path) {
         self.cmd(&format!("put {bucket} {key} {}", file.display()));
     }
 
     /// The environment a CI job would give diffgate for this server:
     /// through the proxy or straight to moto.
-    fn env(&self, proxy: bool) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self, proxy: bool) -> Vec<(&'static str, String)> {
         let port = if proxy { self.proxy } else { self.moto };
         vec![
             ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
@@ -110,7 +110,7 @@ impl Drop for S3 {
     }
 }
 
-fn run(args: &[&str], env: &[(&str, String)]) -> Output {
+pub(crate) fn run(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = diffgate();
     for var in ["AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION"] {
         cmd.env_remove(var);
@@ -122,13 +122,13 @@ fn run(args: &[&str], env: &[(&str, String)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A report without what names where the data was read from (paths,
 /// pins) and without timings: what must equal between local and remote.
-fn findings(out: &Output) -> Value {
+pub(crate) fn findings(out: &Output) -> Value {
     let mut r: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("no report: {}", stderr(out)));
     let o = r.as_object_mut().unwrap();
@@ -164,7 +164,7 @@ fn data(dir: &Path) {
 }
 
 /// Run a Python script with the test Python; it must succeed.
-fn py_script(script: &str) {
+pub(crate) fn py_script(script: &str) {
     crate::common::stdout_of(
         Command::new(python().unwrap()).args(["-c", script]),
         "python",
@@ -583,4 +583,99 @@ fn http_urls_and_compressed_files_read_as_their_plain_local_files() {
     )
     .unwrap();
     assert_eq!(letter["file"], format!("{base}/v2.csv.bz2"), "{letter}");
+}
+
+#[test]
+fn an_aws_profile_gives_keys_region_and_endpoint_when_the_environment_has_none() {
+    let Some(mut s3) = S3::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    data(d);
+    s3.cmd("bucket prof");
+    for f in ["v1.parquet", "v2.parquet"] {
+        s3.put("prof", f, &d.join(f));
+    }
+    let local = run(
+        &[
+            "diff",
+            s(&d.join("v1.parquet")),
+            s(&d.join("v2.parquet")),
+            "--key",
+            "order_id",
+        ],
+        &[],
+    );
+    // Keys in the credentials file, region and endpoint in the config file,
+    // nothing of them in the environment.
+    std::fs::write(
+        d.join("credentials"),
+        "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+         [ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("config"),
+        format!(
+            "[profile ci]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:{}\n\
+             [profile admin]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = ci\n",
+            s3.moto
+        ),
+    )
+    .unwrap();
+    let env = |profile: &str| {
+        vec![
+            ("AWS_PROFILE", profile.to_string()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                s(&d.join("credentials")).to_string(),
+            ),
+            ("AWS_CONFIG_FILE", s(&d.join("config")).to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    };
+    let args = [
+        "diff",
+        "s3://prof/v1.parquet",
+        "s3://prof/v2.parquet",
+        "--key",
+        "order_id",
+    ];
+    let mut cmd_env = env("ci");
+    let remote = {
+        let mut cmd = crate::common::diffgate();
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.args(args).args(["--format", "json"]);
+        for (k, v) in cmd_env.drain(..) {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    assert_eq!(remote.status.code(), Some(1), "{}", stderr(&remote));
+    assert_eq!(findings(&remote), findings(&local));
+    // A profile that needs the SDK's sign-in: exit 2 saying what to run.
+    let mut cmd = crate::common::diffgate();
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.args(args).envs(env("admin")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains("role_arn") && e.contains("aws configure export-credentials --profile admin"),
+        "{e}"
+    );
+    assert!(!e.contains("testing"), "{e}");
 }
