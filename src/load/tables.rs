@@ -569,9 +569,19 @@ mod postgres {
             .map(|s| {
                 let schema = s.schema();
                 let (rows, sum) = (Arc::clone(&rows), Arc::clone(&sum));
+                // One row converter per stream, not per batch.
+                let fields = schema
+                    .fields()
+                    .iter()
+                    .map(|f| SortField::new(f.data_type().clone()))
+                    .collect();
+                let converter = RowConverter::new(fields);
                 let hashed = s.map(move |batch| {
                     let batch = batch?;
-                    let (n, h) = content_hash(&batch)?;
+                    let converter = converter.as_ref().map_err(|e| {
+                        datafusion::error::DataFusionError::Execution(e.to_string())
+                    })?;
+                    let (n, h) = content_hash(converter, &batch)?;
                     rows.fetch_add(n, Ordering::Relaxed);
                     sum.fetch_add(h, Ordering::Relaxed);
                     Ok(batch)
@@ -638,15 +648,9 @@ mod postgres {
     /// Rows of `batch` and the wrapping sum of their xxHash64s (of the row
     /// format): the same for the same rows in any order or batching.
     fn content_hash(
+        converter: &RowConverter,
         batch: &datafusion::arrow::record_batch::RecordBatch,
     ) -> datafusion::error::Result<(u64, u64)> {
-        let fields: Vec<SortField> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
-        let converter = RowConverter::new(fields)?;
         let converted = converter.convert_columns(batch.columns())?;
         let sum = converted.iter().fold(0u64, |s, r| {
             s.wrapping_add(XxHash64::oneshot(0, r.as_ref()))

@@ -149,11 +149,18 @@ mod delta {
                 "id",
             );
         }
-        let delta = run(&d.join("v0_newest"), &[], &[]);
-        let files = run(&d.join("v0_v2"), &[], &[]);
-        // Deleted orders are removed rows: a gate failure.
-        let delta = report(&delta, 1);
-        let files = report(&files, 1);
+        // Deleted orders are removed rows: a gate failure. The same report
+        // at 1, 4 and 8 threads.
+        let files = report(&run(&d.join("v0_v2"), &[], &[]), 1);
+        let delta = report(&run(&d.join("v0_newest"), &[], &[]), 1);
+        for threads in ["1", "4", "8"] {
+            let at = report(&run(&d.join("v0_newest"), &["--threads", threads], &[]), 1);
+            assert_eq!(
+                findings(at),
+                findings(files.clone()),
+                "at {threads} threads"
+            );
+        }
         assert_eq!(findings(delta.clone()), findings(files));
         assert_eq!(delta["rows"]["only_v1"], 30, "{}", delta["rows"]);
         assert_eq!(delta["rows"]["changed"], 5, "{}", delta["rows"]);
@@ -456,6 +463,13 @@ mod postgres {
         }
     }
 
+    /// A server holding [`orders`], and a folder for the scenario.
+    fn with_orders() -> Option<(Postgres, tempfile::TempDir)> {
+        let pg = Postgres::start()?;
+        orders(&pg);
+        Some((pg, tempfile::tempdir().unwrap()))
+    }
+
     /// The `[inputs]` of a scenario comparing Postgres table `t1` at `url1`
     /// (v1) with `t2` at `url2` (v2).
     fn pg_inputs(url1: &str, t1: &str, url2: &str, t2: &str) -> String {
@@ -486,17 +500,21 @@ mod postgres {
 
     #[test]
     fn postgres_tables_give_the_counts_postgres_itself_gives() {
-        let Some(pg) = Postgres::start() else { return };
-        orders(&pg);
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        let url = pg.url();
+        let Some((pg, tmp)) = with_orders() else {
+            return;
+        };
+        let (d, url) = (tmp.path(), pg.url());
         scenario(
             d,
             &pg_inputs(&url, "public.orders_v1", &url, "orders_v2"),
             "id",
         );
         let r = report(&run(d, &[], &env()), 1);
+        // The same report at 1, 4 and 8 threads.
+        for threads in ["1", "4", "8"] {
+            let again = report(&run(d, &["--threads", threads], &env()), 1);
+            assert_eq!(findings(again), findings(r.clone()), "at {threads} threads");
+        }
         // The reference: the same counts asked of Postgres.
         let counts = pg.psql(
             "select (select count(*) from orders_v1 a where not exists (select 1 from orders_v2 b where b.id = a.id)), \
@@ -556,11 +574,10 @@ mod postgres {
 
     #[test]
     fn a_postgres_where_is_sent_along_and_a_changed_table_stops_a_pinned_rerun() {
-        let Some(pg) = Postgres::start() else { return };
-        orders(&pg);
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        let url = pg.url();
+        let Some((pg, tmp)) = with_orders() else {
+            return;
+        };
+        let (d, url) = (tmp.path(), pg.url());
         scenario(
             d,
             &format!(
@@ -603,11 +620,10 @@ mod postgres {
 
     #[test]
     fn a_postgres_password_comes_from_the_environment_and_is_never_printed() {
-        let Some(pg) = Postgres::start() else { return };
-        orders(&pg);
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        let url = pg.url();
+        let Some((pg, tmp)) = with_orders() else {
+            return;
+        };
+        let (d, url) = (tmp.path(), pg.url());
         let with_password = url.replace("diffgate@", &format!("diffgate:{PASSWORD}@"));
         scenario(
             &d.join("in_url"),
