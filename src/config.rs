@@ -467,7 +467,6 @@ impl LoadedScenario {
                         self.resolve(&spec.path)
                     },
                     storage: spec.storage.clone(),
-                    origins: Default::default(),
                     format: spec.format,
                     delimiter,
                     quote,

@@ -412,7 +412,7 @@ fn walk(dir: &Path, depth: usize, skip: &[PathBuf], found: &mut BTreeMap<String,
             .unwrap_or_default()
             .to_ascii_lowercase();
         // The formats and compressions the loader reads, as it names them.
-        let plain = crate::load::fetch::Compression::strip(&name);
+        let plain = crate::load::text::Compression::strip(&name);
         let ext = plain.rsplit_once('.').map(|(_, e)| e);
         if ext.and_then(crate::load::Format::from_extension).is_some() && !stem.is_empty() {
             found.entry(stem).or_default().push(path);

@@ -19,14 +19,16 @@ use serde::Deserialize;
 use crate::error::{Error, Result, engine_message};
 
 pub mod aws_profile;
-pub mod fetch;
 pub mod records;
 pub mod store;
+pub mod streamed;
 pub mod subset;
 pub mod tables;
+pub mod text;
 
 pub use records::DeadLetter;
 use records::{CsvDialect, Screened};
+use text::TextFile;
 
 /// What loading one input found, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,10 +121,6 @@ pub struct InputSource {
     pub at: Option<tables::At>,
     /// A Postgres input's table (`schema.table`).
     pub table: Option<String>,
-    /// Local copies loading made (remote text files fetched, compressed
-    /// ones decompressed) and the file or URL each is a copy of, which
-    /// messages and dead letters name.
-    pub origins: std::collections::BTreeMap<PathBuf, String>,
 }
 
 impl InputSource {
@@ -143,7 +141,6 @@ impl InputSource {
             storage: store::StoreOptions::default(),
             at: None,
             table: None,
-            origins: Default::default(),
         }
     }
 
@@ -198,9 +195,9 @@ pub fn validate_table_name(name: &str) -> std::result::Result<(), String> {
 }
 
 /// Register `source` as table `source.name` in `ctx`. `scratch` receives
-/// any converted copies (JSON arrays are rewritten as NDJSON there, and
-/// screened text inputs are copied without their bad records); bad records
-/// go to `dead`.
+/// the copies some inputs need (JSON arrays rewritten as NDJSON, Parquet
+/// and Arrow files compressed whole decompressed); text is otherwise read
+/// where it is ([`text`], [`streamed`]). Bad records go to `dead`.
 ///
 /// With `schema_only` (`diffgate check`), no subset is applied and no counts
 /// are reported: Parquet and Arrow files give their footers, and CSV/JSON
@@ -219,70 +216,73 @@ pub async fn register(
     }
     let given = source.path.to_str().unwrap_or_default();
     let mut pinned = Vec::new();
-    // What screening and the engine read: the given files, or local copies
-    // (remote text, compressed files) that `origins` maps back.
-    let mut staged = source.clone();
-    let (mut path, files, format) = if store::is_url(given) {
+    let (files, format) = if store::is_url(given) {
         let (store, metas) = remote.pin(source).await?;
         pinned = metas.iter().map(|m| store.record(m)).collect();
-        let names: Vec<PathBuf> = metas
-            .iter()
-            .map(|m| PathBuf::from(fetch::Compression::strip(m.location.as_ref())))
-            .collect();
+        let files: Vec<TextFile> = metas.iter().map(|m| TextFile::object(&store, m)).collect();
+        let names: Vec<PathBuf> = files.iter().map(|f| f.plain_name().into()).collect();
         let format = match source.format {
             Some(f) => f,
             None => detect_format(source, &names)?,
         };
-        let compressed = metas
-            .iter()
-            .any(|m| fetch::Compression::of(m.location.as_ref()).is_some());
         // Typed files are read where they are, unless compressed whole.
-        if matches!(format, Format::Parquet | Format::Arrow) && !compressed {
+        if matches!(format, Format::Parquet | Format::Arrow)
+            && files.iter().all(|f| f.compression.is_none())
+        {
             let ext = format!(".{}", extension_of(&names[0]));
-            register_remote(ctx, source, given, format, &ext).await?;
+            register_typed(ctx, source, given, format, &ext).await?;
             return finish(ctx, source, format, None, schema_only, pinned).await;
         }
-        let (files, origins) = fetch::fetch(source, &store, &metas, scratch).await?;
-        staged.origins.extend(origins);
-        // Registered by the staging folder, below.
-        (PathBuf::new(), files, format)
+        (files, format)
     } else {
         let meta = std::fs::metadata(&source.path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => source.error("no such file or directory"),
             _ => source.error(e.to_string()),
         })?;
-        let files = data_files(source, &source.path, meta.is_dir())?;
-        for f in &files {
+        let paths = data_files(source, &source.path, meta.is_dir())?;
+        for f in &paths {
             lfs_pointer(source, f)?;
         }
-        let names: Vec<PathBuf> = files
-            .iter()
-            .map(|f| PathBuf::from(fetch::Compression::strip(&f.to_string_lossy())))
-            .collect();
+        let files: Vec<TextFile> = paths.iter().map(|p| TextFile::local(p)).collect();
+        let names: Vec<PathBuf> = files.iter().map(|f| f.plain_name().into()).collect();
         let format = match source.format {
             Some(f) => f,
             None => detect_format(source, &names)?,
         };
-        (source.path.clone(), files, format)
+        (files, format)
     };
-    let files = match fetch::decompress(&staged, &files, scratch)? {
-        Some((plain, origins)) => {
-            staged.origins.extend(origins);
-            plain
-        }
-        None => files,
-    };
-    if staged.origins.contains_key(&files[0]) {
-        // Staged copies are registered by their folder, which holds only them.
-        path = files[0].parent().unwrap_or(scratch).to_path_buf();
+    let compressed = files.iter().any(|f| f.compression.is_some());
+    let mut extension = extension_of(Path::new(files[0].plain_name()));
+    if matches!(format, Format::Parquet | Format::Arrow) {
+        // Local files are read where they are; ones compressed whole from
+        // decompressed copies, as their readers seek.
+        let path = if compressed {
+            text::blocking(|| text::stage(source, &files, scratch))?
+        } else {
+            source.path.clone()
+        };
+        let path = path
+            .to_str()
+            .ok_or_else(|| source.error("path is not valid UTF-8"))?;
+        register_typed(ctx, source, path, format, &format!(".{extension}")).await?;
+        return finish(ctx, source, format, None, schema_only, pinned).await;
     }
-    let source = &staged;
-    let mut extension = extension_of(&files[0]);
-    let mut text_files = files.clone();
+    if matches!(format, Format::Delta | Format::Postgres) {
+        // Table sources were registered above, by `tables`.
+        return Err(Error::Internal(format!(
+            "{}: a table source reached the file reader",
+            source.label
+        )));
+    }
+
+    // Text. What the engine's own readers read when they can: the given
+    // path, or the NDJSON a JSON array was rewritten as.
+    let mut files = files;
+    let mut path = source.path.clone();
     if format == Format::Json {
         let layout = match source.json_layout {
             Some(l) => l,
-            None => detect_json_layout(source, &files[0])?,
+            None => text::blocking(|| detect_json_layout(source, &files[0]))?,
         };
         if layout == JsonLayout::Array {
             // DataFusion's array reader keeps line breaks inside objects, so
@@ -291,18 +291,23 @@ pub async fn register(
             let dir = scratch.join("inputs").join(&source.name);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| source.error(format!("{}: {e}", dir.display())))?;
-            text_files.clear();
+            let mut rewritten = Vec::with_capacity(files.len());
             for (i, file) in files.iter().enumerate() {
                 let out = dir.join(format!("part-{i:05}.json"));
-                text_files.push(out.clone());
-                json_array_to_ndjson(file, &out).map_err(|e| {
-                    if *file == source.path {
+                text::blocking(|| json_array_to_ndjson(file, &out)).map_err(|e| {
+                    if file.shown == given {
                         source.error(e)
                     } else {
-                        source.error(format!("{}: {e}", file.display()))
+                        source.error(format!("{}: {e}", file.shown))
                     }
                 })?;
+                rewritten.push(TextFile {
+                    shown: file.shown.clone(),
+                    place: text::Place::Local(out),
+                    compression: None,
+                });
             }
+            files = rewritten;
             path = dir;
             extension = "json".into();
         }
@@ -319,33 +324,21 @@ pub async fn register(
         quote: source.quote.unwrap_or(b'"'),
         escape: source.escape,
     };
-    let screened: Option<Screened> = match format {
-        Format::Csv => Some(records::screen_csv(
-            source,
-            &files,
-            csv_dialect,
-            scratch,
-            dead,
-        )?),
-        Format::Json => Some(records::screen_ndjson(
-            source,
-            &text_files,
-            &files,
-            scratch,
-            dead,
-        )?),
-        Format::Parquet | Format::Arrow | Format::Delta | Format::Postgres => None,
-    };
-    if let Some(Screened {
-        cleaned: Some(dir), ..
-    }) = &screened
-    {
-        path = dir.clone();
-        extension = if format == Format::Json {
-            "json".into()
-        } else {
-            extension_of(&files[0])
+    let mut screened = text::blocking(|| match format {
+        Format::Csv => records::screen_csv(source, &files, csv_dialect, dead),
+        _ => records::screen_ndjson(source, &files, dead),
+    })?;
+    // Objects, compressed files and files with records taken out are read
+    // as streams (no copy); the rest where they are, by the engine's own
+    // readers, which split large files.
+    if !files.iter().all(TextFile::is_local_plain) || screened.rows_dead_lettered > 0 {
+        let decode = match format {
+            Format::Csv => streamed::Decode::Csv(csv_dialect),
+            _ => streamed::Decode::Json,
         };
+        let skip = std::mem::take(&mut screened.skip);
+        streamed::register(ctx, source, files, skip, screened.schema.clone(), decode)?;
+        return finish(ctx, source, format, Some(&screened), schema_only, pinned).await;
     }
     let path_str = path
         .to_str()
@@ -353,48 +346,27 @@ pub async fn register(
     // A single file is registered with its own extension so that the listing
     // table's extension filter accepts it whatever it is called.
     let ext = format!(".{extension}");
-    let schema = screened.as_ref().map(|s| &s.schema);
-    let result = match format {
-        Format::Parquet => register_parquet(ctx, &source.name, path_str, &ext).await,
-        Format::Csv => {
-            let mut opts = CsvReadOptions::new()
-                .file_extension(&ext)
-                .delimiter(csv_dialect.delimiter)
-                .quote(csv_dialect.quote)
-                .has_header(csv_dialect.has_header)
-                .newlines_in_values(screened.as_ref().is_some_and(|s| s.newlines_in_values));
-            if let Some(schema) = schema {
-                opts = opts.schema(schema);
-            }
-            if let Some(e) = csv_dialect.escape {
-                opts = opts.escape(e);
-            }
-            ctx.register_csv(&source.name, path_str, opts).await
+    let schema = &screened.schema;
+    let result = if format == Format::Csv {
+        let mut opts = CsvReadOptions::new()
+            .file_extension(&ext)
+            .delimiter(csv_dialect.delimiter)
+            .quote(csv_dialect.quote)
+            .has_header(csv_dialect.has_header)
+            .newlines_in_values(screened.newlines_in_values)
+            .schema(schema);
+        if let Some(e) = csv_dialect.escape {
+            opts = opts.escape(e);
         }
-        Format::Json => {
-            let mut opts = JsonReadOptions::default().file_extension(&ext);
-            if let Some(schema) = schema {
-                opts = opts.schema(schema);
-            }
-            ctx.register_json(&source.name, path_str, opts).await
-        }
-        Format::Arrow => {
-            let opts = ArrowReadOptions {
-                file_extension: &ext,
-                ..Default::default()
-            };
-            ctx.register_arrow(&source.name, path_str, opts).await
-        }
-        // Table sources were registered above, by `tables`.
-        Format::Delta | Format::Postgres => {
-            return Err(Error::Internal(format!(
-                "{}: a table source reached the file reader",
-                source.label
-            )));
-        }
+        ctx.register_csv(&source.name, path_str, opts).await
+    } else {
+        let opts = JsonReadOptions::default()
+            .file_extension(&ext)
+            .schema(schema);
+        ctx.register_json(&source.name, path_str, opts).await
     };
     result.map_err(|e| source.error(engine_message(&e)))?;
-    finish(ctx, source, format, screened.as_ref(), schema_only, pinned).await
+    finish(ctx, source, format, Some(&screened), schema_only, pinned).await
 }
 
 /// Check what was registered as `source` and apply its subset: what
@@ -435,9 +407,9 @@ async fn finish(
     })
 }
 
-/// Register a remote Parquet or Arrow input where it is: the engine lists
-/// and reads it through the input's pinned store.
-async fn register_remote(
+/// Register a Parquet or Arrow input where it is (a path, or a URL the
+/// engine lists and reads through the input's pinned store).
+async fn register_typed(
     ctx: &SessionContext,
     source: &InputSource,
     url: &str,
@@ -493,7 +465,7 @@ impl Remote {
             .rsplit('/')
             .next()
             .unwrap_or("");
-        let named_file = Path::new(fetch::Compression::strip(last))
+        let named_file = Path::new(text::Compression::strip(last))
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| Format::from_extension(e).is_some());
@@ -737,12 +709,22 @@ fn detect_format(source: &InputSource, files: &[PathBuf]) -> Result<Format> {
     }
 }
 
-fn detect_json_layout(source: &InputSource, file: &Path) -> Result<JsonLayout> {
+fn detect_json_layout(source: &InputSource, file: &TextFile) -> Result<JsonLayout> {
     use std::io::Read;
-    let mut buf = [0u8; 4096];
-    let mut f = std::fs::File::open(file).map_err(|e| source.error(e.to_string()))?;
-    let n = f.read(&mut buf).map_err(|e| source.error(e.to_string()))?;
-    let first = buf[..n].iter().find(|b| !b.is_ascii_whitespace());
+    let fail = |e: std::io::Error| {
+        if Path::new(&file.shown) == source.path {
+            source.error(e.to_string())
+        } else {
+            source.error(format!("{}: {e}", file.shown))
+        }
+    };
+    let mut head = Vec::with_capacity(4096);
+    file.open()
+        .map_err(fail)?
+        .take(4096)
+        .read_to_end(&mut head)
+        .map_err(fail)?;
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         Some(b'[') => Ok(JsonLayout::Array),
         Some(b'{') => Ok(JsonLayout::Ndjson),
@@ -754,7 +736,7 @@ fn detect_json_layout(source: &InputSource, file: &Path) -> Result<JsonLayout> {
 
 /// Rewrite a JSON array of objects as newline-delimited JSON. Errors name the
 /// line and column of the original file.
-fn json_array_to_ndjson(src: &Path, dst: &Path) -> std::result::Result<u64, String> {
+fn json_array_to_ndjson(src: &TextFile, dst: &Path) -> std::result::Result<u64, String> {
     use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
     use std::io::Write;
 
@@ -783,7 +765,7 @@ fn json_array_to_ndjson(src: &Path, dst: &Path) -> std::result::Result<u64, Stri
         }
     }
 
-    let input = std::fs::File::open(src).map_err(|e| e.to_string())?;
+    let input = src.open().map_err(|e| e.to_string())?;
     let output = std::fs::File::create(dst).map_err(|e| format!("{}: {e}", dst.display()))?;
     let mut lines = Lines {
         out: std::io::BufWriter::new(output),

@@ -14,10 +14,10 @@
 //! is empty throughout that sample and filled later is not dropped: in CSV
 //! it is read as text, in JSON its type is inferred from the later values.
 
-use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use datafusion::arrow::array::timezone::Tz;
@@ -28,6 +28,7 @@ use datafusion::arrow::datatypes::{
 use serde_json::Value;
 
 use super::InputSource;
+use super::text::{Ranges, TextFile};
 use crate::error::{Error, Result};
 
 /// Records the schema is inferred from (the engine's own default).
@@ -50,7 +51,8 @@ pub struct DeadLetter {
 
 /// One record that could not be loaded.
 struct Bad<'a> {
-    file: &'a Path,
+    /// The file as messages name it.
+    file: &'a str,
     /// 1-based line where the record starts (for a JSON array input: the
     /// element number).
     line: u64,
@@ -103,7 +105,7 @@ impl DeadLetter {
         }
         let mut entry = serde_json::Map::new();
         entry.insert("input".into(), source.label.clone().into());
-        entry.insert("file".into(), super::fetch::shown(source, bad.file).into());
+        entry.insert("file".into(), bad.file.into());
         entry.insert("line".into(), bad.line.into());
         entry.insert("error".into(), bad.error.into());
         entry.insert(
@@ -153,9 +155,9 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Screened {
     /// The schema to register the input with.
     pub schema: Schema,
-    /// The directory of cleaned copies to register instead of the original
-    /// files: for CSV only when records were taken out, for JSON always.
-    pub cleaned: Option<PathBuf>,
+    /// Per file, the byte ranges (of its plain stream) of the records taken
+    /// out, which the engine leaves out as it reads.
+    pub skip: Vec<Ranges>,
     /// Data records in the files (header and blank lines not counted).
     pub rows_read: u64,
     pub rows_dead_lettered: u64,
@@ -177,22 +179,64 @@ pub struct CsvDialect {
     pub escape: Option<u8>,
 }
 
-fn open(source: &InputSource, file: &Path) -> Result<File> {
-    File::open(file).map_err(|e| read_error(source, file, e))
+fn open(source: &InputSource, file: &TextFile) -> Result<Box<dyn Read + Send>> {
+    file.open().map_err(|e| read_error(source, &file.shown, e))
 }
 
-/// `file: ` when the input is a directory of files, else nothing (the
-/// error already names the input's path).
-fn in_file(source: &InputSource, file: &Path) -> String {
-    if file == source.path {
+/// `file: ` when the input is a directory or prefix of files, else nothing
+/// (the error already names the input's path).
+fn in_file(source: &InputSource, file: &str) -> String {
+    if Path::new(file) == source.path {
         String::new()
     } else {
-        format!("{}: ", super::fetch::shown(source, file))
+        format!("{file}: ")
     }
 }
 
-fn read_error(source: &InputSource, file: &Path, e: impl std::fmt::Display) -> Error {
+fn read_error(source: &InputSource, file: &str, e: impl std::fmt::Display) -> Error {
     source.error(format!("{}{e}", in_file(source, file)))
+}
+
+/// The bytes a reader has handed on and not yet let go: the raw bytes of
+/// the record being screened, without reading the stream twice. Bytes
+/// before the record the screening is at are dropped as it moves on, so
+/// this holds one record plus the CSV reader's read-ahead.
+#[derive(Default)]
+struct Kept {
+    /// Stream offset of `bytes[0]`.
+    base: u64,
+    bytes: Vec<u8>,
+    /// Bytes before this offset are no longer needed.
+    floor: u64,
+}
+
+impl Kept {
+    fn range(&self, start: u64, end: u64) -> Vec<u8> {
+        debug_assert!(start >= self.base && end <= self.base + self.bytes.len() as u64);
+        self.bytes[(start - self.base) as usize..(end - self.base) as usize].to_vec()
+    }
+}
+
+/// A reader that keeps what it reads in a shared [`Kept`].
+struct Tee<R> {
+    inner: R,
+    kept: Rc<RefCell<Kept>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut k = self.kept.borrow_mut();
+        // Drop what is no longer needed once it is most of the buffer, so
+        // each byte is moved at most about once.
+        let done = (k.floor - k.base) as usize;
+        if done > (1 << 16) && done * 2 > k.bytes.len() {
+            k.bytes.drain(..done);
+            k.base = k.floor;
+        }
+        k.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A record kept until the schema is known.
@@ -202,6 +246,8 @@ struct Pending {
     start: u64,
     end: u64,
     record: csv::ByteRecord,
+    /// Its bytes as read.
+    raw: Vec<u8>,
     /// Why it is bad regardless of the schema (field count, UTF-8).
     problem: Option<String>,
 }
@@ -210,9 +256,6 @@ struct Pending {
 /// first records are nearly all bad is inferred from the good ones so far.
 const MAX_PENDING: usize = 20 * INFER_RECORDS;
 
-/// Byte ranges of bad records, per file, to leave out of the cleaned copy.
-type Ranges = Vec<(u64, u64)>;
-
 fn add_range(ranges: &mut Ranges, start: u64, end: u64) {
     match ranges.last_mut() {
         Some(last) if last.1 == start => last.1 = end,
@@ -220,16 +263,14 @@ fn add_range(ranges: &mut Ranges, start: u64, end: u64) {
     }
 }
 
-/// Screen CSV `files` of `source`. Cleaned copies (when needed) are written
-/// under `scratch`.
+/// Screen CSV `files` of `source`, each read once as a stream. Blocking.
 pub fn screen_csv(
     source: &InputSource,
-    files: &[PathBuf],
+    files: &[TextFile],
     dialect: CsvDialect,
-    scratch: &Path,
     dead: &mut DeadLetter,
 ) -> Result<Screened> {
-    let mut header: Option<(PathBuf, Vec<String>)> = None;
+    let mut header: Option<(String, Vec<String>)> = None;
     let mut width: Option<usize> = None;
     let mut schema: Option<Schema> = None;
     let mut pending: Vec<Pending> = Vec::new();
@@ -241,43 +282,48 @@ pub fn screen_csv(
     let mut multiline = false;
 
     for (fi, file) in files.iter().enumerate() {
-        let mut raw_reader = None::<File>;
+        let kept = Rc::new(RefCell::new(Kept::default()));
+        let tee = Tee {
+            inner: open(source, file)?,
+            kept: kept.clone(),
+        };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(dialect.delimiter)
             .quote(dialect.quote)
             .escape(dialect.escape)
             .has_headers(false)
             .flexible(true)
-            .from_reader(BufReader::with_capacity(1 << 16, open(source, file)?));
+            .from_reader(BufReader::with_capacity(1 << 16, tee));
         let mut record = csv::ByteRecord::new();
         let mut first = true;
+        let shown = file.shown.as_str();
         loop {
             let more = reader
                 .read_byte_record(&mut record)
-                .map_err(|e| read_error(source, file, e))?;
+                .map_err(|e| read_error(source, shown, e))?;
             if !more {
                 break;
             }
             let pos = record.position().expect("the reader sets positions");
             let (start, line) = (pos.byte(), pos.line());
             let end = reader.position().byte();
+            let raw = || kept.borrow().range(start, end);
+            kept.borrow_mut().floor = start;
             if reader.position().line() > line + 1 {
                 multiline = true;
             }
             if first && dialect.has_header {
                 first = false;
-                let names = header_names(source, file, &record)?;
+                let names = header_names(source, shown, &record)?;
                 match &header {
                     None => {
                         width = Some(names.len());
-                        header = Some((file.clone(), names));
+                        header = Some((shown.to_string(), names));
                     }
                     Some((first_file, first_names)) if *first_names != names => {
                         return Err(source.error(format!(
-                            "files have different headers: {} has {:?}, {} has {:?}",
-                            first_file.display(),
+                            "files have different headers: {first_file} has {:?}, {shown} has {:?}",
                             first_names.join(","),
-                            file.display(),
                             names.join(",")
                         )));
                     }
@@ -311,6 +357,7 @@ pub fn screen_csv(
                         start,
                         end,
                         record: record.clone(),
+                        raw: raw(),
                         problem,
                     });
                     if sampled == INFER_RECORDS || pending.len() >= MAX_PENDING {
@@ -335,14 +382,13 @@ pub fn screen_csv(
                     if let Some(error) = problem {
                         rows_bad += 1;
                         add_range(&mut bad_ranges[fi], start, end);
-                        let raw = read_range(source, file, &mut raw_reader, start, end)?;
                         dead.push(
                             source,
                             Bad {
-                                file,
+                                file: shown,
                                 line,
                                 error,
-                                raw: &raw,
+                                raw: &raw(),
                             },
                         )?;
                     }
@@ -379,25 +425,16 @@ pub fn screen_csv(
                 .collect::<Vec<_>>(),
         );
     }
-    let cleaned = if rows_bad > 0 {
-        Some(write_cleaned(source, files, &bad_ranges, scratch)?)
-    } else {
-        None
-    };
     Ok(Screened {
         schema,
-        cleaned,
+        skip: bad_ranges,
         rows_read,
         rows_dead_lettered: rows_bad,
         newlines_in_values: multiline,
     })
 }
 
-fn header_names(
-    source: &InputSource,
-    file: &Path,
-    record: &csv::ByteRecord,
-) -> Result<Vec<String>> {
+fn header_names(source: &InputSource, file: &str, record: &csv::ByteRecord) -> Result<Vec<String>> {
     record
         .iter()
         .enumerate()
@@ -417,7 +454,7 @@ fn header_names(
 /// inference.
 fn infer_csv(
     source: &InputSource,
-    header: &Option<(PathBuf, Vec<String>)>,
+    header: &Option<(String, Vec<String>)>,
     sample: &[Pending],
     dialect: CsvDialect,
 ) -> Result<Schema> {
@@ -468,7 +505,7 @@ fn declare_types(source: &InputSource, schema: Schema) -> Result<Schema> {
 
 fn check_pending(
     source: &InputSource,
-    files: &[PathBuf],
+    files: &[TextFile],
     p: Pending,
     schema: &Schema,
     late_text: &mut [bool],
@@ -482,15 +519,13 @@ fn check_pending(
         return Ok(0);
     };
     add_range(&mut bad_ranges[p.file], p.start, p.end);
-    let file = &files[p.file];
-    let raw = read_range(source, file, &mut None, p.start, p.end)?;
     dead.push(
         source,
         Bad {
-            file,
+            file: &files[p.file].shown,
             line: p.line,
             error,
-            raw: &raw,
+            raw: &p.raw,
         },
     )?;
     Ok(1)
@@ -552,74 +587,14 @@ fn clip(s: &str) -> String {
     }
 }
 
-/// The original bytes of one record, read again from its file.
-fn read_range(
-    source: &InputSource,
-    file: &Path,
-    handle: &mut Option<File>,
-    start: u64,
-    end: u64,
-) -> Result<Vec<u8>> {
-    if handle.is_none() {
-        *handle = Some(open(source, file)?);
-    }
-    let f = handle.as_mut().expect("opened above");
-    let mut buf = vec![0; (end - start) as usize];
-    f.seek(SeekFrom::Start(start))
-        .and_then(|_| f.read_exact(&mut buf))
-        .map_err(|e| read_error(source, file, e))?;
-    Ok(buf)
-}
-
-/// Copy every file into `scratch/inputs/<name>/`, leaving out the bad byte
-/// ranges. Returns the directory.
-fn write_cleaned(
-    source: &InputSource,
-    files: &[PathBuf],
-    bad_ranges: &[Ranges],
-    scratch: &Path,
-) -> Result<PathBuf> {
-    let dir = cleaned_dir(source, scratch)?;
-    for (i, (file, ranges)) in files.iter().zip(bad_ranges).enumerate() {
-        let ext = file
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("csv")
-            .to_string();
-        let dst = dir.join(format!("part-{i:05}.{ext}"));
-        let werr = |e| read_error(source, &dst, e);
-        let mut input = BufReader::new(open(source, file)?);
-        let mut output = BufWriter::new(File::create(&dst).map_err(werr)?);
-        let mut at = 0u64;
-        debug_assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "in file order");
-        for &(start, end) in ranges {
-            std::io::copy(&mut (&mut input).take(start - at), &mut output)
-                .map_err(|e| read_error(source, file, e))?;
-            std::io::copy(&mut (&mut input).take(end - start), &mut std::io::sink())
-                .map_err(|e| read_error(source, file, e))?;
-            at = end;
-        }
-        std::io::copy(&mut input, &mut output).map_err(|e| read_error(source, file, e))?;
-        output.flush().map_err(werr)?;
-    }
-    Ok(dir)
-}
-
-fn cleaned_dir(source: &InputSource, scratch: &Path) -> Result<PathBuf> {
-    let dir = scratch.join("screened").join(&source.name);
-    std::fs::create_dir_all(&dir).map_err(|e| read_error(source, &dir, e))?;
-    Ok(dir)
-}
-
-/// Screen newline-delimited JSON `files` of `source` (`shown` names the
-/// files as the user gave them, for a JSON array input rewritten as NDJSON;
-/// `element` says its lines are array elements). The cleaned copy is always
-/// written: whether a line decodes is only known on the second pass.
+/// Screen newline-delimited JSON `files` of `source` (for a JSON array
+/// input, the NDJSON it was rewritten as: one element per line, named as
+/// the array's file), each read twice as a stream: once for the lines that
+/// are not JSON objects and for the schema, once to decode every other line
+/// with the engine's decoder. Blocking.
 pub fn screen_ndjson(
     source: &InputSource,
-    files: &[PathBuf],
-    shown: &[PathBuf],
-    scratch: &Path,
+    files: &[TextFile],
     dead: &mut DeadLetter,
 ) -> Result<Screened> {
     // Pass 1: lines that are not UTF-8 JSON objects, and the schema.
@@ -627,11 +602,11 @@ pub fn screen_ndjson(
     let mut sample_schema: Option<Schema> = None;
     let mut late: Vec<Value> = Vec::new();
     let mut late_counts: std::collections::HashMap<String, usize> = Default::default();
-    let mut bad_lines: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); files.len()];
+    let mut bad: Vec<Ranges> = vec![Vec::new(); files.len()];
     let mut rows_read = 0u64;
     let mut rows_bad = 0u64;
     for (fi, file) in files.iter().enumerate() {
-        for_each_line(source, file, |line_no, raw| {
+        for_each_line(source, file, |line_no, start, raw| {
             rows_read += 1;
             let value = match std::str::from_utf8(raw) {
                 Err(e) => Err(format!("not valid UTF-8 at byte {}", e.valid_up_to() + 1)),
@@ -646,11 +621,11 @@ pub fn screen_ndjson(
             match value {
                 Err(error) => {
                     rows_bad += 1;
-                    bad_lines[fi].insert(line_no);
+                    add_range(&mut bad[fi], start, start + raw.len() as u64);
                     dead.push(
                         source,
                         Bad {
-                            file: &shown[fi],
+                            file: &file.shown,
                             line: line_no,
                             error,
                             raw,
@@ -676,96 +651,101 @@ pub fn screen_ndjson(
     drop(sample);
     drop(late);
 
-    // Pass 2: decode every remaining line with the engine's JSON decoder,
-    // in batches; keep what decodes.
-    let dir = cleaned_dir(source, scratch)?;
+    // Pass 2: decode every other line with the engine's JSON decoder, in
+    // batches; a batch that fails is decoded again line by line.
     let schema_ref = Arc::new(schema.clone());
+    let mut skip: Vec<Ranges> = Vec::with_capacity(files.len());
     for (fi, file) in files.iter().enumerate() {
-        let dst = dir.join(format!("part-{fi:05}.json"));
-        let werr = |e| read_error(source, &dst, e);
-        let mut output = BufWriter::new(File::create(&dst).map_err(werr)?);
-        let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(JSON_BATCH);
-        let flush = |batch: &mut Vec<(u64, Vec<u8>)>,
-                     output: &mut BufWriter<File>,
+        // Lines the first pass took out, as ranges (adjacent ones merged):
+        // a line is one of them when it starts inside one.
+        let first_pass = std::mem::take(&mut bad[fi]);
+        let mut passed = first_pass.iter().peekable();
+        let mut ranges: Ranges = Vec::new();
+        // (line, start, bytes)
+        let mut batch: Vec<(u64, u64, Vec<u8>)> = Vec::with_capacity(JSON_BATCH);
+        let flush = |batch: &mut Vec<(u64, u64, Vec<u8>)>,
+                     ranges: &mut Ranges,
                      dead: &mut DeadLetter|
          -> Result<u64> {
-            let mut bad = 0;
-            let whole: Vec<&[u8]> = batch.iter().map(|(_, l)| l.as_slice()).collect();
+            let mut n = 0;
+            let whole: Vec<&[u8]> = batch.iter().map(|(_, _, l)| l.as_slice()).collect();
             if decode_json(&schema_ref, &whole).is_err() {
-                for (line_no, raw) in batch.iter() {
+                for (line_no, start, raw) in batch.iter() {
                     if let Err(error) = decode_json(&schema_ref, &[raw]) {
-                        bad += 1;
+                        n += 1;
+                        add_range(ranges, *start, start + raw.len() as u64);
                         dead.push(
                             source,
                             Bad {
-                                file: &shown[fi],
+                                file: &file.shown,
                                 line: *line_no,
                                 error,
                                 raw,
                             },
                         )?;
-                    } else {
-                        write_line(output, raw).map_err(werr)?;
                     }
-                }
-            } else {
-                for (_, raw) in batch.iter() {
-                    write_line(output, raw).map_err(werr)?;
                 }
             }
             batch.clear();
-            Ok(bad)
+            Ok(n)
         };
-        for_each_line(source, file, |line_no, raw| {
-            if bad_lines[fi].contains(&line_no) {
+        for_each_line(source, file, |line_no, start, raw| {
+            while passed.next_if(|r| r.1 <= start).is_some() {}
+            if passed.peek().is_some_and(|r| r.0 <= start) {
+                add_range(&mut ranges, start, start + raw.len() as u64);
                 return Ok(());
             }
-            batch.push((line_no, raw.to_vec()));
+            batch.push((line_no, start, raw.to_vec()));
             if batch.len() == JSON_BATCH {
-                rows_bad += flush(&mut batch, &mut output, dead)?;
+                rows_bad += flush(&mut batch, &mut ranges, dead)?;
             }
             Ok(())
         })?;
-        rows_bad += flush(&mut batch, &mut output, dead)?;
-        output.flush().map_err(werr)?;
+        rows_bad += flush(&mut batch, &mut ranges, dead)?;
+        // A batch's bad lines come after the first pass's lines that
+        // followed them: put the ranges back in file order.
+        ranges.sort_unstable();
+        let mut merged: Ranges = Vec::with_capacity(ranges.len());
+        for (start, end) in ranges {
+            add_range(&mut merged, start, end);
+        }
+        skip.push(merged);
     }
     Ok(Screened {
         schema,
-        cleaned: Some(dir),
+        skip,
         rows_read,
         rows_dead_lettered: rows_bad,
         newlines_in_values: false,
     })
 }
 
-fn write_line(out: &mut impl Write, raw: &[u8]) -> std::io::Result<()> {
-    out.write_all(trim_terminator(raw))?;
-    out.write_all(b"\n")
-}
-
-/// Call `f` with each non-blank line (number from 1, bytes with their line
-/// ending).
+/// Call `f` with each non-blank line of `file`: its number (from 1), the
+/// stream offset it starts at, its bytes with their line ending.
 fn for_each_line(
     source: &InputSource,
-    file: &Path,
-    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+    file: &TextFile,
+    mut f: impl FnMut(u64, u64, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 16, open(source, file)?);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
+    let mut at = 0u64;
     loop {
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| read_error(source, file, e))?;
+            .map_err(|e| read_error(source, &file.shown, e))?;
         if n == 0 {
             return Ok(());
         }
+        let start = at;
+        at += n as u64;
         line_no += 1;
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        f(line_no, &buf)?;
+        f(line_no, start, &buf)?;
     }
 }
 

@@ -679,3 +679,120 @@ fn an_aws_profile_gives_keys_region_and_endpoint_when_the_environment_has_none()
     );
     assert!(!e.contains("testing"), "{e}");
 }
+
+#[test]
+fn text_objects_with_bad_records_stream_to_the_local_report_and_dead_letters() {
+    let Some(mut s3) = S3::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    data(d);
+    py_script(&format!(
+        "import duckdb\n\
+         duckdb.execute(\"copy (select * from read_csv('{d}/v2.csv')) to '{d}/v2.ndjson' (format json)\")\n",
+        d = d.display()
+    ));
+    // Bad records at the start, in the middle (across the readers'
+    // buffers) and at the end: wrong field counts; for JSON, lines that are
+    // not JSON and one that is not an object. (The data is smaller than the
+    // schema's sample, so a value of another type would change the schema
+    // rather than be a bad record.)
+    let insert = |file: &str, bad: &[(usize, &str)]| {
+        let text = std::fs::read_to_string(d.join(file)).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for (at, line) in bad {
+            let at = (*at).min(lines.len());
+            lines.insert(at, line.to_string());
+        }
+        let p = d.join(format!("bad-{file}"));
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p
+    };
+    let csv = insert(
+        "v2.csv",
+        &[(2, "only,two"), (300, "1,2,3,4,5,6,7"), (usize::MAX, "1,2")],
+    );
+    let json = insert(
+        "v2.ndjson",
+        &[
+            (1, "not json"),
+            (250, "[1, 2]"),
+            (usize::MAX, "{\"order_id\": 9"),
+        ],
+    );
+    s3.cmd("bucket raw");
+    s3.put("raw", "v2.csv.gz", &compress(&csv, "gz"));
+    s3.put("raw", "v2.ndjson.bz2", &compress(&json, "bz2"));
+    let dead = |out: &Path| -> Vec<Value> {
+        std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("file");
+                v
+            })
+            .collect()
+    };
+    for (local, url, bad) in [
+        (&csv, "s3://raw/v2.csv.gz", 3),
+        (&json, "s3://raw/v2.ndjson.bz2", 3),
+    ] {
+        let diff = |v2: &str, letters: &Path, env: &[(&str, String)]| {
+            run(
+                &[
+                    "diff",
+                    s(&d.join("v1.csv")),
+                    v2,
+                    "--key",
+                    "order_id",
+                    "--dead-letter",
+                    s(letters),
+                ],
+                env,
+            )
+        };
+        let (at_home, away) = (d.join("local.ndjson"), d.join("remote.ndjson"));
+        let here = diff(s(local), &at_home, &[]);
+        assert_eq!(here.status.code(), Some(1), "{}", stderr(&here));
+        let there = diff(url, &away, &s3.env(false));
+        assert_eq!(there.status.code(), Some(1), "{url}: {}", stderr(&there));
+        assert_eq!(findings(&there), findings(&here), "{url}");
+        let r: Value = serde_json::from_slice(&there.stdout).unwrap();
+        let l: Value = serde_json::from_slice(&here.stdout).unwrap();
+        for k in ["rows_read", "rows_dead_lettered"] {
+            assert_eq!(r["inputs"][1][k], l["inputs"][1][k], "{url}: {k}");
+        }
+        assert_eq!(r["inputs"][1]["rows_dead_lettered"], bad, "{url}");
+        // The same records, lines and errors, named by the URL.
+        assert_eq!(dead(&away), dead(&at_home), "{url}");
+        assert_eq!(dead(&away).len(), bad, "{url}");
+        let first: Value = serde_json::from_str(
+            std::fs::read_to_string(&away)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(first["file"], url, "{first}");
+        // Files dealt out to partitions, each read on its own thread: the
+        // same report at every thread count.
+        for threads in ["1", "4", "8"] {
+            let out = run(
+                &[
+                    "diff",
+                    s(&d.join("v1.csv")),
+                    url,
+                    "--key",
+                    "order_id",
+                    "--dead-letter",
+                    s(&away),
+                    "--threads",
+                    threads,
+                ],
+                &s3.env(false),
+            );
+            assert_eq!(findings(&out), findings(&here), "{url}, {threads} threads");
+        }
+    }
+}
