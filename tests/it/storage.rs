@@ -737,24 +737,24 @@ fn text_objects_with_bad_records_stream_to_the_local_report_and_dead_letters() {
         (&csv, "s3://raw/v2.csv.gz", 3),
         (&json, "s3://raw/v2.ndjson.bz2", 3),
     ] {
-        let diff = |v2: &str, letters: &Path, env: &[(&str, String)]| {
-            run(
-                &[
-                    "diff",
-                    s(&d.join("v1.csv")),
-                    v2,
-                    "--key",
-                    "order_id",
-                    "--dead-letter",
-                    s(letters),
-                ],
-                env,
-            )
+        let v1 = d.join("v1.csv");
+        let diff = |v2: &str, letters: &Path, env: &[(&str, String)], more: &[&str]| {
+            let mut args = vec![
+                "diff",
+                s(&v1),
+                v2,
+                "--key",
+                "order_id",
+                "--dead-letter",
+                s(letters),
+            ];
+            args.extend(more);
+            run(&args, env)
         };
         let (at_home, away) = (d.join("local.ndjson"), d.join("remote.ndjson"));
-        let here = diff(s(local), &at_home, &[]);
+        let here = diff(s(local), &at_home, &[], &[]);
         assert_eq!(here.status.code(), Some(1), "{}", stderr(&here));
-        let there = diff(url, &away, &s3.env(false));
+        let there = diff(url, &away, &s3.env(false), &[]);
         assert_eq!(there.status.code(), Some(1), "{url}: {}", stderr(&there));
         assert_eq!(findings(&there), findings(&here), "{url}");
         let r: Value = serde_json::from_slice(&there.stdout).unwrap();
@@ -778,20 +778,7 @@ fn text_objects_with_bad_records_stream_to_the_local_report_and_dead_letters() {
         // Files dealt out to partitions, each read on its own thread: the
         // same report at every thread count.
         for threads in ["1", "4", "8"] {
-            let out = run(
-                &[
-                    "diff",
-                    s(&d.join("v1.csv")),
-                    url,
-                    "--key",
-                    "order_id",
-                    "--dead-letter",
-                    s(&away),
-                    "--threads",
-                    threads,
-                ],
-                &s3.env(false),
-            );
+            let out = diff(url, &away, &s3.env(false), &["--threads", threads]);
             assert_eq!(findings(&out), findings(&here), "{url}, {threads} threads");
         }
     }
