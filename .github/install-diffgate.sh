@@ -95,5 +95,7 @@ if [ "${DIFFGATE_BUILD_FROM_SOURCE:-true}" = false ]; then
   exit 1
 fi
 echo "Building diffgate $version from source with cargo (this takes minutes)" >&2
-cargo install --locked --path "$source_dir" --root "$dest" >&2
+# The release binaries' features, less the built-in OpenSSL (this machine's
+# is used).
+cargo install --locked --path "$source_dir" --root "$dest" --features delta,postgres >&2
 echo "$bin"

@@ -140,6 +140,9 @@ pub struct InputSpec {
     pub as_of: Option<String>,
     /// A Postgres input's table, `schema.table` or `table`.
     pub table: Option<String>,
+    /// A Postgres input's query, instead of a table: its rows, read once
+    /// in a read-only transaction.
+    pub query: Option<String>,
 }
 
 /// The transform: two files (`v1`, `v2`), or one `path` whose v1 is read
@@ -388,6 +391,7 @@ impl LoadedScenario {
                         version: None,
                         as_of: None,
                         table: None,
+                        query: None,
                     },
                     InputEntry::Detailed(s) => (**s).clone(),
                 };
@@ -459,6 +463,7 @@ impl LoadedScenario {
                     types,
                     at,
                     table: spec.table.clone(),
+                    query: spec.query.clone(),
                     path: if crate::load::store::is_url(&spec.path)
                         || crate::load::tables::is_postgres(&spec.path)
                     {

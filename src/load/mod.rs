@@ -121,6 +121,8 @@ pub struct InputSource {
     pub at: Option<tables::At>,
     /// A Postgres input's table (`schema.table`).
     pub table: Option<String>,
+    /// A Postgres input's query (instead of a table).
+    pub query: Option<String>,
 }
 
 impl InputSource {
@@ -141,6 +143,7 @@ impl InputSource {
             storage: store::StoreOptions::default(),
             at: None,
             table: None,
+            query: None,
         }
     }
 

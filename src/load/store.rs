@@ -258,12 +258,22 @@ fn build(url: &Url, options: &StoreOptions, retry: Retry) -> Result<Arc<dyn Obje
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            applies(&["anonymous", "allow_http"])?;
+            applies(&["endpoint", "anonymous", "allow_http"])?;
             let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
                 .with_retry(retry);
             if allow_http {
-                b = b.with_client_options(ClientOptions::new().with_allow_http(true));
+                // As a key, not new client options, which would drop those
+                // the environment gave (GOOGLE_*).
+                b = b.with_config(
+                    object_store::gcp::GoogleConfigKey::Client(
+                        object_store::ClientConfigKey::AllowHttp,
+                    ),
+                    "true",
+                );
+            }
+            if let Some(e) = &options.endpoint {
+                b = b.with_base_url(e);
             }
             if options.anonymous == Some(true) {
                 b = b.with_skip_signature(true);
@@ -357,7 +367,7 @@ impl Pin {
     /// How `meta` differs from this pin, if it does.
     fn differs(&self, meta: &ObjectMeta) -> Option<String> {
         if let (Some(a), Some(b)) = (&self.e_tag, &meta.e_tag)
-            && a != b
+            && bare_etag(a) != bare_etag(b)
         {
             return Some(format!("ETag {a} became {b}"));
         }
@@ -373,6 +383,16 @@ impl Pin {
         }
         None
     }
+}
+
+/// An ETag without its quotes (and weak mark): one object's ETag is quoted
+/// in a response header but bare in some listings (Azure's List Blobs), so
+/// the two must compare equal.
+fn bare_etag(tag: &str) -> &str {
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag)
 }
 
 /// What is pinned in one store: objects, and the prefixes (listed inputs)
@@ -641,14 +661,28 @@ impl ObjectStore for PinnedStore {
             .inner
             .get_opts(location, options)
             .await
-            .map_err(|e| match e {
-                object_store::Error::Precondition { .. } if pin.is_some() => {
+            .map_err(|e| match (e, &pin) {
+                (object_store::Error::Precondition { .. }, Some(_)) => {
                     changed(&self.bucket, location, "its ETag no longer matches")
                 }
-                other => other,
+                // A pinned version (a GCS generation, which every object
+                // has) that is gone: the object was replaced in a bucket
+                // that keeps no versions.
+                (
+                    object_store::Error::NotFound { .. },
+                    Some(Pin {
+                        version: Some(v), ..
+                    }),
+                ) => changed(
+                    &self.bucket,
+                    location,
+                    &format!("its pinned version {v} no longer exists"),
+                ),
+                (other, _) => other,
             })?;
+        // Checked at a pinned version too: a version's ETag and size never
+        // change, so a server that ignored the version is caught here.
         if let Some(p) = &pin
-            && p.version.is_none()
             && let Some(how) = p.differs(&result.meta)
         {
             return Err(changed(&self.bucket, location, &how));
@@ -827,5 +861,138 @@ mod tests {
         }));
         // Writes are refused.
         assert!(store.put(&path, PutPayload::from("y")).await.is_err());
+    }
+    /// InMemory with GCS's generations: every object has a version (its
+    /// ETag here); a read at a version that is gone is NotFound, unless
+    /// `ignores_version`, a server that serves the object as it is now.
+    #[derive(Debug)]
+    struct Generations {
+        mem: InMemory,
+        ignores_version: bool,
+    }
+
+    impl fmt::Display for Generations {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Generations")
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for Generations {
+        async fn put_opts(
+            &self,
+            p: &ObjectPath,
+            b: PutPayload,
+            o: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            self.mem.put_opts(p, b, o).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            p: &ObjectPath,
+            o: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.mem.put_multipart_opts(p, o).await
+        }
+
+        async fn get_opts(
+            &self,
+            p: &ObjectPath,
+            mut o: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            let asked = o.version.take();
+            let mut r = self.mem.get_opts(p, o).await?;
+            if let Some(v) = asked
+                && r.meta.e_tag.as_deref() != Some(v.as_str())
+                && !self.ignores_version
+            {
+                return Err(object_store::Error::NotFound {
+                    path: p.to_string(),
+                    source: "no such generation".into(),
+                });
+            }
+            r.meta.version = r.meta.e_tag.clone();
+            Ok(r)
+        }
+
+        fn delete_stream(
+            &self,
+            l: BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+            self.mem.delete_stream(l)
+        }
+
+        fn list(
+            &self,
+            p: Option<&ObjectPath>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.mem.list(p)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            p: Option<&ObjectPath>,
+        ) -> object_store::Result<ListResult> {
+            self.mem.list_with_delimiter(p).await
+        }
+
+        async fn copy_opts(
+            &self,
+            a: &ObjectPath,
+            b: &ObjectPath,
+            o: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.mem.copy_opts(a, b, o).await
+        }
+    }
+
+    #[test]
+    fn an_etag_quoted_or_bare_is_the_same_etag() {
+        let pin = |tag: &str| Pin {
+            e_tag: Some(tag.into()),
+            version: None,
+            size: 3,
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+        };
+        let meta = |tag: &str| ObjectMeta {
+            location: ObjectPath::from("a"),
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            size: 3,
+            e_tag: Some(tag.into()),
+            version: None,
+        };
+        // Azure: quoted in a HEAD's header, bare in List Blobs.
+        assert_eq!(pin("\"0x8DD1\"").differs(&meta("0x8DD1")), None);
+        assert_eq!(pin("W/\"x\"").differs(&meta("\"x\"")), None);
+        assert!(pin("\"0x8DD1\"").differs(&meta("0x8DD2")).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_pinned_generation_that_is_gone_or_ignored_stops_the_read() {
+        for ignores_version in [false, true] {
+            let gens = Arc::new(Generations {
+                mem: InMemory::new(),
+                ignores_version,
+            });
+            let path = ObjectPath::from("t.csv");
+            gens.put(&path, PutPayload::from("x\n1\n")).await.unwrap();
+            let store = PinnedStore::new("gs://b".into(), gens.clone());
+            let pinned = store.pin(&path, false, |_| true).await.unwrap();
+            assert!(pinned[0].version.is_some());
+            let got = store.get(&path).await.unwrap().bytes().await.unwrap();
+            assert_eq!(&got[..], b"x\n1\n");
+            // Replaced, in a bucket that keeps no earlier generation (or
+            // by a server that ignores the generation asked for).
+            gens.put(&path, PutPayload::from("x\n2\n")).await.unwrap();
+            let e = store.get(&path).await.unwrap_err().to_string();
+            assert!(e.contains("gs://b/t.csv changed"), "{ignores_version}: {e}");
+            let why = if ignores_version {
+                "ETag"
+            } else {
+                "no longer exists"
+            };
+            assert!(e.contains(why), "{ignores_version}: {e}");
+        }
     }
 }

@@ -102,17 +102,34 @@ fn check_options(source: &InputSource, kind: Option<Kind>) -> Result<()> {
             "`version` and `as_of` apply to Delta tables only",
         ));
     }
-    if source.table.is_some() && kind != Some(Kind::Postgres) {
-        return Err(shown_error(
-            source,
-            "`table` applies to Postgres inputs only",
-        ));
+    for (given, option) in [
+        (source.table.is_some(), "table"),
+        (source.query.is_some(), "query"),
+    ] {
+        if given && kind != Some(Kind::Postgres) {
+            return Err(shown_error(
+                source,
+                format!("`{option}` applies to Postgres inputs only"),
+            ));
+        }
     }
-    if kind == Some(Kind::Postgres) && source.table.is_none() {
-        return Err(shown_error(
-            source,
-            "a Postgres input names its table: table = \"schema.table\" (or \"table\" in the search path)",
-        ));
+    if kind == Some(Kind::Postgres) {
+        match (&source.table, &source.query) {
+            (Some(_), Some(_)) => {
+                return Err(shown_error(source, "give `table` or `query`, not both"));
+            }
+            (None, None) => {
+                return Err(shown_error(
+                    source,
+                    "a Postgres input names its table: table = \"schema.table\" (or \"table\" in the search path), \
+                     or gives a query: query = \"select ...\"",
+                ));
+            }
+            (None, Some(q)) if q.trim().is_empty() => {
+                return Err(shown_error(source, "`query` is empty"));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -175,7 +192,8 @@ fn not_built(source: &InputSource, what: &str, feature: &str) -> Error {
         source,
         format!(
             "{what}: this diffgate was built without the `{feature}` feature \
-             (build it with `cargo install --locked --path . --features {feature}`)"
+             (the release binaries and `pip install diffgate-sql` have it; or build it with \
+             `cargo install --locked --path . --features {feature}`)"
         ),
     )
 }
@@ -466,6 +484,7 @@ mod postgres {
 
     use datafusion::arrow::row::{RowConverter, SortField};
     use datafusion::common::TableReference;
+    use datafusion::physical_plan::SendableRecordBatchStream;
     use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
     use datafusion_table_providers_postgres::PostgresTableFactory;
     use datafusion_table_providers_postgres::pool::PostgresConnectionPool;
@@ -478,6 +497,14 @@ mod postgres {
     use crate::load::{Format, subset};
     use crate::report::{PinKind, PinnedObject};
 
+    /// What a Postgres input reads.
+    #[derive(Clone, Copy)]
+    enum Read<'a> {
+        Table(&'a str),
+        /// The rows of a query, read in one read-only transaction.
+        Query(&'a str),
+    }
+
     pub(super) async fn register(
         ctx: &SessionContext,
         source: &InputSource,
@@ -486,10 +513,21 @@ mod postgres {
         remote: &Remote,
     ) -> Result<Loaded> {
         let given = source.path.to_string_lossy().into_owned();
-        let table = source.table.clone().unwrap_or_default();
         let target = PgTarget::parse(&given, |k| std::env::var(k).ok())
             .map_err(|m| shown_error(source, m))?;
-        let shown = target.shown(&table);
+        let read = match (&source.table, &source.query) {
+            (_, Some(q)) => Read::Query(q.as_str()),
+            (t, None) => Read::Table(t.as_deref().unwrap_or_default()),
+        };
+        let shown = match read {
+            Read::Table(table) => target.shown(table),
+            // Named by the hash of its text: another query is another
+            // input, which a saved report's pin does not hold to.
+            Read::Query(q) => target.shown(&format!(
+                "query-{:016x}",
+                XxHash64::oneshot(0, q.trim().as_bytes())
+            )),
+        };
         let fail = |m: String| Error::Input {
             name: source.label.clone(),
             path: PathBuf::from(&shown),
@@ -511,57 +549,56 @@ mod postgres {
         let pool = PostgresConnectionPool::new(params)
             .await
             .map_err(|e| fail(format!("cannot connect: {e}")))?;
-        let reference = TableReference::parse_str(&table);
-        let provider = PostgresTableFactory::new(Arc::new(pool))
-            .table_provider(reference)
-            .await
-            .map_err(|e| fail(format!("table {table:?}: {e}")))?;
-        if schema_only {
-            ctx.register_table(source.name.as_str(), provider)
-                .map_err(|e| fail(engine_message(&e)))?;
-            return super::super::finish(ctx, source, Format::Postgres, None, true, Vec::new())
-                .await;
-        }
-        // One statement reads the rows, `where` included, into scratch: one
-        // snapshot, which both versions then read.
-        let raw = format!("__diffgate_pg__{}", source.name);
-        ctx.register_table(raw.as_str(), provider)
-            .map_err(|e| fail(engine_message(&e)))?;
-        let mut frame = ctx
-            .table(raw.as_str())
-            .await
-            .map_err(|e| fail(engine_message(&e)))?;
-        // Rows before the filter, by one column (the provider fails on a
-        // scan of none).
-        let before = match frame.schema().fields().first() {
-            Some(first) if !source.filter.is_empty() => {
-                // `is null` is never NULL, so this counts every row.
-                let every = datafusion::functions_aggregate::expr_fn::count(
-                    datafusion::logical_expr::ident(first.name()).is_null(),
-                );
-                let n = frame
-                    .clone()
-                    .aggregate(vec![], vec![every])
-                    .map_err(|e| fail(engine_message(&e)))?
-                    .collect()
+        // The rows to copy (as streams), the rows before a `where` sent
+        // along, and the provider's registration to drop after the copy.
+        let (streams, before, raw) = match read {
+            Read::Table(table) => {
+                let reference = TableReference::parse_str(table);
+                let provider = PostgresTableFactory::new(Arc::new(pool))
+                    .table_provider(reference)
                     .await
+                    .map_err(|e| fail(format!("table {table:?}: {e}")))?;
+                if schema_only {
+                    ctx.register_table(source.name.as_str(), provider)
+                        .map_err(|e| fail(engine_message(&e)))?;
+                    return super::super::finish(
+                        ctx,
+                        source,
+                        Format::Postgres,
+                        None,
+                        true,
+                        Vec::new(),
+                    )
+                    .await;
+                }
+                let raw = format!("__diffgate_pg__{}", source.name);
+                ctx.register_table(raw.as_str(), provider)
                     .map_err(|e| fail(engine_message(&e)))?;
-                Some(count_of(&n))
+                let (streams, before) = table_rows(ctx, &raw, source).await.map_err(fail)?;
+                (streams, before, Some(raw))
             }
-            _ => None,
+            Read::Query(q) => {
+                let rows = query_rows(&pool, q, schema_only).await.map_err(fail)?;
+                if schema_only {
+                    let empty = datafusion::datasource::MemTable::try_new(rows.schema(), vec![])
+                        .map_err(|e| fail(engine_message(&e)))?;
+                    ctx.register_table(source.name.as_str(), Arc::new(empty))
+                        .map_err(|e| fail(engine_message(&e)))?;
+                    return super::super::finish(
+                        ctx,
+                        source,
+                        Format::Postgres,
+                        None,
+                        true,
+                        Vec::new(),
+                    )
+                    .await;
+                }
+                (vec![rows], None, None)
+            }
         };
-        for p in &source.filter.predicates {
-            let e = frame
-                .parse_sql_expr(p)
-                .map_err(|e| fail(format!("where {p:?}: {}", engine_message(&e))))?;
-            frame = frame
-                .filter(e)
-                .map_err(|e| fail(format!("where {p:?}: {}", engine_message(&e))))?;
-        }
-        let streams = frame
-            .execute_stream_partitioned()
-            .await
-            .map_err(|e| fail(engine_message(&e)))?;
+        // One statement reads the rows into scratch: one snapshot, which
+        // both versions then read.
         let rows = Arc::new(AtomicU64::new(0));
         let sum = Arc::new(AtomicU64::new(0));
         let streams = streams
@@ -593,8 +630,10 @@ mod postgres {
         crate::transform::write_parts(streams, &dir)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        ctx.deregister_table(raw.as_str())
-            .map_err(|e| fail(engine_message(&e)))?;
+        if let Some(raw) = raw {
+            ctx.deregister_table(raw.as_str())
+                .map_err(|e| fail(engine_message(&e)))?;
+        }
         crate::transform::register_parts(ctx, &source.name, &dir)
             .await
             .map_err(|e| fail(engine_message(&e)))?;
@@ -604,8 +643,12 @@ mod postgres {
             && (pin.size != copied || pin.e_tag.as_deref() != Some(hash.as_str()))
         {
             return Err(fail(format!(
-                "--pin-from: the table changed since the report was made ({} rows then, {copied} now, \
+                "--pin-from: the {} changed since the report was made ({} rows then, {copied} now, \
                  or other values); Postgres keeps no earlier versions to read",
+                match read {
+                    Read::Table(_) => "table",
+                    Read::Query(_) => "query's result",
+                },
                 pin.size
             )));
         }
@@ -617,10 +660,15 @@ mod postgres {
             last_modified: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             kind: PinKind::Postgres,
         };
-        // The sample (never sent to Postgres) is applied to the copy.
+        // The sample (never sent to Postgres) is applied to the copy, and
+        // so is a query's `where` (which is DataFusion's SQL, not
+        // Postgres's: put a filter for Postgres into the query itself).
         let rest = InputSource {
             filter: subset::Filter {
-                predicates: Vec::new(),
+                predicates: match read {
+                    Read::Table(_) => Vec::new(),
+                    Read::Query(_) => source.filter.predicates.clone(),
+                },
                 sample: source.filter.sample.clone(),
             },
             ..source.clone()
@@ -632,6 +680,168 @@ mod postgres {
             loaded.subset = Some(subset::Counted { before, after });
         }
         Ok(loaded)
+    }
+
+    /// The rows of the provider's table `raw`, with `source`'s `where`
+    /// sent along to Postgres, and the count of rows before it.
+    async fn table_rows(
+        ctx: &SessionContext,
+        raw: &str,
+        source: &InputSource,
+    ) -> std::result::Result<(Vec<SendableRecordBatchStream>, Option<u64>), String> {
+        let mut frame = ctx.table(raw).await.map_err(|e| engine_message(&e))?;
+        // Rows before the filter, by one column (the provider fails on a
+        // scan of none).
+        let before = match frame.schema().fields().first() {
+            Some(first) if !source.filter.is_empty() => {
+                // `is null` is never NULL, so this counts every row.
+                let every = datafusion::functions_aggregate::expr_fn::count(
+                    datafusion::logical_expr::ident(first.name()).is_null(),
+                );
+                let n = frame
+                    .clone()
+                    .aggregate(vec![], vec![every])
+                    .map_err(|e| engine_message(&e))?
+                    .collect()
+                    .await
+                    .map_err(|e| engine_message(&e))?;
+                Some(count_of(&n))
+            }
+            _ => None,
+        };
+        for p in &source.filter.predicates {
+            let e = frame
+                .parse_sql_expr(p)
+                .map_err(|e| format!("where {p:?}: {}", engine_message(&e)))?;
+            frame = frame
+                .filter(e)
+                .map_err(|e| format!("where {p:?}: {}", engine_message(&e)))?;
+        }
+        let streams = frame
+            .execute_stream_partitioned()
+            .await
+            .map_err(|e| engine_message(&e))?;
+        Ok((streams, before))
+    }
+
+    /// Rows per batch of a query's result.
+    const QUERY_BATCH: usize = 8192;
+
+    /// The rows of `query` (all of them, or only their columns when
+    /// `schema_only`), read on one connection in one read-only transaction:
+    /// one snapshot, and a query that would write (`with d as (delete ...)
+    /// select ...`) fails instead. Rows become Arrow by the provider's own
+    /// conversion, numeric columns at their declared precision and scale as
+    /// for a table. A query with no rows still has its columns, from a probe
+    /// that left-joins it to one row.
+    async fn query_rows(
+        pool: &PostgresConnectionPool,
+        query: &str,
+        schema_only: bool,
+    ) -> std::result::Result<SendableRecordBatchStream, String> {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::error::DataFusionError;
+        use datafusion_table_providers_postgres::arrow_sql_gen::rows_to_arrow;
+
+        let query = query.trim().trim_end_matches(';').trim_end();
+        let conn = pool
+            .connect_direct()
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let client = &*conn.conn;
+        client
+            .batch_execute("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(|e| format!("cannot start a read-only transaction: {}", causes(&e)))?;
+        let statement = client
+            .prepare(query)
+            .await
+            .map_err(|e| format!("query: {}", causes(&e)))?;
+        // `numeric(p, s)`: typmod is ((p << 16) | s) + 4; a bare `numeric`
+        // (-1) is left to the conversion's own default.
+        let numeric: Vec<Field> = statement
+            .columns()
+            .iter()
+            .filter(|c| c.type_().name() == "numeric" && c.type_modifier() >= 4)
+            .map(|c| {
+                let m = c.type_modifier() - 4;
+                let (p, s) = ((m >> 16) & 0xffff, m & 0xffff);
+                Field::new(
+                    c.name(),
+                    DataType::Decimal128(p.clamp(1, 38) as u8, s.min(38) as i8),
+                    true,
+                )
+            })
+            .collect();
+        let projected = Some(Arc::new(Schema::new(numeric)));
+        let convert = {
+            let projected = projected.clone();
+            move |rows: &[_]| rows_to_arrow(rows, &projected).map_err(|e| format!("query: {e}"))
+        };
+        let mut chunks = if schema_only {
+            None
+        } else {
+            let rows = client
+                .query_raw(&statement, Vec::<i32>::new())
+                .await
+                .map_err(|e| format!("query: {}", causes(&e)))?;
+            Some(Box::pin(rows.chunks(QUERY_BATCH)))
+        };
+        let first = match &mut chunks {
+            Some(c) => match c.next().await {
+                Some(rows) => {
+                    let rows: Vec<_> = rows
+                        .into_iter()
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(|e| format!("query: {}", causes(&e)))?;
+                    Some(convert(&rows)?)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let schema = match &first {
+            Some(batch) => batch.schema(),
+            None => {
+                let probe = format!(
+                    "SELECT __diffgate_q.* FROM (SELECT 1) AS __diffgate_one \
+                     LEFT JOIN ({query}) AS __diffgate_q ON true LIMIT 1"
+                );
+                let rows = client
+                    .query(probe.as_str(), &[])
+                    .await
+                    .map_err(|e| format!("query: {}", causes(&e)))?;
+                convert(&rows)?.schema()
+            }
+        };
+        let rest = futures::stream::iter(chunks).flatten().map(move |rows| {
+            // The connection (and its transaction) lives as long as the
+            // rows are read.
+            let _held = &conn;
+            let rows: Vec<_> = rows
+                .into_iter()
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| DataFusionError::Execution(format!("query: {}", causes(&e))))?;
+            convert(&rows).map_err(DataFusionError::Execution)
+        });
+        let stream = futures::stream::iter(first.map(Ok)).chain(rest);
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    /// An error and its causes, as one line (a Postgres error says what
+    /// went wrong only in its source).
+    fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut out = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            let s = c.to_string();
+            if !out.contains(&s) {
+                out.push_str(": ");
+                out.push_str(&s);
+            }
+            cur = c.source();
+        }
+        out
     }
 
     /// The one count a `count(*)` query returned.

@@ -9,6 +9,7 @@ mod common;
 mod browser;
 mod check;
 mod cli;
+mod clouds;
 mod conformance;
 mod contracts;
 mod dbt;

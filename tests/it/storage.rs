@@ -145,7 +145,7 @@ pub(crate) fn findings(out: &Output) -> Value {
 /// v1 and v2 of the shop's orders as Parquet (many row groups, written by
 /// DuckDB), v2 with 30 changed amounts and 5 orders gone, and the same as
 /// CSV.
-fn data(dir: &Path) {
+pub(crate) fn data(dir: &Path) {
     let orders = root().join("testdata/shop/orders.csv");
     let script = format!(
         "import duckdb\n\
@@ -172,7 +172,7 @@ pub(crate) fn py_script(script: &str) {
 }
 
 /// `file` compressed next to it as `file.EXT` by Python's own modules.
-fn compress(file: &Path, ext: &str) -> PathBuf {
+pub(crate) fn compress(file: &Path, ext: &str) -> PathBuf {
     let module = match ext {
         "gz" => "gzip",
         "bz2" => "bz2",

@@ -619,6 +619,173 @@ mod postgres {
     }
 
     #[test]
+    fn a_postgres_query_reads_one_snapshot_read_only_typed_as_its_table() {
+        let Some((pg, tmp)) = with_orders() else {
+            return;
+        };
+        let (d, url) = (tmp.path(), pg.url());
+        let query = |t: &str| {
+            format!(
+                "select o.id, o.amount, o.amount * 2 as doubled, o.note, s.label \
+                 from {t} o join statuses s on s.status = o.status;"
+            )
+        };
+        pg.psql(
+            "create table statuses (status text primary key, label text); \
+             insert into statuses values ('open', 'Open'), ('paid', 'Paid');",
+        );
+        let inputs = |q1: &str, q2: &str, extra: &str| {
+            format!(
+                "before = {{ path = \"{url}\", query = \"{q1}\"{extra} }}\n\
+                 after = {{ path = \"{url}\", query = \"{q2}\"{extra} }}\n"
+            )
+        };
+        // The queries' rows give the counts the tables give (the reference:
+        // Postgres's own counts, as in the table test above).
+        scenario(
+            d,
+            &inputs(&query("orders_v1"), &query("orders_v2"), ""),
+            "id",
+        );
+        let r = report(&run(d, &[], &env()), 1);
+        for threads in ["1", "4", "8"] {
+            let again = report(&run(d, &["--threads", threads], &env()), 1);
+            assert_eq!(findings(again), findings(r.clone()), "at {threads} threads");
+        }
+        let rows = &r["rows"];
+        assert_eq!(
+            [
+                rows["only_v1"].as_u64(),
+                rows["only_v2"].as_u64(),
+                rows["changed"].as_u64()
+            ],
+            [Some(10), Some(0), Some(30)],
+            "{rows}"
+        );
+        let column = |r: &Value, name: &str| {
+            r["columns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .unwrap_or_else(|| panic!("no column {name}: {}", r["columns"]))
+                .clone()
+        };
+        // `numeric(12,2)` keeps its precision and scale through a query, as
+        // through a table; an expression's bare numeric is still a decimal.
+        let amount = column(&r, "amount");
+        assert!(
+            amount["v1_type"]
+                .as_str()
+                .unwrap()
+                .starts_with("Decimal128(12, 2)"),
+            "{amount}"
+        );
+        assert_eq!(amount["mismatches"], 25, "{amount}");
+        let doubled = column(&r, "doubled");
+        assert!(
+            doubled["v1_type"]
+                .as_str()
+                .unwrap()
+                .starts_with("Decimal128(38"),
+            "{doubled}"
+        );
+        assert_eq!(doubled["mismatches"], 25, "{doubled}");
+        assert_eq!(column(&r, "note")["value_to_null"], 5);
+        let pin = &input(&r, "before")["pinned"][0];
+        assert_eq!(pin["kind"], "postgres");
+        assert_eq!(pin["size"], 500);
+        assert!(
+            pin["url"].as_str().unwrap().starts_with(&format!(
+                "postgresql://127.0.0.1:{}/postgres/query-",
+                pg.port
+            )),
+            "{pin}"
+        );
+        // `where` applies to the query's rows.
+        scenario(
+            &d.join("open"),
+            &inputs(
+                &query("orders_v1"),
+                &query("orders_v2"),
+                ", where = \"label = 'Open'\"",
+            ),
+            "id",
+        );
+        let open = report(&run(&d.join("open"), &[], &env()), 1);
+        let subset = &input(&open, "before")["subset"];
+        let want: u64 = pg
+            .psql("select count(*) from orders_v1 where status = 'open'")
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(subset["rows_before"], 500, "{subset}");
+        assert_eq!(subset["rows_after"], want, "{subset}");
+        // A query with no rows still has its columns: every v2 row is new.
+        scenario(
+            &d.join("empty"),
+            &inputs(
+                &query("orders_v1").replace(';', " where false"),
+                &query("orders_v2"),
+                "",
+            ),
+            "id",
+        );
+        let empty = report(&run(&d.join("empty"), &[], &env()), 0);
+        assert_eq!(empty["verdict"], "review", "{}", empty["reasons"]);
+        assert_eq!(empty["rows"]["only_v2"], 490, "{}", empty["rows"]);
+        assert!(
+            column(&empty, "amount")["v1_type"]
+                .as_str()
+                .unwrap()
+                .starts_with("Decimal128(12, 2)"),
+        );
+        // Pinned by the hash of the result: unchanged, a rerun reads the
+        // same; changed, it stops.
+        let saved = d.join("first.json");
+        std::fs::write(&saved, serde_json::to_vec(&r).unwrap()).unwrap();
+        let again = run(d, &["--pin-from", saved.to_str().unwrap()], &env());
+        assert_eq!(findings(report(&again, 1)), findings(r.clone()));
+        pg.psql("update statuses set label = 'Settled' where status = 'paid'");
+        let changed = run(d, &["--pin-from", saved.to_str().unwrap()], &env());
+        assert_eq!(changed.status.code(), Some(2), "{}", stderr(&changed));
+        assert!(
+            stderr(&changed).contains("query's result changed since the report"),
+            "{}",
+            stderr(&changed)
+        );
+        // The transaction is read-only: a query that would write fails,
+        // naming the input, and writes nothing.
+        scenario(
+            &d.join("writes"),
+            &inputs(
+                &query("orders_v1"),
+                "with gone as (delete from orders_v2 returning *) select * from gone",
+                "",
+            ),
+            "id",
+        );
+        let out = run(&d.join("writes"), &[], &env());
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let e = stderr(&out);
+        assert!(
+            e.contains("input `after`") && e.contains("read-only transaction"),
+            "{e}"
+        );
+        assert_eq!(pg.psql("select count(*) from orders_v2").trim(), "490");
+        // A query that does not parse names the input and Postgres's words.
+        scenario(
+            &d.join("bad"),
+            &inputs(&query("orders_v1"), "select frm orders_v2", ""),
+            "id",
+        );
+        let out = run(&d.join("bad"), &[], &env());
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let e = stderr(&out);
+        assert!(e.contains("input `after`") && e.contains("query: "), "{e}");
+    }
+
+    #[test]
     fn a_postgres_password_comes_from_the_environment_and_is_never_printed() {
         let Some((pg, tmp)) = with_orders() else {
             return;
