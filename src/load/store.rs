@@ -862,6 +862,7 @@ mod tests {
         // Writes are refused.
         assert!(store.put(&path, PutPayload::from("y")).await.is_err());
     }
+
     /// InMemory with GCS's generations: every object has a version (its
     /// ETag here); a read at a version that is gone is NotFound, unless
     /// `ignores_version`, a server that serves the object as it is now.
