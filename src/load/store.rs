@@ -331,7 +331,7 @@ pub fn describe(e: &object_store::Error) -> String {
 }
 
 /// An error with its causes, as one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -494,7 +494,7 @@ mod postgres {
 
     use super::*;
     use crate::error::engine_message;
-    use crate::load::{Format, subset};
+    use crate::load::{Format, store, subset};
     use crate::report::{PinKind, PinnedObject};
 
     /// What a Postgres input reads.
@@ -559,17 +559,7 @@ mod postgres {
                     .await
                     .map_err(|e| fail(format!("table {table:?}: {e}")))?;
                 if schema_only {
-                    ctx.register_table(source.name.as_str(), provider)
-                        .map_err(|e| fail(engine_message(&e)))?;
-                    return super::super::finish(
-                        ctx,
-                        source,
-                        Format::Postgres,
-                        None,
-                        true,
-                        Vec::new(),
-                    )
-                    .await;
+                    return columns_only(ctx, source, provider, &fail).await;
                 }
                 let raw = format!("__diffgate_pg__{}", source.name);
                 ctx.register_table(raw.as_str(), provider)
@@ -582,17 +572,7 @@ mod postgres {
                 if schema_only {
                     let empty = datafusion::datasource::MemTable::try_new(rows.schema(), vec![])
                         .map_err(|e| fail(engine_message(&e)))?;
-                    ctx.register_table(source.name.as_str(), Arc::new(empty))
-                        .map_err(|e| fail(engine_message(&e)))?;
-                    return super::super::finish(
-                        ctx,
-                        source,
-                        Format::Postgres,
-                        None,
-                        true,
-                        Vec::new(),
-                    )
-                    .await;
+                    return columns_only(ctx, source, Arc::new(empty), &fail).await;
                 }
                 (vec![rows], None, None)
             }
@@ -682,6 +662,19 @@ mod postgres {
         Ok(loaded)
     }
 
+    /// `provider` registered as `source` for its columns alone (nothing is
+    /// read or copied).
+    async fn columns_only(
+        ctx: &SessionContext,
+        source: &InputSource,
+        provider: Arc<dyn datafusion::catalog::TableProvider>,
+        fail: &dyn Fn(String) -> Error,
+    ) -> Result<Loaded> {
+        ctx.register_table(source.name.as_str(), provider)
+            .map_err(|e| fail(engine_message(&e)))?;
+        super::super::finish(ctx, source, Format::Postgres, None, true, Vec::new()).await
+    }
+
     /// The rows of the provider's table `raw`, with `source`'s `where`
     /// sent along to Postgres, and the count of rows before it.
     async fn table_rows(
@@ -752,11 +745,11 @@ mod postgres {
         client
             .batch_execute("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await
-            .map_err(|e| format!("cannot start a read-only transaction: {}", causes(&e)))?;
+            .map_err(|e| format!("cannot start a read-only transaction: {}", store::chain(&e)))?;
         let statement = client
             .prepare(query)
             .await
-            .map_err(|e| format!("query: {}", causes(&e)))?;
+            .map_err(|e| format!("query: {}", store::chain(&e)))?;
         // `numeric(p, s)`: typmod is ((p << 16) | s) + 4; a bare `numeric`
         // (-1) is left to the conversion's own default.
         let numeric: Vec<Field> = statement
@@ -784,7 +777,7 @@ mod postgres {
             let rows = client
                 .query_raw(&statement, Vec::<i32>::new())
                 .await
-                .map_err(|e| format!("query: {}", causes(&e)))?;
+                .map_err(|e| format!("query: {}", store::chain(&e)))?;
             Some(Box::pin(rows.chunks(QUERY_BATCH)))
         };
         let first = match &mut chunks {
@@ -793,7 +786,7 @@ mod postgres {
                     let rows: Vec<_> = rows
                         .into_iter()
                         .collect::<std::result::Result<_, _>>()
-                        .map_err(|e| format!("query: {}", causes(&e)))?;
+                        .map_err(|e| format!("query: {}", store::chain(&e)))?;
                     Some(convert(&rows)?)
                 }
                 None => None,
@@ -810,7 +803,7 @@ mod postgres {
                 let rows = client
                     .query(probe.as_str(), &[])
                     .await
-                    .map_err(|e| format!("query: {}", causes(&e)))?;
+                    .map_err(|e| format!("query: {}", store::chain(&e)))?;
                 convert(&rows)?.schema()
             }
         };
@@ -821,27 +814,11 @@ mod postgres {
             let rows: Vec<_> = rows
                 .into_iter()
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| DataFusionError::Execution(format!("query: {}", causes(&e))))?;
+                .map_err(|e| DataFusionError::Execution(format!("query: {}", store::chain(&e))))?;
             convert(&rows).map_err(DataFusionError::Execution)
         });
         let stream = futures::stream::iter(first.map(Ok)).chain(rest);
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
-    }
-
-    /// An error and its causes, as one line (a Postgres error says what
-    /// went wrong only in its source).
-    fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-        let mut out = e.to_string();
-        let mut cur = e.source();
-        while let Some(c) = cur {
-            let s = c.to_string();
-            if !out.contains(&s) {
-                out.push_str(": ");
-                out.push_str(&s);
-            }
-            cur = c.source();
-        }
-        out
     }
 
     /// The one count a `count(*)` query returned.

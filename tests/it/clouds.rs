@@ -42,6 +42,29 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A process stopped when dropped.
+struct Server(Child);
+
+impl Server {
+    /// Start `command`, and wait until it listens on `port` (or died).
+    fn start(command: &mut Command, port: u16, what: &str) -> Server {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        listening(&mut child, port, what);
+        Server(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Wait until `port` accepts connections (or `child` died).
 fn listening(child: &mut Child, port: u16, what: &str) {
     let start = Instant::now();
@@ -73,16 +96,6 @@ trait Emulator {
     fn env(&self) -> Vec<(&'static str, String)>;
 }
 
-/// A process stopped when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// fake-gcs-server, in memory, plain HTTP.
 struct Gcs {
     _server: Server,
@@ -111,23 +124,22 @@ impl Gcs {
         }
         let bin = String::from_utf8(out.stdout).unwrap().trim().to_string();
         let port = free_port();
-        let mut child = Command::new(bin)
-            .args([
-                "-scheme",
-                "http",
-                "-backend",
-                "memory",
-                "-host",
-                "127.0.0.1",
-            ])
-            .args(["-port", &port.to_string()])
-            .args(["-public-host", &format!("127.0.0.1:{port}")])
-            .args(["-log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        listening(&mut child, port, "fake-gcs-server");
+        let server = Server::start(
+            Command::new(bin)
+                .args([
+                    "-scheme",
+                    "http",
+                    "-backend",
+                    "memory",
+                    "-host",
+                    "127.0.0.1",
+                ])
+                .args(["-port", &port.to_string()])
+                .args(["-public-host", &format!("127.0.0.1:{port}")])
+                .args(["-log-level", "error"]),
+            port,
+            "fake-gcs-server",
+        );
         let dir = tempfile::tempdir().unwrap();
         let account = dir.path().join("service-account.json");
         std::fs::write(
@@ -143,7 +155,7 @@ impl Gcs {
         )
         .unwrap();
         Some(Gcs {
-            _server: Server(child),
+            _server: server,
             port,
             account,
             _dir: dir,
@@ -228,18 +240,17 @@ impl Azurite {
         }
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .arg("--location")
-            .arg(dir.path())
-            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        listening(&mut child, port, "azurite-blob");
+        let server = Server::start(
+            Command::new(bin)
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                .arg("--location")
+                .arg(dir.path())
+                .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck"]),
+            port,
+            "azurite-blob",
+        );
         Some(Azurite {
-            _server: Server(child),
+            _server: server,
             port,
             _dir: dir,
         })
@@ -332,6 +343,19 @@ fn reads_pins_and_holds(cloud: &dyn Emulator) {
         stderr(&remote)
     );
     assert_eq!(findings(&remote), findings(&local), "{scheme}");
+    for threads in ["1", "4", "8"] {
+        let again = diff(
+            &url("pq/v1.parquet"),
+            &url("pq/v2.parquet"),
+            &["--threads", threads],
+            &env,
+        );
+        assert_eq!(
+            findings(&again),
+            findings(&local),
+            "{scheme}, {threads} threads"
+        );
+    }
     let r: Value = serde_json::from_slice(&remote.stdout).unwrap();
     assert_eq!(r["rows"]["changed"], 30);
     let pin = &r["inputs"][0]["pinned"][0];

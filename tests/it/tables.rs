@@ -515,6 +515,20 @@ mod postgres {
         .collect()
     }
 
+    /// The report's row counts are the reference's.
+    fn assert_rows_as_counted(r: &Value, want: &[u64]) {
+        let rows = &r["rows"];
+        assert_eq!(
+            [
+                rows["only_v1"].as_u64(),
+                rows["only_v2"].as_u64(),
+                rows["changed"].as_u64()
+            ],
+            [Some(want[0]), Some(want[1]), Some(want[4])],
+            "{rows}"
+        );
+    }
+
     #[test]
     fn postgres_tables_give_the_counts_postgres_itself_gives() {
         let Some((pg, tmp)) = with_orders() else {
@@ -534,16 +548,7 @@ mod postgres {
         }
         // The reference: the same counts asked of Postgres.
         let want = reference_counts(&pg);
-        let rows = &r["rows"];
-        assert_eq!(
-            [
-                rows["only_v1"].as_u64(),
-                rows["only_v2"].as_u64(),
-                rows["changed"].as_u64()
-            ],
-            [Some(want[0]), Some(want[1]), Some(want[4])],
-            "{rows}"
-        );
+        assert_rows_as_counted(&r, &want);
         let column = |name: &str| {
             r["columns"]
                 .as_array()
@@ -658,16 +663,7 @@ mod postgres {
             assert_eq!(findings(again), findings(r.clone()), "at {threads} threads");
         }
         let want = reference_counts(&pg);
-        let rows = &r["rows"];
-        assert_eq!(
-            [
-                rows["only_v1"].as_u64(),
-                rows["only_v2"].as_u64(),
-                rows["changed"].as_u64()
-            ],
-            [Some(want[0]), Some(want[1]), Some(want[4])],
-            "{rows}"
-        );
+        assert_rows_as_counted(&r, &want);
         let column = |r: &Value, name: &str| {
             r["columns"]
                 .as_array()
