@@ -1,17 +1,21 @@
-//! `cargo bench --bench scaling [-- SIZE...] [--repeats N] [--limit SIZE]`
+//! `cargo bench --bench scaling [-- SIZE...] [--repeats N] [--limit SIZE]
+//! [--changed PCT,...] [--diff-only]`
 //!
 //! Generates a pair of Parquet files per size deterministically (12 mixed
 //! columns besides the `id` key, 1% of common rows changed in one column,
-//! 0.5% removed, 0.5% added, rows shuffled; cached under
+//! 0.5% removed, 0.5% added, rows shuffled; streamed to disk a row group
+//! at a time, so any size fits in memory; cached under
 //! `target/bench-data/`), runs the release `diffgate diff` on them, checks
 //! its counts against the generator's own, and prints wall time, rows per
 //! second, nanoseconds per row and peak RSS per size: the scaling curve,
 //! each size also with `--no-profile` (runs interleaved) to show what the
 //! profile adds.
 //! Then, at the largest size: the diff once more under `--memory-limit`
-//! (default 512M); `diffgate run` with transforms that select the pair as
-//! it is (what running and materialising adds); re-rendering its report in
-//! each format; and the start-up time of `diffgate --version`.
+//! (default 512M); with `--changed`, the same diff at each share of rows
+//! changed (the change-rate curve); and, unless `--diff-only`,
+//! `diffgate run` with transforms that select the pair as it is (what
+//! running and materialising adds), re-rendering its report in each
+//! format, and the start-up time of `diffgate --version`.
 //!
 //! A benchmark, not a test: it prints figures and fails only when
 //! diffgate's counts are wrong or it exits with an error.
@@ -32,19 +36,36 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 
 /// Bump when the generated data changes.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 const BATCH: usize = 131_072;
 
 fn main() {
     let mut sizes = Vec::new();
     let mut repeats = 3;
     let mut limit = "512M".to_string();
+    let mut rates: Vec<Ppm> = Vec::new();
+    let mut diff_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bench" => {}
             "--repeats" => repeats = args.next().and_then(|n| n.parse().ok()).unwrap_or(3),
             "--limit" => limit = args.next().unwrap_or(limit),
+            "--diff-only" => diff_only = true,
+            "--changed" => {
+                let list = args.next().unwrap_or_default();
+                for pct in list.split(',') {
+                    match pct.trim_end_matches('%').parse::<f64>() {
+                        Ok(p) if (0.0..=100.0).contains(&p) => {
+                            rates.push(Ppm((p * 10_000.0).round() as u64));
+                        }
+                        _ => {
+                            eprintln!("--changed takes percentages, e.g. 0.01,1,30: not {pct}");
+                            std::process::exit(2);
+                        }
+                    }
+                }
+            }
             s => match parse_rows(s) {
                 Some(n) => sizes.push(n),
                 None => {
@@ -71,8 +92,8 @@ fn main() {
     let mut last = None;
     let mut last_wall = Duration::ZERO;
     for &n in &sizes {
-        let dir = data.join(format!("{}-v{GENERATOR_VERSION}", label(n)));
-        let truth = generate(&dir, n);
+        let dir = data_dir(&data, n, Ppm::DEFAULT);
+        let truth = generate(&dir, n, Ppm::DEFAULT);
         let mut walls = Vec::new();
         let mut bare = Vec::new();
         let (mut rss, mut bare_rss) = (0, 0);
@@ -120,6 +141,12 @@ fn main() {
             peak,
             &format!("{verdict}  (--memory-limit {limit})"),
         );
+        if !rates.is_empty() {
+            change_rates(&bin, &data, n, &rates, repeats);
+        }
+        if diff_only {
+            return;
+        }
         run_overhead(&bin, dir, n, truth, repeats, last_wall);
         // A report with samples, from a diff without a limit.
         diff(&bin, dir, &[]);
@@ -137,6 +164,60 @@ fn main() {
         "diffgate --version: {:.1} ms (median of 21)",
         median(&mut starts).as_secs_f64() * 1e3
     );
+}
+
+/// A share of the common rows, in parts per million.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ppm(u64);
+
+impl Ppm {
+    /// 1% of common rows changed.
+    const DEFAULT: Ppm = Ppm(10_000);
+
+    fn percent(self) -> String {
+        format!("{}%", self.0 as f64 / 10_000.0)
+    }
+}
+
+fn data_dir(data: &Path, n: u64, rate: Ppm) -> PathBuf {
+    data.join(format!("{}-c{}-v{GENERATOR_VERSION}", label(n), rate.0))
+}
+
+/// The same diff at `n` rows per side with each share of rows changed:
+/// what the detailed comparison costs as the diff grows.
+fn change_rates(bin: &Path, data: &Path, n: u64, rates: &[Ppm], repeats: usize) {
+    println!(
+        "change rate at {} rows per side:\n{:>12} {:>10} {:>10} {:>10} {:>12}  counts",
+        label(n),
+        "changed",
+        "wall s",
+        "ns/row",
+        "RSS MiB",
+        "compare s"
+    );
+    for &rate in rates {
+        let dir = data_dir(data, n, rate);
+        let truth = generate(&dir, n, rate);
+        let mut runs = Vec::new();
+        let mut rss = 0;
+        let mut verdict = String::new();
+        for _ in 0..repeats {
+            let (wall, peak, report) = diff(bin, &dir, &[]);
+            verdict = check(&report, &truth);
+            runs.push((wall, report["timings"]["compare_ms"].as_u64().unwrap_or(0)));
+            rss = rss.max(peak);
+        }
+        runs.sort();
+        let (wall, compare) = runs[runs.len() / 2];
+        println!(
+            "{:>12} {:>10.2} {:>10.0} {:>10} {:>12.2}  {verdict}",
+            rate.percent(),
+            wall.as_secs_f64(),
+            wall.as_nanos() as f64 / n as f64,
+            rss >> 20,
+            compare as f64 / 1e3,
+        );
+    }
 }
 
 fn parse_rows(s: &str) -> Option<u64> {
@@ -380,13 +461,14 @@ fn removed(id: u64) -> bool {
     r(id, 1).is_multiple_of(200)
 }
 
-/// The column (1..=12) changed in v2, if any: 1% of rows.
-fn changed(id: u64) -> Option<u64> {
-    r(id, 2).is_multiple_of(100).then(|| 1 + r(id, 3) % 12)
+/// The column (1..=12) changed in v2, if any: `rate` of the rows.
+fn changed(id: u64, rate: Ppm) -> Option<u64> {
+    (r(id, 2) % 1_000_000 < rate.0).then(|| 1 + r(id, 3) % 12)
 }
 
-/// Write v1.parquet, v2.parquet and truth.json under `dir` (once).
-fn generate(dir: &Path, n: u64) -> Truth {
+/// Write v1.parquet, v2.parquet and truth.json under `dir` (once), a row
+/// group at a time.
+fn generate(dir: &Path, n: u64, rate: Ppm) -> Truth {
     let truth_path = dir.join("truth.json");
     if let Ok(f) = File::open(&truth_path)
         && let Ok(t) = serde_json::from_reader(f)
@@ -407,17 +489,18 @@ fn generate(dir: &Path, n: u64) -> Truth {
             if v2 && !keep {
                 truth.only_v1 += 1;
             }
-            if v2 && keep && id < n && changed(id).is_some() {
+            if v2 && keep && id < n && changed(id, rate).is_some() {
                 truth.changed += 1;
             }
             keep
         });
-        write(dir, v2, ids);
+        write(dir, v2, rate, ids);
     }
     serde_json::to_writer(File::create(&truth_path).expect("truth"), &truth).expect("truth");
     eprintln!(
-        "generated {} rows per side in {:.1} s",
+        "generated {} rows per side, {} changed, in {:.1} s",
         label(n),
+        rate.percent(),
         t.elapsed().as_secs_f64()
     );
     truth
@@ -441,7 +524,7 @@ const WORDS: [&str; 12] = [
     "return", "note",
 ];
 
-fn write(dir: &Path, v2: bool, ids: impl Iterator<Item = u64>) {
+fn write(dir: &Path, v2: bool, rate: Ppm, ids: impl Iterator<Item = u64>) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("customer_id", DataType::Int64, false),
@@ -472,7 +555,7 @@ fn write(dir: &Path, v2: bool, ids: impl Iterator<Item = u64>) {
     while ids.peek().is_some() {
         let chunk: Vec<u64> = ids.by_ref().take(BATCH).collect();
         // The column changed in this row of v2 (0 = none).
-        let ch = |id: u64| if v2 { changed(id).unwrap_or(0) } else { 0 };
+        let ch = |id: u64| changed(id, rate).filter(|_| v2).unwrap_or(0);
         // 5% NULLs; a change to a NULL cell gives it a value.
         let null = |id: u64, salt: u64, c: u64| r(id, salt).is_multiple_of(20) && ch(id) != c;
         let bump = |id: u64, c: u64| i64::from(ch(id) == c);
