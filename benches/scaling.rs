@@ -167,7 +167,7 @@ fn main() {
 }
 
 /// A share of the common rows, in parts per million.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 struct Ppm(u64);
 
 impl Ppm {
@@ -555,7 +555,13 @@ fn write(dir: &Path, v2: bool, rate: Ppm, ids: impl Iterator<Item = u64>) {
     while ids.peek().is_some() {
         let chunk: Vec<u64> = ids.by_ref().take(BATCH).collect();
         // The column changed in this row of v2 (0 = none).
-        let ch = |id: u64| changed(id, rate).filter(|_| v2).unwrap_or(0);
+        let ch = |id: u64| {
+            if v2 {
+                changed(id, rate).unwrap_or(0)
+            } else {
+                0
+            }
+        };
         // 5% NULLs; a change to a NULL cell gives it a value.
         let null = |id: u64, salt: u64, c: u64| r(id, salt).is_multiple_of(20) && ch(id) != c;
         let bump = |id: u64, c: u64| i64::from(ch(id) == c);
