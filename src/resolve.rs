@@ -694,6 +694,7 @@ impl Base {
                 diff_out: f.diff_out.clone(),
                 profile: !(self.no_profile || f.no_profile),
                 as_of: self.as_of.clone(),
+                spool: None,
             },
             rename,
             fold_column_case: self.fold_column_case || f.fold_column_case,

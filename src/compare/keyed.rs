@@ -12,6 +12,13 @@
 //!    keys that are unique on both sides are compared cell by cell; matched
 //!    keys duplicated on either side count as matched but are not compared
 //!    (there is no single row to pair), and are reported as such.
+//!
+//! When every compared column can be hashed, a narrow first pass (the
+//! census) pairs keys carrying only a row hash, and the join of step 3 reads
+//! only the keys worth a second look: those whose hashes differ and the
+//! one-side keys sampled. Given scratch space, the census keeps a copy of
+//! the columns that join reads ([`super::spool`]), so neither input is read
+//! twice.
 
 use std::sync::Arc;
 
@@ -34,6 +41,7 @@ use super::explain::Patterns;
 use super::export::{Part, Sink};
 use super::row_hash;
 use super::sample::SmallestK;
+use super::spool::Spool;
 use super::{CompareOptions, Comparison, common_expr, count_at, fold_partitions, key_expr};
 use crate::align::{Alignment, Pair};
 use crate::error::{EngineContext, Result};
@@ -69,7 +77,8 @@ pub(super) async fn compare(
             key_stats(ctx, Version::V1, &alignment.key),
             key_stats(ctx, Version::V2, &alignment.key)
         )?;
-        let (mut acc, sink) = detail(ctx, alignment, options, plan, mask, (s1, s2), None).await?;
+        let (mut acc, sink) =
+            detail(ctx, alignment, options, plan, mask, (s1, s2), None, None).await?;
         let parts = std::mem::take(&mut acc.parts);
         let counts = Counts {
             s1,
@@ -91,7 +100,21 @@ pub(super) async fn compare(
     // Declared rows within a `where` are counted on every one-side row,
     // and the diff export holds them all.
     let keep_one_side = plan.rows_need_detail() || options.diff_out.is_some();
-    let mut census = census(ctx, alignment, options.sample_size, keep_one_side, profiler).await?;
+    // The copy holds the key and compared columns; a declared change's
+    // `where` may name any other column, so with one the inputs are read.
+    let spool = match &options.spool {
+        Some(dir) if plan.items.iter().all(|i| i.exp.scope.is_none()) => Some(Spool::new(dir)?),
+        _ => None,
+    };
+    let mut census = census(
+        ctx,
+        alignment,
+        options.sample_size,
+        keep_one_side,
+        profiler,
+        spool.as_ref(),
+    )
+    .await?;
     let counts = census.counts;
     let detail_rows: usize = census.keys.iter().map(RecordBatch::num_rows).sum();
     if detail_rows == 0 && options.diff_out.is_some() {
@@ -144,8 +167,16 @@ pub(super) async fn compare(
             None
         };
         let sides = (counts.s1, counts.s2);
-        detail(ctx, alignment, options, plan, mask, sides, keys).await?
+        let copies = match &spool {
+            Some(s) => s.finish(ctx).await?,
+            None => None,
+        };
+        let copies = copies.as_ref();
+        detail(ctx, alignment, options, plan, mask, sides, keys, copies).await?
     };
+    if let Some(s) = &spool {
+        s.release(ctx);
+    }
     let changed = acc.changed;
     let parts = std::mem::take(&mut acc.parts);
     let mut c = acc.finish(alignment, counts, plan);
@@ -169,7 +200,9 @@ struct Counts {
 }
 
 /// Full outer join of the two sides (restricted to `keys` when given),
-/// compared cell by cell and sampled.
+/// compared cell by cell and sampled. The sides are read from the census's
+/// `copies` (tables of v1 and v2) when given, else from the inputs.
+#[allow(clippy::too_many_arguments)]
 async fn detail(
     ctx: &SessionContext,
     alignment: &Alignment,
@@ -178,6 +211,7 @@ async fn detail(
     mask: &super::mask::Mask,
     (s1, s2): (KeyStats, KeyStats),
     keys: Option<DataFrame>,
+    copies: Option<&[String; 2]>,
 ) -> Result<(Acc, Option<Arc<Sink>>)> {
     let a = side(
         ctx,
@@ -186,6 +220,7 @@ async fn detail(
         plan,
         s1.duplicate_keys > 0,
         keys.clone(),
+        copies.map(|c| c[0].as_str()),
     )
     .await?;
     let b = side(
@@ -195,6 +230,7 @@ async fn detail(
         plan,
         s2.duplicate_keys > 0,
         keys,
+        copies.map(|c| c[1].as_str()),
     )
     .await?;
     let nk = alignment.key.len();
@@ -264,13 +300,15 @@ fn census_key(i: usize) -> String {
 /// Pass one: each side reduced to its key and a hash of its compared
 /// columns, both sides grouped by key in one aggregate (rows per key per
 /// side, the hash per side), then folded into counts and the keys worth a
-/// second look. Reads every input once and never carries a wide row.
+/// second look. Reads every input once and never carries a wide row; with
+/// a `spool`, each side's key and compared columns are copied on the way.
 async fn census(
     ctx: &SessionContext,
     alignment: &Alignment,
     sample: usize,
     keep_one_side: bool,
     profiler: Option<&super::profile::Profiler>,
+    spool: Option<&Arc<Spool>>,
 ) -> Result<Census> {
     let what = || "cannot count the keys of v1 and v2".to_string();
     let nk = alignment.key.len();
@@ -284,24 +322,49 @@ async fn census(
             .map(|(i, k)| Ok(key_expr(k, v)?.alias(census_key(i))))
             .collect::<datafusion::error::Result<_>>()
             .context(what)?;
-        let hash = row_hash::expr(
-            alignment
-                .columns
-                .iter()
-                .map(|c| common_expr(c, v))
-                .collect(),
-        );
         // One tag per row: 1 for v1, 2^32 for v2, so one sum counts both.
         let tag: i64 = if v == Version::V1 { 1 } else { 1 << 32 };
         exprs.push(lit(tag).alias("__tag"));
-        exprs.push(hash.alias("__h"));
-        sides.push(match profiler {
-            // The key columns are the census's first.
+        // Columns: the keys, `__tag`, `__h`, then the compared columns.
+        let df = match profiler {
+            // The key columns are the census's first; the profile, which
+            // hashes every value anyway, makes the row hash `__h` from
+            // those hashes (a second hashing of every compared value was
+            // a sixth of the census's time).
             Some(p) => {
                 let reuse: Vec<(usize, usize)> = (0..nk).map(|i| (i, i)).collect();
-                p.wrap(ctx, v, t, exprs, &reuse).await?
+                p.wrap(ctx, v, t, exprs, &reuse, true).await?
             }
-            None => t.select(exprs).context(what)?,
+            None => {
+                let compared: Vec<Expr> = alignment
+                    .columns
+                    .iter()
+                    .map(|c| common_expr(c, v))
+                    .collect();
+                exprs.push(row_hash::expr(compared.clone()).alias("__h"));
+                for (j, e) in compared.into_iter().enumerate() {
+                    exprs.push(e.alias(name(v, 'c', j)));
+                }
+                t.select(exprs).context(what)?
+            }
+        };
+        let pass: Vec<usize> = (0..nk + 2).collect();
+        sides.push(match spool {
+            Some(spool) => {
+                let copy = (0..nk)
+                    .map(|i| (i, name(v, 'k', i)))
+                    .chain((0..alignment.columns.len()).map(|j| (nk + 2 + j, name(v, 'c', j))))
+                    .collect();
+                let plan = df.create_physical_plan().await.context(what)?;
+                spool.tee(ctx, v, plan, pass, copy)?
+            }
+            None => {
+                let names: Vec<Expr> = df.schema().fields()[..nk + 2]
+                    .iter()
+                    .map(|f| ident(f.name()))
+                    .collect();
+                df.select(names).context(what)?
+            }
         });
     }
     let b = sides.pop().expect("two sides");
@@ -527,6 +590,9 @@ async fn key_stats(ctx: &SessionContext, v: Version, key: &[Pair]) -> Result<Key
     })
 }
 
+/// Side `v` of the join: read from the census's `copy` of it (whose
+/// columns are already the key and compared values, named as here) or from
+/// the input.
 async fn side(
     ctx: &SessionContext,
     v: Version,
@@ -534,9 +600,17 @@ async fn side(
     plan: &Plan,
     group: bool,
     keys: Option<DataFrame>,
+    copy: Option<&str>,
 ) -> Result<DataFrame> {
     let what = || format!("cannot plan the {} side of the comparison", v.as_str());
-    let mut t = ctx.table(v.table_name()).await.context(what)?;
+    let mut t = ctx
+        .table(copy.unwrap_or(v.table_name()))
+        .await
+        .context(what)?;
+    let key_of = |i: usize, k: &Pair| match copy {
+        Some(_) => Ok(col(name(v, 'k', i))),
+        None => key_expr(k, v),
+    };
     let restricted = keys.is_some();
     if let Some(keys) = keys {
         // A semi join with the (small) key list as its build side; its
@@ -546,7 +620,7 @@ async fn side(
             .key
             .iter()
             .enumerate()
-            .map(|(i, k)| Ok(key_expr(k, v)?.eq(col(census_key(i)))))
+            .map(|(i, k)| Ok(key_of(i, k)?.eq(col(census_key(i)))))
             .collect::<datafusion::error::Result<_>>()
             .context(what)?;
         t = keys.join_on(t, JoinType::RightSemi, on).context(what)?;
@@ -554,15 +628,22 @@ async fn side(
     let not_null = alignment
         .key
         .iter()
-        .map(|k| ident(&k.name).is_not_null())
+        .enumerate()
+        .map(|(i, k)| match copy {
+            Some(_) => col(name(v, 'k', i)).is_not_null(),
+            None => ident(&k.name).is_not_null(),
+        })
         .reduce(Expr::and)
         .unwrap();
     let mut exprs: Vec<Expr> = Vec::new();
     for (i, k) in alignment.key.iter().enumerate() {
-        exprs.push(key_expr(k, v).context(what)?.alias(name(v, 'k', i)));
+        exprs.push(key_of(i, k).context(what)?.alias(name(v, 'k', i)));
     }
     for (j, c) in alignment.columns.iter().enumerate() {
-        let mut e = common_expr(c, v);
+        let mut e = match copy {
+            Some(_) => col(name(v, 'c', j)),
+            None => common_expr(c, v),
+        };
         if restricted {
             // Few rows of a view array still pin (and are charged for) the
             // whole decoded page; copy them out before the join holds them.
@@ -580,6 +661,11 @@ async fn side(
     for (e, item) in plan.items.iter().enumerate() {
         if item.exp.scope.is_none() {
             continue;
+        }
+        if copy.is_some() {
+            return Err(crate::error::Error::Internal(
+                "a declared change's `where` cannot be read from the census's copy".into(),
+            ));
         }
         let holds = match &item.scope[side] {
             Some(x) => x.clone().is_true(),

@@ -155,7 +155,7 @@ async fn side(
         // Each compared column is already there, as column j.
         Some(p) => {
             let reuse: Vec<(usize, usize)> = (0..alignment.columns.len()).map(|j| (j, j)).collect();
-            p.wrap(ctx, v, table, exprs, &reuse).await
+            p.wrap(ctx, v, table, exprs, &reuse, false).await
         }
         None => table.select(exprs).context(what),
     }

@@ -28,6 +28,7 @@ pub mod profile;
 mod renames;
 mod row_hash;
 pub mod sample;
+mod spool;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -98,6 +99,10 @@ pub struct CompareOptions {
     pub profile: bool,
     /// The date freshness is measured at (`--as-of`).
     pub as_of: Option<String>,
+    /// Scratch space where a keyed comparison's first pass keeps a copy of
+    /// each side for the second (`diff`, whose inputs are read from where
+    /// they live; `run` compares outputs it already keeps as local files).
+    pub spool: Option<std::path::PathBuf>,
 }
 
 /// What the compare stage found of the rows.

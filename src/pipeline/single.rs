@@ -19,7 +19,19 @@ use super::progress::Stage;
 pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found> {
     env.observer.stage(Stage::Compare);
     let t = Instant::now();
-    let subject = compare(env, Depth::Rows, Logic::Unknown).await?;
+    // The inputs are read from where they live: the census keeps a copy
+    // of what the detail pass reads again.
+    let mut settings = env.job.settings.clone();
+    settings.options.spool = Some(env.scratch.join("census"));
+    let c = compare::registered(
+        env.ctx,
+        &settings,
+        Key::Given(&settings.key),
+        Depth::Rows,
+        Logic::Unknown,
+    )
+    .await?;
+    let subject = Subject::One(Box::new(c));
     timings.compare_ms = ms(t);
     Ok(Found {
         subject,

@@ -164,13 +164,18 @@ pub fn row_hashes(columns: &[&ArrayRef], rows: usize) -> Vec<u64> {
 }
 
 /// One hash per row from each column's value hashes (`None`: a column
-/// without them).
-pub fn combine(columns: impl Iterator<Item = Option<Vec<u64>>>, rows: usize) -> Vec<u64> {
+/// without them, as if each were 0).
+pub fn combine<H: AsRef<[u64]>>(columns: impl Iterator<Item = Option<H>>, rows: usize) -> Vec<u64> {
     let mut out = vec![SEED; rows];
     for (j, hs) in columns.enumerate() {
-        let hs = hs.unwrap_or_else(|| vec![0; rows]);
-        for (r, h) in out.iter_mut().zip(hs) {
-            *r = fmix64(*r ^ h.wrapping_add(j as u64));
+        let j = j as u64;
+        match hs {
+            Some(hs) => {
+                for (r, h) in out.iter_mut().zip(hs.as_ref()) {
+                    *r = fmix64(*r ^ h.wrapping_add(j));
+                }
+            }
+            None => out.iter_mut().for_each(|r| *r = fmix64(*r ^ j)),
         }
     }
     out

@@ -2,6 +2,10 @@
 //! folded into its partition's [`SideAcc`] and passed on without the
 //! columns only the profile needed, so the profile costs no read of its
 //! own. A table provider puts it under a DataFrame.
+//!
+//! Asked to, it also passes on a hash of each row's compared columns made
+//! from the value hashes the profile computes anyway ([`Plan::row_hash`]),
+//! so the keyed census does not hash every value a second time.
 
 use std::fmt;
 use std::pin::Pin;
@@ -43,13 +47,28 @@ pub struct Plan {
     pub sample_by: Vec<usize>,
     pub limit: usize,
     pub shared: Arc<Shared>,
+    /// Positions in `sources` whose value hashes, in this order, make the
+    /// row hash passed on as column [`ROW_HASH`] (none: no such column).
+    pub row_hash: Option<Vec<usize>>,
+}
+
+/// The name of the row hash column a [`ProfileExec`] passes on.
+pub const ROW_HASH: &str = "__h";
+
+/// A column a [`ProfileExec`] passes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// This input column.
+    Input(usize),
+    /// The row hash of [`Plan::row_hash`].
+    RowHash,
 }
 
 #[derive(Debug)]
 pub struct ProfileExec {
     input: Arc<dyn ExecutionPlan>,
-    /// Input columns passed on, in output order.
-    output: Vec<usize>,
+    /// Columns passed on, in output order.
+    output: Vec<Out>,
     plan: Plan,
     /// The profiled columns (plus the sample hash) as the sample holds them.
     sample_schema: SchemaRef,
@@ -57,9 +76,22 @@ pub struct ProfileExec {
 }
 
 impl ProfileExec {
-    pub fn new(input: Arc<dyn ExecutionPlan>, output: Vec<usize>, plan: Plan) -> Result<Self> {
+    pub fn new(input: Arc<dyn ExecutionPlan>, output: Vec<Out>, plan: Plan) -> Result<Self> {
         let in_schema = input.schema();
-        let schema = Arc::new(in_schema.project(&output)?);
+        if output.contains(&Out::RowHash) && plan.row_hash.is_none() {
+            return Err(DataFusionError::Internal(
+                "ProfileExec asked for a row hash it does not make".into(),
+            ));
+        }
+        let schema = Arc::new(Schema::new(
+            output
+                .iter()
+                .map(|o| match o {
+                    Out::Input(i) => in_schema.field(*i).clone(),
+                    Out::RowHash => Field::new(ROW_HASH, DataType::UInt64, false),
+                })
+                .collect::<Vec<_>>(),
+        ));
         let mut fields: Vec<Field> = plan
             .sources
             .iter()
@@ -171,16 +203,19 @@ impl ExecutionPlan for ProfileExec {
 struct ProfileStream {
     input: SendableRecordBatchStream,
     acc: Option<SideAcc>,
-    output: Vec<usize>,
+    output: Vec<Out>,
     schema: SchemaRef,
     sample_schema: SchemaRef,
     plan: Plan,
 }
 
 impl ProfileStream {
-    fn fold(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Fold `batch` into the profile; the row hash, when the plan makes one.
+    fn fold(&mut self, batch: &RecordBatch) -> Result<Option<ArrayRef>> {
         let Some(acc) = &mut self.acc else {
-            return Ok(());
+            return Err(DataFusionError::Internal(
+                "ProfileExec received a batch after its end".into(),
+            ));
         };
         let columns: Vec<ArrayRef> = self
             .plan
@@ -198,6 +233,18 @@ impl ProfileStream {
         for (c, a) in acc.columns.iter_mut().zip(&columns) {
             hashes.push(c.add(a)?);
         }
+        let row_hash: Option<ArrayRef> = match &self.plan.row_hash {
+            None => None,
+            Some(by) => {
+                for &i in by {
+                    if hashes[i].is_none() {
+                        hashes[i] = Some(own_hashes(&columns[i])?);
+                    }
+                }
+                let made = by.iter().map(|&i| hashes[i].as_deref());
+                Some(Arc::new(UInt64Array::from(combine(made, batch.num_rows()))))
+            }
+        };
         if self.plan.limit > 0 {
             // The columns' own value hashes, made once for their counts.
             let by = self.plan.sample_by.iter().map(|&i| match hashes[i].take() {
@@ -212,7 +259,38 @@ impl ProfileStream {
                 with_hash,
             )?)?;
         }
-        Ok(())
+        Ok(row_hash)
+    }
+
+    /// The columns of `batch` passed on.
+    fn pass_on(&self, batch: &RecordBatch, row_hash: Option<ArrayRef>) -> Result<RecordBatch> {
+        let columns = self
+            .output
+            .iter()
+            .map(|o| match o {
+                Out::Input(i) => Ok(Arc::clone(batch.column(*i))),
+                Out::RowHash => row_hash.clone().ok_or_else(|| {
+                    DataFusionError::Internal("ProfileExec made no row hash".into())
+                }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options = datafusion::arrow::array::RecordBatchOptions::new()
+            .with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            columns,
+            &options,
+        )?)
+    }
+}
+
+/// Value hashes of a column the profile made none for: its own, or (for a
+/// type without them) the engine's, which depend only on the type and the
+/// values too, so equal values on both sides still hash alike.
+fn own_hashes(a: &ArrayRef) -> Result<Vec<u64>> {
+    match value_hashes(a.as_ref()) {
+        Some(h) => Ok(h),
+        None => crate::compare::row_hash::hash_rows(std::slice::from_ref(a), a.len()),
     }
 }
 
@@ -222,10 +300,10 @@ impl Stream for ProfileStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.input.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(batch))) => {
-                if let Err(e) = self.fold(&batch) {
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(Some(batch.project(&self.output).map_err(Into::into)))
+                let passed = self
+                    .fold(&batch)
+                    .and_then(|row_hash| self.pass_on(&batch, row_hash));
+                Poll::Ready(Some(passed))
             }
             Poll::Ready(None) => {
                 if let Some(acc) = self.acc.take() {
@@ -254,8 +332,8 @@ impl RecordBatchStream for ProfileStream {
 #[derive(Debug)]
 pub struct Profiled {
     pub input: Arc<dyn ExecutionPlan>,
-    /// Input columns the table has.
-    pub pass: Vec<usize>,
+    /// Columns the table has.
+    pub pass: Vec<Out>,
     pub plan: Plan,
     pub schema: SchemaRef,
 }

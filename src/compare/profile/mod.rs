@@ -58,6 +58,8 @@ pub struct Profiler {
     sample_by: usize,
     /// Key columns lead (none without a key); they get no drift score.
     key_len: usize,
+    /// The compared columns follow the key.
+    compared: usize,
     sides: [Arc<exec::Shared>; 2],
     limit: usize,
     as_of: Option<String>,
@@ -104,6 +106,7 @@ impl Profiler {
             columns,
             sample_by,
             key_len: alignment.key.len(),
+            compared: alignment.columns.len(),
             sides: Default::default(),
             limit: SAMPLE_LIMIT,
             as_of,
@@ -119,7 +122,12 @@ impl Profiler {
 
     /// The pass `table.select(base)` over side `v`, with the profile
     /// taken as its rows go by. `reuse` names profiled columns `base`
-    /// already computes: (profile column, position in `base`).
+    /// already computes: (profile column, position in `base`). With
+    /// `row_hash`, `base` is followed by a column [`exec::ROW_HASH`], a hash
+    /// of the row's compared columns (in order) made from the profile's
+    /// own value hashes, equal on both sides for equal values (NaN as NaN,
+    /// -0.0 as 0.0, as the comparison holds them), then by the compared
+    /// columns themselves.
     pub async fn wrap(
         &self,
         ctx: &SessionContext,
@@ -127,15 +135,21 @@ impl Profiler {
         table: DataFrame,
         base: Vec<Expr>,
         reuse: &[(usize, usize)],
+        row_hash: bool,
     ) -> Result<DataFrame> {
         let what = || format!("cannot plan the profile of {}", v.as_str());
         let pass = base.len();
         let mut exprs = base;
         let mut sources = Vec::new();
         let mut sample_by = Vec::new();
+        let mut hashed = Vec::new();
+        let compared = self.key_len..self.key_len + self.compared;
         for (k, i) in self.present(v).into_iter().enumerate() {
             if i < self.sample_by {
                 sample_by.push(k);
+            }
+            if compared.contains(&i) {
+                hashed.push(k);
             }
             match reuse.iter().find(|(p, _)| *p == i) {
                 Some(&(_, j)) => sources.push(j),
@@ -148,13 +162,30 @@ impl Profiler {
         }
         let df = table.select(exprs).context(what)?;
         let input = df.create_physical_plan().await.context(what)?;
-        let keep: Vec<usize> = (0..pass).collect();
-        let schema = Arc::new(
-            input
-                .schema()
-                .project(&keep)
-                .map_err(|e| Error::Internal(format!("profile of {}: {e}", v.as_str())))?,
-        );
+        let mut keep: Vec<exec::Out> = (0..pass).map(exec::Out::Input).collect();
+        let mut fields: Vec<datafusion::arrow::datatypes::FieldRef> =
+            input.schema().fields()[..pass].to_vec();
+        if row_hash {
+            if hashed.len() != self.compared {
+                return Err(Error::Internal(format!(
+                    "profile of {}: {} of {} compared columns to hash",
+                    v.as_str(),
+                    hashed.len(),
+                    self.compared
+                )));
+            }
+            keep.push(exec::Out::RowHash);
+            fields.push(Arc::new(datafusion::arrow::datatypes::Field::new(
+                exec::ROW_HASH,
+                datafusion::arrow::datatypes::DataType::UInt64,
+                false,
+            )));
+            for &k in &hashed {
+                keep.push(exec::Out::Input(sources[k]));
+                fields.push(Arc::clone(&input.schema().fields()[sources[k]]));
+            }
+        }
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
         let provider = exec::Profiled {
             input,
             pass: keep,
@@ -163,6 +194,7 @@ impl Profiler {
                 sample_by,
                 limit: self.limit,
                 shared: Arc::clone(&self.sides[idx(v)]),
+                row_hash: row_hash.then_some(hashed),
             },
             schema,
         };
@@ -175,7 +207,7 @@ impl Profiler {
             let what = || format!("cannot profile {}", v.as_str());
             let table = ctx.table(v.table_name()).await.context(what)?;
             let base = vec![lit(1u8).alias("__one")];
-            let df = self.wrap(ctx, v, table, base, &[]).await?;
+            let df = self.wrap(ctx, v, table, base, &[], false).await?;
             fold_partitions(df, "profile", || Ok(()), |_, _| Ok(()), |_, _| ()).await?;
         }
         Ok(())
