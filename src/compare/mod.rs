@@ -100,8 +100,8 @@ pub struct CompareOptions {
     /// The date freshness is measured at (`--as-of`).
     pub as_of: Option<String>,
     /// Scratch space where a keyed comparison's first pass keeps a copy of
-    /// each side for the second (`diff`, whose inputs are read from where
-    /// they live; `run` compares outputs it already keeps as local files).
+    /// each side for the second (`diff` with an input in a store or behind
+    /// a URL, which a second read would fetch again).
     pub spool: Option<std::path::PathBuf>,
 }
 

@@ -7,7 +7,10 @@
 //! a differing row). So, when the comparison is given scratch space, the
 //! census writes each side's key and compared columns, as computed, to local
 //! Arrow IPC stream files as they go by ([`SpoolExec`]), and the detail pass
-//! reads those: no decompression, no second fetch.
+//! reads those: no decompression, no second fetch. `diff` gives it scratch
+//! space only when an input is remote: for local Parquet files, writing and
+//! reading back the copy was measured to cost more than decompressing the
+//! files again (the README's performance section).
 //!
 //! The copy is bounded: the census stops writing once the copies of both
 //! sides would take more than half the free space of the scratch file system

@@ -390,14 +390,16 @@ fn a_diff_fetches_each_object_about_once() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     // 200k rows in shuffled order (a differing row on nearly every page),
-    // ten row groups; v2 with one row in fifty changed and 200 gone.
+    // ten row groups; v2 with one row in fifty changed and 200 gone, one
+    // key twice and one NULL key.
     py_script(&format!(
         "import duckdb\n\
          c = duckdb.connect()\n\
          c.execute(\"create table v1 as select i as id, i * 3 as a, 'name-' || (i % 1000) as s, \
            i * 1.5 as f from range(200000) t(i)\")\n\
          c.execute(\"create table v2 as select id, case when id % 50 = 0 then a + 1 else a end as a, \
-           s, f from v1 where id % 1000 <> 7\")\n\
+           s, f from v1 where id % 1000 <> 7 \
+           union all select 5, 0, 'again', 0 union all select null, 1, 'no key', 1\")\n\
          for t in ['v1', 'v2']:\n\
          \x20   c.execute(f\"copy (select * from {{t}} order by hash(id)) to '{d}/{{t}}.parquet' \
            (format parquet, row_group_size 20000)\")\n",
@@ -427,23 +429,27 @@ fn a_diff_fetches_each_object_about_once() {
         let sent: u64 = stats.split_whitespace().nth(2).unwrap().parse().unwrap();
         (out, sent as f64 / size as f64)
     };
-    let local = run(
-        &[
-            "diff",
-            s(&d.join("v1.parquet")),
-            s(&d.join("v2.parquet")),
-            "--key",
-            "id",
-            "--fail-on",
-            "never",
-        ],
-        &[],
-    );
+    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    let local_args = vec!["diff", s(&p1), s(&p2), "--key", "id", "--fail-on", "never"];
+    let local = run(&local_args, &[]);
     let (out, read) = diff(&[], &mut s3);
     assert_eq!(findings(&out), findings(&local));
-    assert_eq!(findings(&out)["rows"]["changed"], 4000);
+    let report = findings(&out);
+    let rows = &report["rows"];
+    let counts = [
+        &rows["changed"],
+        &rows["duplicate_keys_v2"],
+        &rows["null_keys_v2"],
+    ];
+    assert_eq!(counts, [4000, 1, 1], "{rows}");
     // The census reads each object once (and its footer) and keeps a copy
     // of what the second pass reads.
+    assert!(read < 1.5, "fetched {read:.2} times the objects' size");
+    // So it does without the profile, whose row hash is made apart.
+    let (plain, read) = diff(&["--no-profile"], &mut s3);
+    let mut local_plain = local_args.clone();
+    local_plain.push("--no-profile");
+    assert_eq!(findings(&plain), findings(&run(&local_plain, &[])));
     assert!(read < 1.5, "fetched {read:.2} times the objects' size");
     // A declared change with a `where` may name any column, so the second
     // pass reads the objects again: the figure above tells the two apart.
