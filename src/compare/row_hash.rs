@@ -8,6 +8,11 @@
 //! strong 64-bit mixer, so swapped values or a NULL moving between columns
 //! change the hash. Two different rows agree with probability about 2^-64.
 //!
+//! With the profile on, the census does not call it: the profile hashes
+//! every value anyway (a hash that is the same on every machine) and makes
+//! the row hash from those (`profile/exec.rs`); this function serves
+//! `--no-profile`.
+//!
 //! Its values need only agree within one run. The determinism check orders
 //! rows by a different hash (xxHash64 of the row format, in
 //! `determinism.rs`) because that order must be the same on every machine.
