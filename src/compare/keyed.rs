@@ -325,7 +325,8 @@ async fn census(
         // One tag per row: 1 for v1, 2^32 for v2, so one sum counts both.
         let tag: i64 = if v == Version::V1 { 1 } else { 1 << 32 };
         exprs.push(lit(tag).alias("__tag"));
-        // Columns: the keys, `__tag`, `__h`, then the compared columns.
+        // Columns: the keys, `__tag`, `__h`, then (with the profile, or to
+        // be copied) the compared columns.
         let df = match profiler {
             // The key columns are the census's first; the profile, which
             // hashes every value anyway, makes the row hash `__h` from
@@ -342,8 +343,10 @@ async fn census(
                     .map(|c| common_expr(c, v))
                     .collect();
                 exprs.push(row_hash::expr(compared.clone()).alias("__h"));
-                for (j, e) in compared.into_iter().enumerate() {
-                    exprs.push(e.alias(name(v, 'c', j)));
+                if spool.is_some() {
+                    for (j, e) in compared.into_iter().enumerate() {
+                        exprs.push(e.alias(name(v, 'c', j)));
+                    }
                 }
                 t.select(exprs).context(what)?
             }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use datafusion::prelude::DataFrame;
 
-use crate::compare::{self, Depth, Key, Logic};
+use crate::compare::{self, Depth, Key, Logic, Settings};
 use crate::error::{EngineContext, Result};
 use crate::report::{Determinism, SqlSources, Timings};
 use crate::transform::{self, Transform, Version};
@@ -33,15 +33,7 @@ pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found
     if remote {
         settings.options.spool = Some(env.scratch.join("census"));
     }
-    let c = compare::registered(
-        env.ctx,
-        &settings,
-        Key::Given(&settings.key),
-        Depth::Rows,
-        Logic::Unknown,
-    )
-    .await?;
-    let subject = Subject::One(Box::new(c));
+    let subject = compare(env, &settings, Depth::Rows, Logic::Unknown).await?;
     timings.compare_ms = ms(t);
     Ok(Found {
         subject,
@@ -78,7 +70,13 @@ pub(super) async fn run(
     };
     env.observer.stage(Stage::Compare);
     let t = Instant::now();
-    let subject = compare(env, Depth::Rows, Logic::Plans(env.ctx, &df1, &df2)).await?;
+    let subject = compare(
+        env,
+        &env.job.settings,
+        Depth::Rows,
+        Logic::Plans(env.ctx, &df1, &df2),
+    )
+    .await?;
     timings.compare_ms = ms(t);
     Ok(Found {
         subject,
@@ -105,7 +103,13 @@ pub(super) async fn check(
     }
     env.observer.stage(Stage::Compare);
     let t = Instant::now();
-    let subject = compare(env, Depth::Schema, Logic::Plans(env.ctx, &df1, &df2)).await?;
+    let subject = compare(
+        env,
+        &env.job.settings,
+        Depth::Schema,
+        Logic::Plans(env.ctx, &df1, &df2),
+    )
+    .await?;
     timings.compare_ms = ms(t);
     Ok(Found {
         subject,
@@ -115,9 +119,13 @@ pub(super) async fn check(
 }
 
 /// The outputs registered as v1 and v2, through the comparison unit on
-/// the run's key.
-async fn compare(env: &Env<'_>, depth: Depth, logic: Logic<'_>) -> Result<Subject> {
-    let settings = &env.job.settings;
+/// the run's key, with `settings` (the job's, but for `diff`'s copy).
+async fn compare(
+    env: &Env<'_>,
+    settings: &Settings,
+    depth: Depth,
+    logic: Logic<'_>,
+) -> Result<Subject> {
     let key = Key::Given(&settings.key);
     let c = compare::registered(env.ctx, settings, key, depth, logic).await?;
     Ok(Subject::One(Box::new(c)))
