@@ -134,11 +134,13 @@ impl Spool {
         let provider = Teed {
             input: plan,
             pass,
-            copy: copy.into_iter().map(|(i, _)| i).collect(),
-            copy_schema,
             schema,
-            spool: Arc::clone(self),
-            v,
+            target: Arc::new(Target {
+                columns: copy.into_iter().map(|(i, _)| i).collect(),
+                schema: copy_schema,
+                spool: Arc::clone(self),
+                v,
+            }),
         };
         ctx.read_table(Arc::new(provider)).context(what)
     }
@@ -228,16 +230,29 @@ fn free_bytes(_dir: &Path) -> Option<u64> {
     Some(ASSUMED_FREE)
 }
 
+/// Where one side's copy goes: which input columns, named and typed as
+/// `schema`, into side `v` of `spool`.
+#[derive(Debug)]
+struct Target {
+    columns: Vec<usize>,
+    schema: SchemaRef,
+    spool: Arc<Spool>,
+    v: Version,
+}
+
+impl Target {
+    fn side(&self) -> &Side {
+        &self.spool.sides[idx(self.v)]
+    }
+}
+
 /// A census side whose scan copies some columns as they go by.
 #[derive(Debug)]
 struct Teed {
     input: Arc<dyn ExecutionPlan>,
     pass: Vec<usize>,
-    copy: Vec<usize>,
-    copy_schema: SchemaRef,
     schema: SchemaRef,
-    spool: Arc<Spool>,
-    v: Version,
+    target: Arc<Target>,
 }
 
 #[async_trait::async_trait]
@@ -261,13 +276,11 @@ impl TableProvider for Teed {
             Some(p) => p.iter().map(|&i| self.pass[i]).collect(),
             None => self.pass.clone(),
         };
+        let target = Arc::clone(&self.target);
         Ok(Arc::new(SpoolExec::new(
             Arc::clone(&self.input),
             output,
-            self.copy.clone(),
-            Arc::clone(&self.copy_schema),
-            Arc::clone(&self.spool),
-            self.v,
+            target,
         )?))
     }
 }
@@ -278,10 +291,7 @@ impl TableProvider for Teed {
 pub struct SpoolExec {
     input: Arc<dyn ExecutionPlan>,
     output: Vec<usize>,
-    copy: Vec<usize>,
-    copy_schema: SchemaRef,
-    spool: Arc<Spool>,
-    v: Version,
+    target: Arc<Target>,
     props: Arc<PlanProperties>,
 }
 
@@ -289,10 +299,7 @@ impl SpoolExec {
     fn new(
         input: Arc<dyn ExecutionPlan>,
         output: Vec<usize>,
-        copy: Vec<usize>,
-        copy_schema: SchemaRef,
-        spool: Arc<Spool>,
-        v: Version,
+        target: Arc<Target>,
     ) -> DfResult<Self> {
         let schema = Arc::new(input.schema().project(&output)?);
         let props = PlanProperties::new(
@@ -304,10 +311,7 @@ impl SpoolExec {
         Ok(SpoolExec {
             input,
             output,
-            copy,
-            copy_schema,
-            spool,
-            v,
+            target,
             props: Arc::new(props),
         })
     }
@@ -315,7 +319,8 @@ impl SpoolExec {
 
 impl DisplayAs for SpoolExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "SpoolExec: {} columns={:?}", self.v.as_str(), self.copy)
+        let t = &self.target;
+        write!(f, "SpoolExec: {} columns={:?}", t.v.as_str(), t.columns)
     }
 }
 
@@ -354,13 +359,11 @@ impl ExecutionPlan for SpoolExec {
         if children.len() != 1 {
             return Err(DataFusionError::Internal("SpoolExec has one input".into()));
         }
+        let target = Arc::clone(&self.target);
         Ok(Arc::new(SpoolExec::new(
             children.swap_remove(0),
             self.output.clone(),
-            self.copy.clone(),
-            Arc::clone(&self.copy_schema),
-            Arc::clone(&self.spool),
-            self.v,
+            target,
         )?))
     }
 
@@ -370,27 +373,29 @@ impl ExecutionPlan for SpoolExec {
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
-        let side = &self.spool.sides[idx(self.v)];
+        let t = &self.target;
         // Partitions are numbered per execution; a count makes each file
         // name unique even if a plan were executed twice.
-        let n = side.started.fetch_add(1, Ordering::SeqCst);
-        let path = self
+        let n = t.side().started.fetch_add(1, Ordering::SeqCst);
+        let path = t
             .spool
-            .side_dir(self.v)
+            .side_dir(t.v)
             .join(format!("part-{partition:05}-{n:05}.arrow"));
-        let writer = open(&path, &self.copy_schema)
-            .map_err(|e| DataFusionError::Execution(format!("{}: {e}", path.display())))?;
-        Ok(Box::pin(SpoolStream {
+        let mut stream = SpoolStream {
             input,
             output: self.output.clone(),
-            copy: self.copy.clone(),
             schema: self.schema(),
-            copy_schema: Arc::clone(&self.copy_schema),
-            writer: Some(writer),
+            writer: None,
             path,
-            spool: Arc::clone(&self.spool),
-            v: self.v,
-        }))
+            target: Arc::clone(t),
+        };
+        // A file that cannot be made only gives the copy up, as a failed
+        // write does.
+        match open(&stream.path, &t.schema) {
+            Ok(writer) => stream.writer = Some(writer),
+            Err(e) => stream.give_up(e),
+        }
+        Ok(Box::pin(stream))
     }
 }
 
@@ -405,37 +410,31 @@ fn open(path: &Path, schema: &SchemaRef) -> std::result::Result<Writer, String> 
 struct SpoolStream {
     input: SendableRecordBatchStream,
     output: Vec<usize>,
-    copy: Vec<usize>,
     schema: SchemaRef,
-    copy_schema: SchemaRef,
     /// Gone once the partition's copy is finished or given up.
     writer: Option<Writer>,
     path: PathBuf,
-    spool: Arc<Spool>,
-    v: Version,
+    target: Arc<Target>,
 }
 
 impl SpoolStream {
-    fn side(&self) -> &Side {
-        &self.spool.sides[idx(self.v)]
-    }
-
     /// Copy `batch`'s columns, while the copies are wanted. A failure to
     /// write only gives the copy up: the detail pass then reads the input.
     fn write(&mut self, batch: &RecordBatch) {
         let Some(writer) = &mut self.writer else {
             return;
         };
+        let t = &self.target;
         let copied = RecordBatch::try_new(
-            Arc::clone(&self.copy_schema),
-            self.copy
+            Arc::clone(&t.schema),
+            t.columns
                 .iter()
                 .map(|&i| Arc::clone(batch.column(i)))
                 .collect(),
         )
         .and_then(compact_views);
         let result = copied.and_then(|b| {
-            if !self.spool.take(b.get_array_memory_size()) {
+            if !t.spool.take(b.get_array_memory_size()) {
                 return Ok(false);
             }
             writer.write(&b).map(|()| true)
@@ -449,7 +448,7 @@ impl SpoolStream {
 
     fn give_up(&mut self, e: String) {
         self.writer = None;
-        let mut error = self.side().error.lock().expect("not poisoned");
+        let mut error = self.target.side().error.lock().expect("not poisoned");
         error.get_or_insert_with(|| format!("{}: {e}", self.path.display()));
     }
 
@@ -457,7 +456,7 @@ impl SpoolStream {
         if let Some(mut writer) = self.writer.take() {
             match writer.finish() {
                 Ok(()) => {
-                    self.side().finished.fetch_add(1, Ordering::SeqCst);
+                    self.target.side().finished.fetch_add(1, Ordering::SeqCst);
                 }
                 Err(e) => self.give_up(e.to_string()),
             }
@@ -578,6 +577,22 @@ mod tests {
         }
         assert!(spool.finish(&ctx).await.unwrap().is_none());
         assert!(!dir.path().join("spool").exists());
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_made_gives_the_copies_up() {
+        let ctx = SessionContext::new();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(&dir.path().join("spool")).unwrap();
+        for v in [Version::V1, Version::V2] {
+            let df = teed(&ctx, &spool, v).await;
+            if v == Version::V2 {
+                // Its folder is gone before the census writes a file.
+                std::fs::remove_dir_all(spool.side_dir(v)).unwrap();
+            }
+            assert_eq!(drain(df).await, 2000, "the census still sees every row");
+        }
+        assert!(spool.finish(&ctx).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -445,6 +445,12 @@ fn a_diff_fetches_each_object_about_once() {
     // The census reads each object once (and its footer) and keeps a copy
     // of what the second pass reads.
     assert!(read < 1.5, "fetched {read:.2} times the objects' size");
+    // The same report at 1 and 8 threads (a partition's copy is a file).
+    for threads in ["1", "8"] {
+        let (at, read) = diff(&["--threads", threads], &mut s3);
+        assert_eq!(findings(&at), findings(&local), "--threads {threads}");
+        assert!(read < 1.5, "--threads {threads}: fetched {read:.2} times");
+    }
     // So it does without the profile, whose row hash is made apart.
     let (plain, read) = diff(&["--no-profile"], &mut s3);
     let mut local_plain = local_args.clone();
