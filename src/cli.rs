@@ -43,6 +43,42 @@ pub enum Command {
     /// name; keys come from a dbt project's tests, else are guessed from
     /// v2's output (unique and never NULL in a sample), and say so.
     Init(InitArgs),
+    /// Serve as a worker of the distributed engine: run the plan stages
+    /// that `run` and `diff --engine distributed --workers URL,...` send,
+    /// reading their inputs from the paths and buckets they name (needs
+    /// the `distributed` build). It runs whatever plan it is sent: listen
+    /// only where coordinators alone can reach it.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Address to listen on (`:0` picks a free port; the one chosen is
+    /// printed as `listening on ADDR`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub listen: std::net::SocketAddr,
+
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Memory this worker's tasks may use together (e.g. `4G`); beyond it
+    /// they spill to disk.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory_limit: Option<usize>,
+
+    /// Directory for spill files (default: the system temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// Where a comparison's plans run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineKind {
+    /// In this process.
+    Local,
+    /// On the workers of --workers (`diffgate worker`).
+    Distributed,
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +359,21 @@ pub struct SharedArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Where the plans run: `local` (this process) or `distributed` (the
+    /// workers of --workers; needs the `distributed` build).
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineKind::Local)]
+    pub engine: EngineKind,
+
+    /// The distributed engine's workers, comma-separated
+    /// (`http://host:port`, each a `diffgate worker`).
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    pub workers: Vec<String>,
+
+    /// With the distributed engine: input bytes each task reading files is
+    /// given (default 16M); fewer bytes, more tasks, up to one per worker.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub bytes_per_task: Option<usize>,
+
     /// Memory the query engine may use (e.g. `512M`, `2G`; binary units).
     /// Beyond it joins, sorts and aggregates spill to disk; a run that still
     /// does not fit stops with exit 2 naming the biggest consumers.
@@ -371,13 +422,22 @@ fn parse_runs(s: &str) -> std::result::Result<u32, String> {
 
 /// `512M`, `2G`, `1.5GiB` (binary units); at least 16 MiB.
 fn parse_memory(s: &str) -> std::result::Result<usize, String> {
+    let bytes = parse_bytes(s)?;
+    // Below a few megabytes no operator can make progress.
+    if bytes < 16 << 20 {
+        return Err("must be at least 16M".into());
+    }
+    Ok(bytes)
+}
+
+/// A size in bytes (`64K`, `16M`; binary units), at least one.
+fn parse_bytes(s: &str) -> std::result::Result<usize, String> {
     let bytes = parse_size::Config::new()
         .with_binary()
         .parse_size(s.trim())
         .map_err(|e| format!("{e} (examples: 512M, 2G, 1.5GiB)"))?;
-    // Below a few megabytes no operator can make progress.
-    if bytes < 16 << 20 {
-        return Err("must be at least 16M".into());
+    if bytes == 0 {
+        return Err("must be at least 1 byte".into());
     }
     usize::try_from(bytes).map_err(|_| "too large for this machine".into())
 }

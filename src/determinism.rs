@@ -183,7 +183,7 @@ async fn reordered(
         .execute_stream()
         .await
         .context(|| format!("cannot reorder input `{name}`"))?;
-    transform::write_parts(vec![stream], dir)
+    transform::write_parts(vec![stream], dir, transform::PartFormat::of(to))
         .await
         .map_err(|e| match e {
             Error::Engine { source, .. } => Error::Engine {
@@ -216,7 +216,7 @@ impl RowHash {
 
 impl ScalarUDFImpl for RowHash {
     fn name(&self) -> &str {
-        "diffgate_row_hash"
+        "diffgate_seeded_row_hash"
     }
 
     fn signature(&self) -> &Signature {

@@ -46,7 +46,7 @@ fn github_mode(command: &Command) -> Option<CommandStream> {
     let out = match command {
         Command::Run(a) | Command::Check(a) => &a.output,
         Command::Diff(a) => &a.output,
-        Command::Report(_) | Command::Init(_) => return None,
+        Command::Report(_) | Command::Init(_) | Command::Worker(_) => return None,
     };
     let on = match out.github {
         When::Always => true,
@@ -105,6 +105,7 @@ fn run(cli: &Cli, github: Option<CommandStream>) -> diffgate::Result<ExitCode> {
     match &cli.command {
         Command::Report(args) => return rerender(args),
         Command::Init(args) => return init(args),
+        Command::Worker(args) => return worker(args),
         _ => {}
     }
     let (mut job, out) = diffgate::resolve::job(&cli.command)?;
@@ -223,6 +224,30 @@ fn runtime(threads: usize) -> diffgate::Result<tokio::runtime::Runtime> {
             path: "tokio runtime".into(),
             source,
         })
+}
+
+/// `diffgate worker`: serve the distributed engine until interrupted.
+fn worker(args: &cli::WorkerArgs) -> diffgate::Result<ExitCode> {
+    if let Some(0) = args.threads {
+        return Err(diffgate::Error::Usage("--threads must be at least 1".into()));
+    }
+    let engine = diffgate::engine::EngineOptions {
+        threads: args.threads,
+        memory_limit: args.memory_limit,
+        spill_dir: args.spill_dir.clone(),
+        ..Default::default()
+    };
+    #[cfg(feature = "distributed")]
+    {
+        let runtime = runtime(engine.threads())?;
+        runtime.block_on(diffgate::engine::distributed::serve(args.listen, &engine))?;
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "distributed"))]
+    {
+        let _ = engine;
+        Err(diffgate::Error::Usage(diffgate::engine::NOT_BUILT.into()))
+    }
 }
 
 /// `diffgate init`: draft a scenario file and write it (or print it).

@@ -50,6 +50,9 @@ pub fn job(command: &Command) -> Result<(Job, &OutputArgs)> {
         Command::Init(_) => Err(Error::Usage(
             "`init` drafts a scenario file and runs no comparison".into(),
         )),
+        Command::Worker(_) => Err(Error::Usage(
+            "`worker` serves the distributed engine and runs no comparison".into(),
+        )),
     }
 }
 
@@ -726,7 +729,47 @@ fn engine(f: &SharedArgs) -> Result<EngineOptions> {
         spill_dir: f.spill_dir.clone(),
         warehouse: None,
         refuse_integer_division: false,
+        distributed: distributed(f)?,
     })
+}
+
+/// `--engine distributed` with its workers, each an `http(s)://host:port`.
+fn distributed(f: &SharedArgs) -> Result<Option<crate::engine::Distributed>> {
+    use crate::cli::EngineKind;
+    if f.engine == EngineKind::Local {
+        if !f.workers.is_empty() || f.bytes_per_task.is_some() {
+            let flag = if f.workers.is_empty() { "--bytes-per-task" } else { "--workers" };
+            return Err(Error::Usage(format!(
+                "{flag} is for the distributed engine: add --engine distributed"
+            )));
+        }
+        return Ok(None);
+    }
+    if f.workers.is_empty() {
+        return Err(Error::Usage(
+            "--engine distributed needs --workers URL[,URL...] (each a `diffgate worker`)".into(),
+        ));
+    }
+    let workers = f
+        .workers
+        .iter()
+        .map(|w| {
+            let url = url::Url::parse(w.trim()).map_err(|e| {
+                Error::Usage(format!("--workers {w:?}: not a URL ({e}); expected http://host:port"))
+            })?;
+            let plain = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !plain {
+                return Err(Error::Usage(format!(
+                    "--workers {w:?}: expected http://host:port or https://host:port"
+                )));
+            }
+            Ok(url)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(crate::engine::Distributed {
+        workers,
+        bytes_per_task: f.bytes_per_task.unwrap_or(crate::engine::BYTES_PER_TASK),
+    }))
 }
 
 /// Apply `KEY=VALUE` overrides to a policy through the same deserialiser as

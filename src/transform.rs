@@ -14,7 +14,9 @@ use std::time::Duration;
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::ipc::writer::StreamWriter;
-use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use datafusion::datasource::file_format::options::{ArrowReadOptions, ParquetReadOptions};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionContext};
@@ -247,7 +249,7 @@ pub async fn run_planned(
             .execute_stream_partitioned()
             .await
             .map_err(|e| transform.engine_error(&e))?;
-        write_parts(streams, dir).await.map_err(|e| match e {
+        write_parts(streams, dir, PartFormat::of(ctx)).await.map_err(|e| match e {
             // The query failed while it ran: name its SQL file.
             Error::Engine { source, .. } => transform.engine_error(&source),
             other => other,
@@ -264,22 +266,57 @@ pub async fn run_planned(
 /// several.
 const PART_BYTES: usize = 64 << 20;
 
-/// Write each stream (one per partition) into `dir` as Arrow IPC *stream*
-/// files, `part-<partition>-<n>.arrow`, a new file every [`PART_BYTES`].
+/// How materialised tables are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PartFormat {
+    /// Arrow IPC *stream* files: the local engine's.
+    Arrow,
+    /// Parquet files: the distributed engine's, as a plan sent to a
+    /// worker does not say which of the two IPC formats a file is in
+    /// (workers read every IPC file as the *file* format).
+    Parquet,
+}
+
+impl PartFormat {
+    /// The format for tables that `ctx`'s plans read.
+    pub(crate) fn of(ctx: &SessionContext) -> Self {
+        if crate::engine::is_distributed(ctx) {
+            PartFormat::Parquet
+        } else {
+            PartFormat::Arrow
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            PartFormat::Arrow => "arrow",
+            PartFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// Write each stream (one per partition) into `dir` as `format` files,
+/// `part-<partition>-<n>.arrow` (or `.parquet`), a new file every
+/// [`PART_BYTES`].
 ///
-/// The stream format because DataFusion reads it batch by batch in one
+/// The IPC stream format because DataFusion reads it batch by batch in one
 /// sequential pass, where a large IPC *file* is split into byte ranges and
 /// each range fetched into memory whole: reading materialised outputs of
 /// 1M rows took 1.2 GB of RSS that way, against 0.2 GB now. Several files
 /// per partition keep every core busy when the writer had only one.
-pub(crate) async fn write_parts(streams: Vec<SendableRecordBatchStream>, dir: &Path) -> Result<()> {
-    write_parts_every(streams, dir, PART_BYTES).await
+pub(crate) async fn write_parts(
+    streams: Vec<SendableRecordBatchStream>,
+    dir: &Path,
+    format: PartFormat,
+) -> Result<()> {
+    write_parts_every(streams, dir, PART_BYTES, format).await
 }
 
 async fn write_parts_every(
     streams: Vec<SendableRecordBatchStream>,
     dir: &Path,
     part_bytes: usize,
+    format: PartFormat,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
@@ -292,6 +329,7 @@ async fn write_parts_every(
             dir.to_path_buf(),
             i,
             part_bytes,
+            format,
         )));
     }
     for task in tasks {
@@ -325,12 +363,29 @@ pub(crate) fn compact_views(batch: RecordBatch) -> datafusion::arrow::error::Res
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-/// Register the files [`write_parts`] wrote into `dir` as table `table`.
+/// Register the files [`write_parts`] wrote into `dir` as table `table`
+/// (Parquet if it wrote Parquet).
 pub(crate) async fn register_parts(
     ctx: &SessionContext,
     table: &str,
     dir: &Path,
 ) -> datafusion::error::Result<()> {
+    let parquet = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"));
+    if let Some(first) = parquet {
+        // The types written (the engine would read strings as views).
+        let file = std::fs::File::open(&first)?;
+        let meta = ArrowReaderMetadata::load(&file, Default::default())?;
+        let opts = ParquetReadOptions {
+            file_extension: ".parquet",
+            ..Default::default()
+        }
+        .schema(meta.schema());
+        return ctx
+            .register_parquet(table, &dir.to_string_lossy(), opts)
+            .await;
+    }
     let opts = ArrowReadOptions {
         file_extension: ".arrow",
         ..Default::default()
@@ -339,14 +394,38 @@ pub(crate) async fn register_parts(
         .await
 }
 
+/// One partition's open file.
+enum PartWriter {
+    Arrow(StreamWriter<std::io::BufWriter<std::fs::File>>),
+    Parquet(ArrowWriter<std::io::BufWriter<std::fs::File>>),
+}
+
+impl PartWriter {
+    fn write(&mut self, batch: &RecordBatch) -> datafusion::arrow::error::Result<()> {
+        match self {
+            PartWriter::Arrow(w) => w.write(batch),
+            PartWriter::Parquet(w) => w.write(batch).map_err(Into::into),
+        }
+    }
+
+    fn finish(self) -> datafusion::arrow::error::Result<()> {
+        match self {
+            PartWriter::Arrow(mut w) => w.finish(),
+            PartWriter::Parquet(w) => w.close().map(|_| ()).map_err(Into::into),
+        }
+    }
+}
+
 async fn write_partition(
     mut stream: SendableRecordBatchStream,
     dir: PathBuf,
     partition: usize,
     part_bytes: usize,
+    format: PartFormat,
 ) -> Result<()> {
     let schema = stream.schema();
-    let mut file = dir.join(format!("part-{partition:05}-00000.arrow"));
+    let ext = format.extension();
+    let mut file = dir.join(format!("part-{partition:05}-00000.{ext}"));
     // Writing a file fails only as I/O does (the disk, the directory).
     let io = |file: &Path, e: datafusion::arrow::error::ArrowError| Error::Io {
         path: file.to_path_buf(),
@@ -357,7 +436,16 @@ async fn write_partition(
             path: file.to_path_buf(),
             source,
         })?;
-        StreamWriter::try_new(std::io::BufWriter::new(out), &schema).map_err(|e| io(file, e))
+        let out = std::io::BufWriter::new(out);
+        Ok(match format {
+            PartFormat::Arrow => {
+                PartWriter::Arrow(StreamWriter::try_new(out, &schema).map_err(|e| io(file, e))?)
+            }
+            PartFormat::Parquet => PartWriter::Parquet(
+                ArrowWriter::try_new(out, Arc::clone(&schema), None)
+                    .map_err(|e| io(file, e.into()))?,
+            ),
+        })
     };
     let mut files = 0;
     let mut writer = open(&file)?;
@@ -368,7 +456,7 @@ async fn write_partition(
         if written >= part_bytes {
             writer.finish().map_err(|e| io(&file, e))?;
             files += 1;
-            file = dir.join(format!("part-{partition:05}-{files:05}.arrow"));
+            file = dir.join(format!("part-{partition:05}-{files:05}.{ext}"));
             writer = open(&file)?;
             written = 0;
         }
@@ -415,7 +503,7 @@ mod tests {
             futures::stream::iter(parts.into_iter().map(Ok)),
         );
         // A threshold of one byte: every batch after the first opens a file.
-        write_parts_every(vec![Box::pin(stream)], dir.path(), 1)
+        write_parts_every(vec![Box::pin(stream)], dir.path(), 1, PartFormat::Arrow)
             .await
             .unwrap();
 

@@ -26,7 +26,7 @@ pub mod mask;
 mod parse_time;
 pub mod profile;
 mod renames;
-mod row_hash;
+pub(crate) mod row_hash;
 pub mod sample;
 mod spool;
 
@@ -246,15 +246,16 @@ pub async fn registered(
             let profiler = options.profile.then(|| {
                 profile::Profiler::new(&alignment, &settings.ignore_columns, options.as_of.clone())
             });
-            let mut c = compare(
-                ctx,
-                &alignment,
-                &options,
-                &plan,
-                &settings.mask,
-                profiler.as_ref(),
-            )
-            .await?;
+            // The profile's operator keeps its results in the process that
+            // runs it: with the distributed engine it is a pass of its own
+            // in this one, and the comparison's passes go to the workers.
+            let distributed = crate::engine::is_distributed(ctx);
+            if let (true, Some(p)) = (distributed, &profiler) {
+                let _local = crate::engine::Local::new(ctx);
+                p.scan(ctx).await?;
+            }
+            let in_census = profiler.as_ref().filter(|_| !distributed);
+            let mut c = compare(ctx, &alignment, &options, &plan, &settings.mask, in_census).await?;
             if let Some(p) = &profiler {
                 c.profile = Some(p.finish()?);
             }

@@ -47,7 +47,13 @@ pub fn expr(args: Vec<Expr>) -> Expr {
     if args.is_empty() {
         return lit(0u64);
     }
-    ScalarUDF::from(RowHash::new()).call(args)
+    udf().call(args)
+}
+
+/// The row hash function, which workers of the distributed engine
+/// register under the name plans give it.
+pub fn udf() -> ScalarUDF {
+    ScalarUDF::from(RowHash::new())
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -4,6 +4,8 @@
 //! names its biggest consumers when it runs out), where spill files go, and
 //! the time limits ([`Limits`], [`within`]) of the run and of each
 //! transform. [`exact`] holds the float aggregates every session uses.
+//! With `--engine distributed` the same session plans for the workers of
+//! [`Distributed`] ([`distributed`], feature `distributed`).
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -12,13 +14,16 @@ use std::time::Duration;
 
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::object_store::DefaultObjectStoreRegistry;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{EngineContext, Error, Result};
 
 pub mod dialect;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod exact;
 
 pub use dialect::Warehouse;
@@ -40,7 +45,23 @@ pub struct EngineOptions {
     /// warehouse (SQL written for one, e.g. a dbt project, whose warehouse
     /// is not known).
     pub refuse_integer_division: bool,
+    /// Run the plans on these workers instead of in this process
+    /// (`--engine distributed`); `None` = locally.
+    pub distributed: Option<Distributed>,
 }
+
+/// The distributed engine's settings (`--engine distributed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distributed {
+    /// The workers (`diffgate worker`), as `http://host:port` URLs.
+    pub workers: Vec<url::Url>,
+    /// Input bytes each task of a stage that reads files is given: fewer
+    /// bytes, more tasks (up to one per worker).
+    pub bytes_per_task: usize,
+}
+
+/// `--bytes-per-task`'s default: the engine's own (16 MiB).
+pub const BYTES_PER_TASK: usize = 16 << 20;
 
 impl EngineOptions {
     pub fn threads(&self) -> usize {
@@ -120,7 +141,6 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
     // column of 1.0 and NaN read as all 1.0), and merges row groups that
     // lack bounds into wrong file bounds (apache/datafusion#25226).
     o.execution.collect_statistics = false;
-    let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         // A hash join cannot spill; a sort-merge join (over spilling sorts
         // with a multi-level merge) can.
@@ -132,25 +152,24 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
         o.execution.sort_spill_reservation_bytes = (limit
             / (options.threads() * SORTS_PER_PARTITION))
             .clamp(MIN_MERGE_RESERVATION, 10 << 20);
-        let pool = FairSpillPool::new(limit);
-        let top = NonZeroUsize::new(TOP_CONSUMERS).expect("non-zero");
-        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
     }
-    let mut disk = DiskManagerBuilder::default().with_max_spill_merge_fan_in(MERGE_FAN_IN);
-    if let Some(dir) = &options.spill_dir {
-        disk = disk.with_mode(DiskManagerMode::Directories(vec![dir.clone()]));
-    }
-    runtime = runtime
-        .with_disk_manager_builder(disk)
-        .with_object_store_registry(stores());
-    let runtime = runtime
-        .build_arc()
-        .context(|| "cannot start the query engine".to_string())?;
+    let runtime = runtime_env(options, stores())?;
     if let Some(w) = options.warehouse {
         config = dialect::configure(config, w)
             .context(|| format!("cannot set the SQL dialect {}", w.as_str()))?;
     }
-    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features();
+    let state = match &options.distributed {
+        None => state,
+        #[cfg(feature = "distributed")]
+        Some(d) => distributed::coordinator(state, d)?,
+        #[cfg(not(feature = "distributed"))]
+        Some(_) => return Err(Error::Usage(NOT_BUILT.into())),
+    };
+    let mut ctx = SessionContext::new_with_state(state.build());
     // Float aggregates whose results do not depend on scheduling.
     exact::register(&ctx);
     if let Some(w) = options.warehouse {
@@ -161,6 +180,73 @@ pub fn session(options: &EngineOptions) -> Result<SessionContext> {
             .context(|| "cannot set integer division".to_string())?;
     }
     Ok(ctx)
+}
+
+/// Why `--engine distributed` and `diffgate worker` fail in a build
+/// without them.
+#[cfg(not(feature = "distributed"))]
+pub const NOT_BUILT: &str = "this diffgate was built without the distributed engine \
+     (cargo feature `distributed`; the release binaries and wheels have it)";
+
+/// The runtime of a session (or of a worker): the memory limit (a fair
+/// spill pool that names its biggest consumers when it runs out), the
+/// spill directory and the object stores.
+fn runtime_env(
+    options: &EngineOptions,
+    stores: Arc<dyn ObjectStoreRegistry>,
+) -> Result<Arc<RuntimeEnv>> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        let pool = FairSpillPool::new(limit);
+        let top = NonZeroUsize::new(TOP_CONSUMERS).expect("non-zero");
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
+    }
+    let mut disk = DiskManagerBuilder::default().with_max_spill_merge_fan_in(MERGE_FAN_IN);
+    if let Some(dir) = &options.spill_dir {
+        disk = disk.with_mode(DiskManagerMode::Directories(vec![dir.clone()]));
+    }
+    runtime
+        .with_disk_manager_builder(disk)
+        .with_object_store_registry(stores)
+        .build_arc()
+        .context(|| "cannot start the query engine".to_string())
+}
+
+/// While alive, plans made in `ctx` run in this process even with the
+/// distributed engine: for operators that keep their results in this
+/// process (the profile's), which a worker would keep to itself.
+pub struct Local<'a> {
+    #[cfg(feature = "distributed")]
+    _inner: Option<distributed::Local<'a>>,
+    #[cfg(not(feature = "distributed"))]
+    _ctx: std::marker::PhantomData<&'a SessionContext>,
+}
+
+impl<'a> Local<'a> {
+    pub fn new(ctx: &'a SessionContext) -> Self {
+        #[cfg(feature = "distributed")]
+        return Local {
+            _inner: distributed::Local::new(ctx),
+        };
+        #[cfg(not(feature = "distributed"))]
+        {
+            let _ = ctx;
+            Local {
+                _ctx: std::marker::PhantomData,
+            }
+        }
+    }
+}
+
+/// Whether `ctx` plans for the distributed engine.
+pub fn is_distributed(ctx: &SessionContext) -> bool {
+    #[cfg(feature = "distributed")]
+    return distributed::is_distributed(ctx);
+    #[cfg(not(feature = "distributed"))]
+    {
+        let _ = ctx;
+        false
+    }
 }
 
 /// While alive, joins planned in `ctx` are hash joins whatever the memory

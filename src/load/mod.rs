@@ -335,6 +335,18 @@ pub async fn register(
     // as streams (no copy); the rest where they are, by the engine's own
     // readers, which split large files.
     if !files.iter().all(TextFile::is_local_plain) || screened.rows_dead_lettered > 0 {
+        // Such a stream is this process's: a worker cannot open it.
+        if crate::engine::is_distributed(ctx) {
+            let why = if screened.rows_dead_lettered > 0 {
+                "has records that cannot be loaded"
+            } else {
+                "is compressed or in a store"
+            };
+            return Err(source.error(format!(
+                "this text input {why}, so only this process can read it, not the workers of \
+                 --engine distributed: give them Parquet (or plain local CSV/JSON)"
+            )));
+        }
         let decode = match format {
             Format::Csv => streamed::Decode::Csv(csv_dialect),
             _ => streamed::Decode::Json,

@@ -192,6 +192,12 @@ impl Stores {
     }
 }
 
+/// A store for `url`'s bucket from the environment alone (a worker of
+/// the distributed engine, which is sent no storage options).
+pub fn from_env(url: &Url) -> Result<Arc<dyn ObjectStore>, String> {
+    build(url, &StoreOptions::default(), Retry::default())
+}
+
 /// A store for `url`'s bucket from the environment, `options` and `retry`.
 fn build(url: &Url, options: &StoreOptions, retry: Retry) -> Result<Arc<dyn ObjectStore>, String> {
     let (scheme, _) = ObjectStoreScheme::parse(url).map_err(|e| e.to_string())?;

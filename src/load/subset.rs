@@ -92,6 +92,13 @@ pub async fn apply(ctx: &SessionContext, source: &InputSource) -> Result<Counted
         keep = Some(keep.map_or(e.clone(), |k| k.and(e)));
     }
     if let Some(s) = &filter.sample {
+        // The sample's function holds its settings in this process.
+        if crate::engine::is_distributed(ctx) {
+            return Err(source.error(
+                "a key-hash sample (`sample_column`) runs in this process only, not on the \
+                 workers of --engine distributed: use `where`, or the local engine",
+            ));
+        }
         if table
             .schema()
             .field_with_unqualified_name(&s.column)

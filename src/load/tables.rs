@@ -607,7 +607,8 @@ mod postgres {
             })
             .collect();
         let dir = scratch.join("inputs").join(&source.name);
-        crate::transform::write_parts(streams, &dir)
+        let format = crate::transform::PartFormat::of(ctx);
+        crate::transform::write_parts(streams, &dir, format)
             .await
             .map_err(|e| fail(e.to_string()))?;
         if let Some(raw) = raw {

@@ -30,7 +30,8 @@ pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found
         .inputs()
         .iter()
         .any(|s| crate::load::store::is_url(&s.path.to_string_lossy()));
-    if remote {
+    // (The copy's files are this machine's: not for distributed workers.)
+    if remote && env.job.engine.distributed.is_none() {
         settings.options.spool = Some(env.scratch.join("census"));
     }
     let subject = compare(env, &settings, Depth::Rows, Logic::Unknown).await?;

@@ -14,6 +14,8 @@ mod conformance;
 mod contracts;
 mod dbt;
 mod dead_letter;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod declared;
 mod determinism;
 mod diff_out;

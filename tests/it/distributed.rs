@@ -1,0 +1,271 @@
+//! The distributed engine (feature `distributed`) on a real cluster:
+//! `diffgate worker` processes started here on loopback ports, and
+//! `diff`/`run --engine distributed --workers ...` against them. Reports
+//! equal the local engine's (timings and input paths aside) at several
+//! thread counts, over local files and over the S3 server of
+//! [`crate::storage`]; every worker runs tasks; a dead worker stops the
+//! run with exit 2 naming it, and no report is written.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::common::{diffgate, python, root, run_args};
+use crate::storage::{S3, findings, py_script, run, stderr};
+
+/// Worker processes, stopped when dropped.
+struct Cluster {
+    workers: Vec<(Child, String, PathBuf)>,
+    _logs: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` workers on free loopback ports, with `env` (a store's
+    /// credentials and endpoint).
+    fn start(n: usize, env: &[(&str, String)]) -> Cluster {
+        let logs = tempfile::tempdir().unwrap();
+        let workers = (0..n)
+            .map(|i| {
+                let log = logs.path().join(format!("worker{i}.log"));
+                let mut cmd = diffgate();
+                cmd.args(["worker", "--listen", "127.0.0.1:0", "--threads", "2"])
+                    .stdout(Stdio::piped())
+                    .stderr(std::fs::File::create(&log).unwrap());
+                for var in ["AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION"] {
+                    cmd.env_remove(var);
+                }
+                for (k, v) in env {
+                    cmd.env(k, v);
+                }
+                let mut child = cmd.spawn().unwrap();
+                let mut line = String::new();
+                BufReader::new(child.stdout.take().unwrap())
+                    .read_line(&mut line)
+                    .unwrap();
+                let addr = line
+                    .trim()
+                    .strip_prefix("listening on ")
+                    .unwrap_or_else(|| panic!("worker {i}: {line:?}"))
+                    .to_string();
+                (child, format!("http://{addr}"), log)
+            })
+            .collect();
+        Cluster {
+            workers,
+            _logs: logs,
+        }
+    }
+
+    /// `--engine distributed --workers URL,URL` (and small tasks, so the
+    /// test's files are spread over the workers too).
+    fn flags(&self) -> Vec<String> {
+        let urls: Vec<&str> = self.workers.iter().map(|w| w.1.as_str()).collect();
+        vec![
+            "--engine".into(),
+            "distributed".into(),
+            "--workers".into(),
+            urls.join(","),
+            "--bytes-per-task".into(),
+            "64K".into(),
+        ]
+    }
+
+    /// Tasks each worker has run so far.
+    fn tasks(&self) -> Vec<usize> {
+        self.workers
+            .iter()
+            .map(|w| {
+                std::fs::read_to_string(&w.2)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| *l == "diffgate worker: running a task")
+                    .count()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (child, ..) in &mut self.workers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// 200k rows a side in shuffled order, ten row groups, written by DuckDB;
+/// v2 with one row in fifty changed, 200 gone, one key twice and a NULL
+/// key, and a float column summed by the profile.
+fn data(d: &Path) {
+    py_script(&format!(
+        "import duckdb\n\
+         c = duckdb.connect()\n\
+         c.execute(\"create table v1 as select i as id, i * 3 as a, 'name-' || (i % 1000) as s, \
+           i * 1.5 + 0.1 as f from range(200000) t(i)\")\n\
+         c.execute(\"create table v2 as select id, case when id % 50 = 0 then a + 1 else a end as a, \
+           s, f from v1 where id % 1000 <> 7 \
+           union all select 5, 0, 'again', 0 union all select null, 1, 'no key', 1\")\n\
+         for t in ['v1', 'v2']:\n\
+         \x20   c.execute(f\"copy (select * from {{t}} order by hash(id)) to '{d}/{{t}}.parquet' \
+           (format parquet, row_group_size 20000)\")\n",
+        d = d.display()
+    ));
+}
+
+fn with<S: AsRef<str>>(base: &[S], extra: &[String]) -> Vec<String> {
+    base.iter()
+        .map(|a| a.as_ref().to_string())
+        .chain(extra.iter().cloned())
+        .collect()
+}
+
+fn run_owned(args: &[String], env: &[(&str, String)]) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&args, env)
+}
+
+fn counts(report: &Value) -> [&Value; 4] {
+    let rows = &report["rows"];
+    [
+        &rows["changed"],
+        &rows["only_v1"],
+        &rows["duplicate_keys_v2"],
+        &rows["null_keys_v2"],
+    ]
+}
+
+#[test]
+fn a_diff_on_two_workers_gives_the_local_report_at_any_thread_count() {
+    if python().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    data(d);
+    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    let base = ["diff", s(&p1), s(&p2), "--key", "id", "--fail-on", "never"];
+    let local = run(&base, &[]);
+    assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
+    let expected = findings(&local);
+    assert_eq!(counts(&expected), [4000, 200, 1, 1]);
+    let cluster = Cluster::start(2, &[]);
+    for threads in ["1", "4", "8"] {
+        let mut extra = cluster.flags();
+        extra.extend(["--threads".into(), threads.into()]);
+        let out = run_owned(&with(&base, &extra), &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(findings(&out), expected, "--threads {threads}");
+    }
+    // Without the profile, the row hash is the comparison's own function,
+    // which the workers look up by name.
+    let plain = with(&base, &["--no-profile".into()]);
+    let local_plain = findings(&run_owned(&plain, &[]));
+    let out = run_owned(&with(&plain, &cluster.flags()), &[]);
+    assert_eq!(findings(&out), local_plain, "{}", stderr(&out));
+    // Both workers ran some of it.
+    let tasks = cluster.tasks();
+    assert!(tasks.iter().all(|n| *n > 0), "tasks per worker: {tasks:?}");
+}
+
+#[test]
+fn a_diff_of_s3_objects_on_two_workers_gives_the_local_report() {
+    let Some(mut s3) = S3::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    data(d);
+    s3.cmd("bucket shop");
+    for f in ["v1.parquet", "v2.parquet"] {
+        s3.put("shop", f, &d.join(f));
+    }
+    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    let local = findings(&run(
+        &["diff", s(&p1), s(&p2), "--key", "id", "--fail-on", "never"],
+        &[],
+    ));
+    // The workers read the bucket with credentials and endpoint from their
+    // own environment, as the coordinator does.
+    let env = s3.env(false);
+    let cluster = Cluster::start(2, &env);
+    let base = [
+        "diff",
+        "s3://shop/v1.parquet",
+        "s3://shop/v2.parquet",
+        "--key",
+        "id",
+        "--fail-on",
+        "never",
+    ];
+    let out = run_owned(&with(&base, &cluster.flags()), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(findings(&out), local);
+    let tasks = cluster.tasks();
+    assert!(tasks.iter().all(|n| *n > 0), "tasks per worker: {tasks:?}");
+}
+
+#[test]
+fn a_scenario_run_on_two_workers_gives_the_local_report() {
+    let scenario = "scenarios/currency_leak";
+    let args = run_args(scenario);
+    let mut local = diffgate();
+    local.args(&args).args(["--format", "json"]);
+    let local = local.output().unwrap();
+    let cluster = Cluster::start(2, &[]);
+    let mut dist = diffgate();
+    dist.args(&args)
+        .args(["--format", "json"])
+        .args(cluster.flags());
+    let out = dist.output().unwrap();
+    assert_eq!(out.status.code(), local.status.code(), "{}", stderr(&out));
+    assert_eq!(findings(&out), findings(&local));
+    // The transforms' outputs are written where the workers read them.
+    let tasks = cluster.tasks();
+    assert!(tasks.iter().all(|n| *n > 0), "tasks per worker: {tasks:?}");
+    assert!(root().join(scenario).is_dir());
+}
+
+#[test]
+fn a_dead_worker_stops_the_run_naming_it_and_no_report_is_written() {
+    if python().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    data(d);
+    let mut cluster = Cluster::start(2, &[]);
+    let dead = cluster.workers[1].1.clone();
+    let child = &mut cluster.workers[1].0;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let json = d.join("report.json");
+    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    let base = [
+        "diff",
+        s(&p1),
+        s(&p2),
+        "--key",
+        "id",
+        "--json",
+        s(&json),
+    ];
+    let out = run_owned(&with(&base, &cluster.flags()), &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let port = dead.rsplit(':').next().unwrap();
+    assert!(err.contains(port), "the dead worker {dead} is not named: {err}");
+    assert!(out.stdout.is_empty(), "a report was printed");
+    assert!(!json.exists(), "a report was written");
+    // A worker URL that is not one is a usage error before anything runs.
+    let out = run_owned(
+        &with(&base[..5], &["--engine".into(), "distributed".into(), "--workers".into(), "ftp://x".into()]),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--workers \"ftp://x\""), "{}", stderr(&out));
+}
