@@ -73,7 +73,8 @@ pub struct WorkerArgs {
 }
 
 /// Where a comparison's plans run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// In this process.
     Local,
@@ -359,10 +360,11 @@ pub struct SharedArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Where the plans run: `local` (this process) or `distributed` (the
-    /// workers of --workers; needs the `distributed` build).
-    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineKind::Local)]
-    pub engine: EngineKind,
+    /// Where the plans run: `local` (this process, the default) or
+    /// `distributed` (the workers of --workers; needs the `distributed`
+    /// build). Overrides the scenario's `[engine] kind`.
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<EngineKind>,
 
     /// The distributed engine's workers, comma-separated
     /// (`http://host:port`, each a `diffgate worker`).
@@ -431,7 +433,7 @@ fn parse_memory(s: &str) -> std::result::Result<usize, String> {
 }
 
 /// A size in bytes (`64K`, `16M`; binary units), at least one.
-fn parse_bytes(s: &str) -> std::result::Result<usize, String> {
+pub fn parse_bytes(s: &str) -> std::result::Result<usize, String> {
     let bytes = parse_size::Config::new()
         .with_binary()
         .parse_size(s.trim())

@@ -47,12 +47,28 @@ pub struct Scenario {
     /// How remote inputs are read.
     #[serde(default)]
     pub storage: StorageSpec,
+    #[serde(default)]
+    pub engine: EngineSpec,
     /// Changes v2 is meant to make (`[[expect]]`): what they explain does
     /// not raise the verdict, and one that explains nothing is stale.
     #[serde(default)]
     pub expect: Vec<ExpectSpec>,
     /// What v2's output must be (`[contract]`), held against v1.
     pub contract: Option<ContractSpec>,
+}
+
+/// `[engine]`: where the plans run; `--engine`, `--workers` and
+/// `--bytes-per-task` override it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSpec {
+    /// `local` (the default) or `distributed`.
+    pub kind: Option<crate::cli::EngineKind>,
+    /// The distributed engine's workers, `http://host:port` each.
+    #[serde(default)]
+    pub workers: Vec<String>,
+    /// Input bytes each distributed task reading files is given (`16M`).
+    pub bytes_per_task: Option<String>,
 }
 
 /// `[storage]`: how reads from object stores are retried.

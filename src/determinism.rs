@@ -179,10 +179,14 @@ async fn reordered(
         df.sort(vec![order.sort(true, false)])
             .context(|| format!("cannot reorder input `{name}`"))?
     };
+    // The seeded hash carries its seed in this process: the reordering is
+    // not sent to the distributed engine's workers.
+    let local = crate::engine::Local::new(from);
     let stream = df
         .execute_stream()
         .await
         .context(|| format!("cannot reorder input `{name}`"))?;
+    drop(local);
     transform::write_parts(vec![stream], dir, transform::PartFormat::of(to))
         .await
         .map_err(|e| match e {

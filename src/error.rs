@@ -88,6 +88,18 @@ pub enum Error {
         #[source]
         source: Box<DataFusionError>,
     },
+
+    /// A run on the distributed engine that failed while some of its
+    /// workers did not answer: most likely why.
+    #[error(
+        "{source} (the distributed engine's {} not answer: {})",
+        if workers.len() == 1 { "worker does" } else { "workers do" },
+        workers.join(", ")
+    )]
+    Workers {
+        workers: Vec<String>,
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -95,6 +107,7 @@ impl Error {
     /// where a CI annotation should point.
     pub fn position(&self) -> Option<(&std::path::Path, Option<(u64, u64)>)> {
         match self {
+            Error::Workers { source, .. } => source.position(),
             Error::Transform { path, location, .. } => Some((path, *location)),
             Error::Config { path, .. } | Error::Input { path, .. } | Error::Models { path, .. } => {
                 Some((path, None))

@@ -229,7 +229,9 @@ fn runtime(threads: usize) -> diffgate::Result<tokio::runtime::Runtime> {
 /// `diffgate worker`: serve the distributed engine until interrupted.
 fn worker(args: &cli::WorkerArgs) -> diffgate::Result<ExitCode> {
     if let Some(0) = args.threads {
-        return Err(diffgate::Error::Usage("--threads must be at least 1".into()));
+        return Err(diffgate::Error::Usage(
+            "--threads must be at least 1".into(),
+        ));
     }
     let engine = diffgate::engine::EngineOptions {
         threads: args.threads,

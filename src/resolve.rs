@@ -130,6 +130,7 @@ pub fn scenario_job(loaded: &LoadedScenario, args: &RunArgs, check: bool) -> Res
             expected_verdict: s.expected_verdict,
             reproduce: None,
         },
+        engine: Some(s.engine.clone()),
     };
     let mut job = base.with_flags(mode, &args.shared)?;
     job.engine.warehouse = warehouse;
@@ -565,6 +566,8 @@ struct Base {
     as_of: Option<String>,
     policy: Policy,
     about: About,
+    /// The scenario's `[engine]` (none for `diff`).
+    engine: Option<crate::config::EngineSpec>,
 }
 
 impl Base {
@@ -578,7 +581,7 @@ impl Base {
             mode,
             settings: self.settings(f)?,
             policy,
-            engine: engine(f)?,
+            engine: engine(f, self.engine.as_ref())?,
             limits: Limits {
                 run: f.timeout,
                 transform: f.transform_timeout,
@@ -710,8 +713,8 @@ impl Base {
     }
 }
 
-/// Threads, memory limit and spill directory.
-fn engine(f: &SharedArgs) -> Result<EngineOptions> {
+/// Threads, memory limit, spill directory and where the plans run.
+fn engine(f: &SharedArgs, spec: Option<&crate::config::EngineSpec>) -> Result<EngineOptions> {
     if let Some(0) = f.threads {
         return Err(Error::Usage("--threads must be at least 1".into()));
     }
@@ -729,33 +732,66 @@ fn engine(f: &SharedArgs) -> Result<EngineOptions> {
         spill_dir: f.spill_dir.clone(),
         warehouse: None,
         refuse_integer_division: false,
-        distributed: distributed(f)?,
+        distributed: distributed(f, spec)?,
     })
 }
 
-/// `--engine distributed` with its workers, each an `http(s)://host:port`.
-fn distributed(f: &SharedArgs) -> Result<Option<crate::engine::Distributed>> {
+/// The distributed engine and its workers (each an `http(s)://host:port`)
+/// from the flags, else from the scenario's `[engine]`.
+fn distributed(
+    f: &SharedArgs,
+    spec: Option<&crate::config::EngineSpec>,
+) -> Result<Option<crate::engine::Distributed>> {
     use crate::cli::EngineKind;
-    if f.engine == EngineKind::Local {
+    let kind = f
+        .engine
+        .or(spec.and_then(|s| s.kind))
+        .unwrap_or(EngineKind::Local);
+    let listed = match (&f.workers, spec) {
+        (flags, _) if !flags.is_empty() => flags.as_slice(),
+        (_, Some(s)) => s.workers.as_slice(),
+        (_, None) => &[],
+    };
+    let bytes_per_task = match (
+        f.bytes_per_task,
+        spec.and_then(|s| s.bytes_per_task.as_ref()),
+    ) {
+        (Some(b), _) => Some(b),
+        (None, Some(text)) => Some(
+            crate::cli::parse_bytes(text)
+                .map_err(|e| Error::Usage(format!("[engine] bytes_per_task {text:?}: {e}")))?,
+        ),
+        (None, None) => None,
+    };
+    if kind == EngineKind::Local {
+        // Flags that mean nothing locally are a mistake to point out (the
+        // scenario's own settings may wait for a distributed run).
         if !f.workers.is_empty() || f.bytes_per_task.is_some() {
-            let flag = if f.workers.is_empty() { "--bytes-per-task" } else { "--workers" };
+            let flag = if f.workers.is_empty() {
+                "--bytes-per-task"
+            } else {
+                "--workers"
+            };
             return Err(Error::Usage(format!(
                 "{flag} is for the distributed engine: add --engine distributed"
             )));
         }
         return Ok(None);
     }
-    if f.workers.is_empty() {
+    if listed.is_empty() {
         return Err(Error::Usage(
-            "--engine distributed needs --workers URL[,URL...] (each a `diffgate worker`)".into(),
+            "--engine distributed needs --workers URL[,URL...] (or `[engine] workers`), each a \
+             `diffgate worker`"
+                .into(),
         ));
     }
-    let workers = f
-        .workers
+    let workers = listed
         .iter()
         .map(|w| {
             let url = url::Url::parse(w.trim()).map_err(|e| {
-                Error::Usage(format!("--workers {w:?}: not a URL ({e}); expected http://host:port"))
+                Error::Usage(format!(
+                    "--workers {w:?}: not a URL ({e}); expected http://host:port"
+                ))
             })?;
             let plain = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
             if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !plain {
@@ -768,7 +804,7 @@ fn distributed(f: &SharedArgs) -> Result<Option<crate::engine::Distributed>> {
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(crate::engine::Distributed {
         workers,
-        bytes_per_task: f.bytes_per_task.unwrap_or(crate::engine::BYTES_PER_TASK),
+        bytes_per_task: bytes_per_task.unwrap_or(crate::engine::BYTES_PER_TASK),
     }))
 }
 

@@ -14,11 +14,11 @@ use std::time::Duration;
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::ipc::writer::StreamWriter;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use datafusion::datasource::file_format::options::{ArrowReadOptions, ParquetReadOptions};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionContext};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
@@ -249,11 +249,13 @@ pub async fn run_planned(
             .execute_stream_partitioned()
             .await
             .map_err(|e| transform.engine_error(&e))?;
-        write_parts(streams, dir, PartFormat::of(ctx)).await.map_err(|e| match e {
-            // The query failed while it ran: name its SQL file.
-            Error::Engine { source, .. } => transform.engine_error(&source),
-            other => other,
-        })?;
+        write_parts(streams, dir, PartFormat::of(ctx))
+            .await
+            .map_err(|e| match e {
+                // The query failed while it ran: name its SQL file.
+                Error::Engine { source, .. } => transform.engine_error(&source),
+                other => other,
+            })?;
         register_parts(ctx, table, dir)
             .await
             .map_err(|e| transform.engine_error(&e))

@@ -255,7 +255,8 @@ pub async fn registered(
                 p.scan(ctx).await?;
             }
             let in_census = profiler.as_ref().filter(|_| !distributed);
-            let mut c = compare(ctx, &alignment, &options, &plan, &settings.mask, in_census).await?;
+            let mut c =
+                compare(ctx, &alignment, &options, &plan, &settings.mask, in_census).await?;
             if let Some(p) = &profiler {
                 c.profile = Some(p.finish()?);
             }

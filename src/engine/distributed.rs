@@ -71,7 +71,8 @@ impl<'a> Local<'a> {
     pub fn new(ctx: &'a SessionContext) -> Option<Self> {
         let state = ctx.state_ref();
         let mut state = state.write();
-        let d = DistributedConfig::from_config_options_mut(state.config_mut().options_mut()).ok()?;
+        let d =
+            DistributedConfig::from_config_options_mut(state.config_mut().options_mut()).ok()?;
         let before = std::mem::replace(&mut d.max_tasks_per_stage, 1);
         Some(Local { ctx, before })
     }
@@ -149,28 +150,105 @@ impl ObjectStoreRegistry for EnvStores {
 /// `diffgate worker`: serve tasks on `listen` until interrupted. Prints
 /// `listening on ADDR` (the port chosen, for `:0`) once it accepts.
 pub async fn serve(listen: SocketAddr, options: &EngineOptions) -> Result<()> {
-    let runtime = super::runtime_env(options, Arc::new(EnvStores::default()))?;
-    let worker = Worker::from_session_builder(worker_state).with_runtime_env(runtime);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| Error::Io {
-            path: format!("worker address {listen}").into(),
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: format!("worker address {listen}").into(),
         source,
-    })?;
-    println!("listening on {bound}");
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(io)?;
+    println!("listening on {}", listener.local_addr().map_err(io)?);
     let interrupted = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    serve_on(listener, options, interrupted).await
+}
+
+/// Serve tasks on `listener` until `stop`.
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    options: &EngineOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let runtime = super::runtime_env(options, Arc::new(EnvStores::default()))?;
+    let worker = Worker::from_session_builder(worker_state).with_runtime_env(runtime);
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
     tonic::transport::Server::builder()
         .add_service(worker.into_worker_server())
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            interrupted,
-        )
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), stop)
         .await
         .map_err(|e| Error::Internal(format!("the worker on {bound} stopped: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::dataframe::DataFrameWriteOptions;
+    use datafusion::physical_plan::displayable;
+
+    /// Two workers served by this process on loopback ports, and a
+    /// coordinator over them: a census-shaped aggregate (an exact float
+    /// sum, the row hash's XOR and a count per group) over a Parquet file
+    /// is planned into stages for the workers and gives the local engine's
+    /// answer, at 2 and 4 threads (at 1 the plan has no shuffle, so no
+    /// stage to send).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_in_process_cluster_gives_the_local_answer_with_diffgate_functions() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.parquet");
+        let local = super::super::session(&EngineOptions::default()).unwrap();
+        // Floats whose sum depends on the order of addition, unless exact.
+        let rows = "select value as id, value % 97 as g, \
+                    cast(value as double) * 0.1 + 1e15 * (value % 2) as f from range(0, 60000)";
+        local
+            .sql(rows)
+            .await
+            .unwrap()
+            .write_parquet(file.to_str().unwrap(), DataFrameWriteOptions::new(), None)
+            .await
+            .unwrap();
+        let mut urls = Vec::new();
+        for _ in 0..2 {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            urls.push(Url::parse(&format!("http://{}", l.local_addr().unwrap())).unwrap());
+            tokio::spawn(async move {
+                serve_on(l, &EngineOptions::default(), std::future::pending()).await
+            });
+        }
+        let query = "select g, sum(f) as s, bit_xor(diffgate_row_hash(id, f)) as h, count(*) as n \
+                     from t group by g order by g";
+        let answer = |threads: usize, distributed: bool| {
+            let urls = urls.clone();
+            let file = file.clone();
+            async move {
+                let options = EngineOptions {
+                    threads: Some(threads),
+                    distributed: distributed.then(|| Distributed {
+                        workers: urls,
+                        bytes_per_task: 1,
+                    }),
+                    ..Default::default()
+                };
+                let ctx = super::super::session(&options).unwrap();
+                functions(&ctx);
+                ctx.register_parquet("t", file.to_str().unwrap(), Default::default())
+                    .await
+                    .unwrap();
+                let df = ctx.sql(query).await.unwrap();
+                let plan = df.clone().create_physical_plan().await.unwrap();
+                let shown = displayable(plan.as_ref()).indent(false).to_string();
+                let batches = df.collect().await.unwrap();
+                (pretty_format_batches(&batches).unwrap().to_string(), shown)
+            }
+        };
+        let (expected, local_plan) = answer(4, false).await;
+        assert!(!local_plan.contains("DistributedExec"), "{local_plan}");
+        for threads in [2, 4] {
+            let (got, plan) = answer(threads, true).await;
+            assert!(plan.contains("DistributedExec"), "not distributed: {plan}");
+            assert!(plan.contains("NetworkShuffleExec"), "no shuffle: {plan}");
+            assert_eq!(got, expected, "--threads {threads}");
+        }
+    }
 }

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -58,6 +58,32 @@ pub struct Distributed {
     /// Input bytes each task of a stage that reads files is given: fewer
     /// bytes, more tasks (up to one per worker).
     pub bytes_per_task: usize,
+}
+
+/// `e`, naming the workers of `d` that do not accept a connection now (a
+/// worker that died mid-run), if any.
+pub fn with_unanswered(d: &Distributed, e: Error) -> Error {
+    let answers = |url: &url::Url| {
+        let Ok(addrs) = url.socket_addrs(|| None) else {
+            return false;
+        };
+        addrs
+            .iter()
+            .any(|a| std::net::TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok())
+    };
+    let workers: Vec<String> = d
+        .workers
+        .iter()
+        .filter(|u| !answers(u))
+        .map(|u| u.as_str().trim_end_matches('/').to_string())
+        .collect();
+    if workers.is_empty() {
+        return e;
+    }
+    Error::Workers {
+        workers,
+        source: Box::new(e),
+    }
 }
 
 /// `--bytes-per-task`'s default: the engine's own (16 MiB).

@@ -28,7 +28,13 @@ pub use progress::{Observer, Silent, Stage};
 /// Run every stage and return the report, within the run's time limit.
 pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     let run = run(job, observer);
-    within(job.limits.run, || "the run".to_string(), "--timeout", run).await
+    let done = within(job.limits.run, || "the run".to_string(), "--timeout", run).await;
+    match (&job.engine.distributed, done) {
+        // A worker that died mid-run leaves only a reset connection in the
+        // engine's error: name the ones that no longer answer.
+        (Some(d), Err(e)) => Err(crate::engine::with_unanswered(d, e)),
+        (_, done) => done,
+    }
 }
 
 async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {

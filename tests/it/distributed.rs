@@ -169,6 +169,11 @@ fn a_diff_on_two_workers_gives_the_local_report_at_any_thread_count() {
     let local_plain = findings(&run_owned(&plain, &[]));
     let out = run_owned(&with(&plain, &cluster.flags()), &[]);
     assert_eq!(findings(&out), local_plain, "{}", stderr(&out));
+    // Without a key, rows are compared as a multiset, by one aggregate.
+    let keyless = ["diff", s(&p1), s(&p2), "--fail-on", "never"];
+    let local_keyless = findings(&run(&keyless, &[]));
+    let out = run_owned(&with(&keyless, &cluster.flags()), &[]);
+    assert_eq!(findings(&out), local_keyless, "{}", stderr(&out));
     // Both workers ran some of it.
     let tasks = cluster.tasks();
     assert!(tasks.iter().all(|n| *n > 0), "tasks per worker: {tasks:?}");
@@ -224,10 +229,133 @@ fn a_scenario_run_on_two_workers_gives_the_local_report() {
     let out = dist.output().unwrap();
     assert_eq!(out.status.code(), local.status.code(), "{}", stderr(&out));
     assert_eq!(findings(&out), findings(&local));
+    // A re-run on reordered inputs (the reordering stays in this process).
+    let rerun = |extra: &[String]| {
+        diffgate()
+            .args(&args)
+            .args(["--format", "json", "--runs", "2"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (rerun(&cluster.flags()), rerun(&[]));
+    assert_eq!(a.status.code(), b.status.code(), "{}", stderr(&a));
+    assert_eq!(findings(&a), findings(&b));
     // The transforms' outputs are written where the workers read them.
     let tasks = cluster.tasks();
     assert!(tasks.iter().all(|n| *n > 0), "tasks per worker: {tasks:?}");
-    assert!(root().join(scenario).is_dir());
+    // The same from the scenario's `[engine]` table instead of flags.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = root().join(scenario);
+    for f in ["v1.sql", "v2.sql"] {
+        std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    let config = std::fs::read_to_string(dir.join("diffgate.toml"))
+        .unwrap()
+        .replace("../../testdata", root().join("testdata").to_str().unwrap());
+    let urls: Vec<String> = cluster
+        .workers
+        .iter()
+        .map(|w| format!("{:?}", w.1))
+        .collect();
+    let engine = format!(
+        "\n[engine]\nkind = \"distributed\"\nworkers = [{}]\nbytes_per_task = \"64K\"\n",
+        urls.join(", ")
+    );
+    std::fs::write(tmp.path().join("diffgate.toml"), config + &engine).unwrap();
+    let out = diffgate()
+        .args(["run", s(tmp.path()), "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), local.status.code(), "{}", stderr(&out));
+    let (a, b) = (findings(&out), findings(&local));
+    for part in ["verdict", "rows", "columns", "samples", "profile"] {
+        assert_eq!(a[part], b[part], "{part}");
+    }
+    let more = cluster.tasks();
+    assert!(
+        more.iter().zip(&tasks).all(|(m, t)| m > t),
+        "tasks per worker: {tasks:?}, then {more:?}"
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_run_stops_it_naming_the_worker_and_no_report_is_written() {
+    if python().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    data(d);
+    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    let json = d.join("report.json");
+    let mut cluster = Cluster::start(2, &[]);
+    let victim = cluster.workers[1].1.clone();
+    let args = with(
+        &[
+            "diff",
+            s(&p1),
+            s(&p2),
+            "--key",
+            "id",
+            "--threads",
+            "1",
+            "--json",
+            s(&json),
+        ],
+        &cluster.flags(),
+    );
+    let mut diff = diffgate()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once it has been given its first task.
+    let started = std::time::Instant::now();
+    while cluster.tasks()[1] == 0 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the worker was never given a task"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (child, ..) = &mut cluster.workers[1];
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The run ends (no hang), and ends whole or not at all.
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = diff.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            waited < 120_000,
+            "the run did not end after its worker died"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 50;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut diff.stderr.take().unwrap(), &mut err).unwrap();
+    match status.code() {
+        Some(2) => {
+            let port = victim.rsplit(':').next().unwrap();
+            assert!(
+                err.contains(port),
+                "the dead worker {victim} is not named: {err}"
+            );
+            assert!(!json.exists(), "a report was written");
+        }
+        // It had finished its share before it died: the whole report.
+        Some(0 | 1) => {
+            let local = run(&["diff", s(&p1), s(&p2), "--key", "id"], &[]);
+            let written: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+            assert_eq!(written["rows"], findings(&local)["rows"], "{err}");
+            eprintln!("the run finished before the worker died");
+        }
+        other => panic!("exit {other:?}: {err}"),
+    }
 }
 
 #[test]
@@ -245,27 +373,34 @@ fn a_dead_worker_stops_the_run_naming_it_and_no_report_is_written() {
     child.wait().unwrap();
     let json = d.join("report.json");
     let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
-    let base = [
-        "diff",
-        s(&p1),
-        s(&p2),
-        "--key",
-        "id",
-        "--json",
-        s(&json),
-    ];
+    let base = ["diff", s(&p1), s(&p2), "--key", "id", "--json", s(&json)];
     let out = run_owned(&with(&base, &cluster.flags()), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let port = dead.rsplit(':').next().unwrap();
-    assert!(err.contains(port), "the dead worker {dead} is not named: {err}");
+    assert!(
+        err.contains(port),
+        "the dead worker {dead} is not named: {err}"
+    );
     assert!(out.stdout.is_empty(), "a report was printed");
     assert!(!json.exists(), "a report was written");
     // A worker URL that is not one is a usage error before anything runs.
     let out = run_owned(
-        &with(&base[..5], &["--engine".into(), "distributed".into(), "--workers".into(), "ftp://x".into()]),
+        &with(
+            &base[..5],
+            &[
+                "--engine".into(),
+                "distributed".into(),
+                "--workers".into(),
+                "ftp://x".into(),
+            ],
+        ),
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--workers \"ftp://x\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--workers \"ftp://x\""),
+        "{}",
+        stderr(&out)
+    );
 }

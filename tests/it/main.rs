@@ -14,11 +14,11 @@ mod conformance;
 mod contracts;
 mod dbt;
 mod dead_letter;
-#[cfg(feature = "distributed")]
-mod distributed;
 mod declared;
 mod determinism;
 mod diff_out;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod expected;
 mod explained;
 mod floats;
