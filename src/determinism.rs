@@ -181,12 +181,12 @@ async fn reordered(
     };
     // The seeded hash carries its seed in this process: the reordering is
     // not sent to the distributed engine's workers.
-    let local = crate::engine::Local::new(from);
-    let stream = df
-        .execute_stream()
-        .await
-        .context(|| format!("cannot reorder input `{name}`"))?;
-    drop(local);
+    let stream = {
+        let _local = crate::engine::Local::new(from);
+        df.execute_stream()
+            .await
+            .context(|| format!("cannot reorder input `{name}`"))?
+    };
     transform::write_parts(vec![stream], dir, transform::PartFormat::of(to))
         .await
         .map_err(|e| match e {

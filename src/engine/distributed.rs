@@ -224,7 +224,7 @@ mod tests {
             async move {
                 let options = EngineOptions {
                     threads: Some(threads),
-                    distributed: distributed.then(|| Distributed {
+                    distributed: distributed.then_some(Distributed {
                         workers: urls,
                         bytes_per_task: 1,
                     }),
