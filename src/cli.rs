@@ -43,11 +43,12 @@ pub enum Command {
     /// name; keys come from a dbt project's tests, else are guessed from
     /// v2's output (unique and never NULL in a sample), and say so.
     Init(InitArgs),
-    /// Serve as a worker of the distributed engine: run the plan stages
-    /// that `run` and `diff --engine distributed --workers URL,...` send,
-    /// reading their inputs from the paths and buckets they name (needs
-    /// the `distributed` build). It runs whatever plan it is sent: listen
-    /// only where coordinators alone can reach it.
+    /// Serve as a worker of the distributed engine (`--engine distributed`).
+    ///
+    /// Runs the plan stages that `run` and `diff --engine distributed
+    /// --workers URL,...` send, reading their inputs from the paths and
+    /// buckets they name (needs the `distributed` build). It runs whatever
+    /// plan it is sent: listen only where coordinators alone can reach it.
     Worker(WorkerArgs),
 }
 
