@@ -8,7 +8,7 @@
 //!
 //! What a worker needs to run diffgate's plans is set here, once for both
 //! sides: the functions plans name ([`functions`]: the exact float
-//! aggregates, the row hash), looked up by name when a worker decodes a
+//! aggregates, the row hash, the key-hash sample), looked up by name when a worker decodes a
 //! plan, and the object stores its inputs name, built from the worker's
 //! environment.
 //!
@@ -94,6 +94,7 @@ impl Drop for Local<'_> {
 pub fn functions(ctx: &SessionContext) {
     super::exact::register(ctx);
     ctx.register_udf(crate::compare::row_hash::udf());
+    ctx.register_udf(crate::load::subset::sample_udf());
 }
 
 /// A worker's session for one task: the engine's defaults, the config

@@ -25,7 +25,8 @@ use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarUDF, Volatility, cast, create_udf, ident, lit, when,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
+    ident, lit, when,
 };
 use datafusion::prelude::SessionContext;
 use twox_hash::XxHash64;
@@ -92,13 +93,6 @@ pub async fn apply(ctx: &SessionContext, source: &InputSource) -> Result<Counted
         keep = Some(keep.map_or(e.clone(), |k| k.and(e)));
     }
     if let Some(s) = &filter.sample {
-        // The sample's function holds its settings in this process.
-        if crate::engine::is_distributed(ctx) {
-            return Err(source.error(
-                "a key-hash sample (`sample_column`) runs in this process only, not on the \
-                 workers of --engine distributed: use `where`, or the local engine",
-            ));
-        }
         if table
             .schema()
             .field_with_unqualified_name(&s.column)
@@ -116,7 +110,7 @@ pub async fn apply(ctx: &SessionContext, source: &InputSource) -> Result<Counted
                 columns.join(", ")
             )));
         }
-        let e = sample_udf(s).call(vec![cast(ident(&s.column), DataType::Utf8)]);
+        let e = sample_expr(s);
         keep = Some(keep.map_or(e.clone(), |k| k.and(e)));
     }
     let Some(keep) = keep else {
@@ -164,35 +158,96 @@ pub async fn apply(ctx: &SessionContext, source: &InputSource) -> Result<Counted
     Ok(counted)
 }
 
-/// `keep(text)`: whether a value's text is in the sample; NULL is kept.
-/// Built per input and called directly, never registered, so transforms
-/// cannot call it.
-fn sample_udf(s: &Sample) -> ScalarUDF {
-    let sample = s.clone();
-    create_udf(
-        "diffgate_sample",
-        vec![DataType::Utf8],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            Ok(match &args[0] {
-                ColumnarValue::Array(a) => {
-                    let a = a.as_string::<i32>();
-                    let out: BooleanArray = (0..a.len())
-                        .map(|i| Some(a.is_null(i) || sample.keeps(a.value(i).as_bytes())))
-                        .collect();
-                    ColumnarValue::Array(Arc::new(out))
-                }
-                ColumnarValue::Scalar(v) => {
-                    let kept = match v {
-                        ScalarValue::Utf8(Some(t)) => sample.keeps(t.as_bytes()),
-                        _ => true,
-                    };
-                    ColumnarValue::Scalar(ScalarValue::Boolean(Some(kept)))
-                }
-            })
-        }),
-    )
+/// The key-hash sample's function. Called directly, never registered in a
+/// session that plans transforms, so transforms cannot call it; a worker of
+/// the distributed engine registers it to decode plans that hold it.
+pub fn sample_udf() -> ScalarUDF {
+    ScalarUDF::from(SampleFn::new())
+}
+
+/// The predicate that keeps `s`'s rows (NULL is kept); the sample's
+/// fraction and seed are arguments, not state, so a plan holding it means
+/// the same on every worker.
+fn sample_expr(s: &Sample) -> Expr {
+    sample_udf().call(vec![
+        cast(ident(&s.column), DataType::Utf8),
+        lit(s.fraction),
+        lit(s.seed),
+    ])
+}
+
+/// `diffgate_sample(text, fraction, seed)`: whether a value's text is in
+/// the key-hash sample of `fraction` seeded by `seed` (both constants).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SampleFn {
+    signature: Signature,
+}
+
+impl SampleFn {
+    pub fn new() -> Self {
+        SampleFn {
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Float64, DataType::UInt64],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl Default for SampleFn {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for SampleFn {
+    fn name(&self) -> &str {
+        "diffgate_sample"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let constant = |i: usize| match &args.args[i] {
+            ColumnarValue::Scalar(v) => Ok(v.clone()),
+            ColumnarValue::Array(_) => Err(datafusion::error::DataFusionError::Internal(
+                "diffgate_sample: the fraction and seed must be constants".into(),
+            )),
+        };
+        let (ScalarValue::Float64(Some(fraction)), ScalarValue::UInt64(Some(seed))) =
+            (constant(1)?, constant(2)?)
+        else {
+            return Err(datafusion::error::DataFusionError::Internal(
+                "diffgate_sample: no fraction or seed".into(),
+            ));
+        };
+        let sample = |text: &[u8]| keeps(XxHash64::oneshot(seed, text), fraction);
+        Ok(match &args.args[0] {
+            ColumnarValue::Array(a) => {
+                let a = a.as_string::<i32>();
+                let out: BooleanArray = (0..a.len())
+                    .map(|i| Some(a.is_null(i) || sample(a.value(i).as_bytes())))
+                    .collect();
+                ColumnarValue::Array(Arc::new(out))
+            }
+            ColumnarValue::Scalar(v) => {
+                let kept = match v {
+                    ScalarValue::Utf8(Some(t)) => sample(t.as_bytes()),
+                    _ => true,
+                };
+                ColumnarValue::Scalar(ScalarValue::Boolean(Some(kept)))
+            }
+        })
+    }
 }
 
 #[cfg(test)]

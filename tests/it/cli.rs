@@ -199,7 +199,12 @@ fn usage_errors_exit_2() {
         ("missing_scenario", &["run", "scenarios/no_such_scenario"]),
         (
             "workers_without_distributed_engine",
-            &["run", "scenarios/refactor", "--workers", "http://127.0.0.1:50051"],
+            &[
+                "run",
+                "scenarios/refactor",
+                "--workers",
+                "http://127.0.0.1:50051",
+            ],
         ),
         (
             "distributed_engine_without_workers",

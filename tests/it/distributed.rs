@@ -229,6 +229,22 @@ fn a_scenario_run_on_two_workers_gives_the_local_report() {
     let out = dist.output().unwrap();
     assert_eq!(out.status.code(), local.status.code(), "{}", stderr(&out));
     assert_eq!(findings(&out), findings(&local));
+    // A key-hash sample of the inputs: its function is sent to the workers
+    // with its fraction and seed as arguments.
+    let sampled = run_args("scenarios/canary_subset");
+    let on = |extra: &[String]| {
+        diffgate()
+            .args(&sampled)
+            .args(["--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (on(&cluster.flags()), on(&[]));
+    assert_eq!(a.status.code(), b.status.code(), "{}", stderr(&a));
+    let report = findings(&a);
+    assert_eq!(report, findings(&b));
+    assert_eq!(report["verdict"], "promote");
     // A re-run on reordered inputs (the reordering stays in this process).
     let rerun = |extra: &[String]| {
         diffgate()
