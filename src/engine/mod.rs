@@ -240,7 +240,10 @@ fn runtime_env(
 
 /// While alive, plans made in `ctx` run in this process even with the
 /// distributed engine: for operators that keep their results in this
-/// process (the profile's), which a worker would keep to itself.
+/// process (the profile's), which a worker would keep to itself. It sets
+/// a session setting and restores it when dropped, so plans made in
+/// `ctx` meanwhile by other tasks run locally too (correct, not
+/// distributed), and two must not overlap.
 pub struct Local<'a> {
     #[cfg(feature = "distributed")]
     _inner: Option<distributed::Local<'a>>,
