@@ -282,17 +282,35 @@ pub fn is_distributed(ctx: &SessionContext) -> bool {
 /// limit; dropping it restores the session's choice. For joins whose build
 /// side is known to be small (a key list), where a sort-merge join would
 /// sort the large side for nothing.
+///
+/// With the distributed engine, a build side of known size up to
+/// [`BROADCAST_BYTES`] is also collected whole (and sent to every task)
+/// instead of both sides being shuffled by key: a shuffle of the large
+/// side crosses the network, where locally it stays in memory.
 pub struct HashJoins<'a> {
     ctx: &'a SessionContext,
-    before: bool,
+    before: (bool, usize, usize),
 }
+
+/// The largest build side of known size the distributed engine sends to
+/// every task of a join under [`HashJoins`].
+pub const BROADCAST_BYTES: usize = 256 << 20;
 
 impl<'a> HashJoins<'a> {
     pub fn new(ctx: &'a SessionContext) -> Self {
+        let distributed = is_distributed(ctx);
         let state = ctx.state_ref();
         let mut state = state.write();
         let o = &mut state.config_mut().options_mut().optimizer;
-        let before = std::mem::replace(&mut o.prefer_hash_join, true);
+        let before = (
+            std::mem::replace(&mut o.prefer_hash_join, true),
+            o.hash_join_single_partition_threshold,
+            o.hash_join_single_partition_threshold_rows,
+        );
+        if distributed {
+            o.hash_join_single_partition_threshold = BROADCAST_BYTES;
+            o.hash_join_single_partition_threshold_rows = usize::MAX;
+        }
         HashJoins { ctx, before }
     }
 }
@@ -300,11 +318,10 @@ impl<'a> HashJoins<'a> {
 impl Drop for HashJoins<'_> {
     fn drop(&mut self) {
         let state = self.ctx.state_ref();
-        state
-            .write()
-            .config_mut()
-            .options_mut()
-            .optimizer
-            .prefer_hash_join = self.before;
+        let mut state = state.write();
+        let o = &mut state.config_mut().options_mut().optimizer;
+        o.prefer_hash_join = self.before.0;
+        o.hash_join_single_partition_threshold = self.before.1;
+        o.hash_join_single_partition_threshold_rows = self.before.2;
     }
 }
