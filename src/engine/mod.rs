@@ -61,22 +61,26 @@ pub struct Distributed {
 }
 
 /// `e`, naming the workers of `d` that do not accept a connection now (a
-/// worker that died mid-run), if any.
-pub fn with_unanswered(d: &Distributed, e: Error) -> Error {
-    let answers = |url: &url::Url| {
-        let Ok(addrs) = url.socket_addrs(|| None) else {
-            return false;
+/// worker that died mid-run), if any. Asked after a pause: a worker being
+/// killed resets its connections a moment before its port closes.
+pub async fn with_unanswered(d: &Distributed, e: Error) -> Error {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut workers = Vec::new();
+    for url in &d.workers {
+        let answers = match url.socket_addrs(|| None) {
+            Ok(addrs) => {
+                let connect = tokio::net::TcpStream::connect(addrs.as_slice());
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(2), connect).await,
+                    Ok(Ok(_))
+                )
+            }
+            Err(_) => false,
         };
-        addrs
-            .iter()
-            .any(|a| std::net::TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok())
-    };
-    let workers: Vec<String> = d
-        .workers
-        .iter()
-        .filter(|u| !answers(u))
-        .map(|u| u.as_str().trim_end_matches('/').to_string())
-        .collect();
+        if !answers {
+            workers.push(url.as_str().trim_end_matches('/').to_string());
+        }
+    }
     if workers.is_empty() {
         return e;
     }

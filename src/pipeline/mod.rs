@@ -32,7 +32,7 @@ pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     match (&job.engine.distributed, done) {
         // A worker that died mid-run leaves only a reset connection in the
         // engine's error: name the ones that no longer answer.
-        (Some(d), Err(e)) => Err(crate::engine::with_unanswered(d, e)),
+        (Some(d), Err(e)) => Err(crate::engine::with_unanswered(d, e).await),
         (_, done) => done,
     }
 }
