@@ -13,7 +13,7 @@ use std::process::{Child, Output, Stdio};
 use serde_json::Value;
 
 use crate::common::{diffgate, python, root, run_args};
-use crate::storage::{S3, findings, py_script, run, stderr};
+use crate::storage::{S3, findings, run, shuffled, stderr};
 
 /// Worker processes, stopped when dropped.
 struct Cluster {
@@ -100,23 +100,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// 200k rows a side in shuffled order, ten row groups, written by DuckDB;
-/// v2 with one row in fifty changed, 200 gone, one key twice and a NULL
-/// key, and a float column summed by the profile.
-fn data(d: &Path) {
-    py_script(&format!(
-        "import duckdb\n\
-         c = duckdb.connect()\n\
-         c.execute(\"create table v1 as select i as id, i * 3 as a, 'name-' || (i % 1000) as s, \
-           i * 1.5 + 0.1 as f from range(200000) t(i)\")\n\
-         c.execute(\"create table v2 as select id, case when id % 50 = 0 then a + 1 else a end as a, \
-           s, f from v1 where id % 1000 <> 7 \
-           union all select 5, 0, 'again', 0 union all select null, 1, 'no key', 1\")\n\
-         for t in ['v1', 'v2']:\n\
-         \x20   c.execute(f\"copy (select * from {{t}} order by hash(id)) to '{d}/{{t}}.parquet' \
-           (format parquet, row_group_size 20000)\")\n",
-        d = d.display()
-    ));
+/// The pair of [`shuffled`] in a new folder, with its two paths; `None`
+/// (skipped) without the test Python.
+fn pair() -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {
+    python()?;
+    let tmp = tempfile::tempdir().unwrap();
+    shuffled(tmp.path());
+    let (p1, p2) = (tmp.path().join("v1.parquet"), tmp.path().join("v2.parquet"));
+    Some((tmp, p1, p2))
 }
 
 fn with<S: AsRef<str>>(base: &[S], extra: &[String]) -> Vec<String> {
@@ -143,13 +134,7 @@ fn counts(report: &Value) -> [&Value; 4] {
 
 #[test]
 fn a_diff_on_two_workers_gives_the_local_report_at_any_thread_count() {
-    if python().is_none() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    data(d);
-    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    let Some((_tmp, p1, p2)) = pair() else { return };
     let base = ["diff", s(&p1), s(&p2), "--key", "id", "--fail-on", "never"];
     let local = run(&base, &[]);
     assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
@@ -182,14 +167,10 @@ fn a_diff_on_two_workers_gives_the_local_report_at_any_thread_count() {
 #[test]
 fn a_diff_of_s3_objects_on_two_workers_gives_the_local_report() {
     let Some(mut s3) = S3::start() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    data(d);
+    let Some((_tmp, p1, p2)) = pair() else { return };
     s3.cmd("bucket shop");
-    for f in ["v1.parquet", "v2.parquet"] {
-        s3.put("shop", f, &d.join(f));
-    }
-    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    s3.put("shop", "v1.parquet", &p1);
+    s3.put("shop", "v2.parquet", &p2);
     let local = findings(&run(
         &["diff", s(&p1), s(&p2), "--key", "id", "--fail-on", "never"],
         &[],
@@ -297,14 +278,8 @@ fn a_scenario_run_on_two_workers_gives_the_local_report() {
 
 #[test]
 fn a_worker_killed_mid_run_stops_it_naming_the_worker_and_no_report_is_written() {
-    if python().is_none() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    data(d);
-    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
-    let json = d.join("report.json");
+    let Some((tmp, p1, p2)) = pair() else { return };
+    let json = tmp.path().join("report.json");
     let mut cluster = Cluster::start(2, &[]);
     let victim = cluster.workers[1].1.clone();
     let args = with(
@@ -376,19 +351,13 @@ fn a_worker_killed_mid_run_stops_it_naming_the_worker_and_no_report_is_written()
 
 #[test]
 fn a_dead_worker_stops_the_run_naming_it_and_no_report_is_written() {
-    if python().is_none() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    data(d);
+    let Some((tmp, p1, p2)) = pair() else { return };
     let mut cluster = Cluster::start(2, &[]);
     let dead = cluster.workers[1].1.clone();
     let child = &mut cluster.workers[1].0;
     child.kill().unwrap();
     child.wait().unwrap();
-    let json = d.join("report.json");
-    let (p1, p2) = (d.join("v1.parquet"), d.join("v2.parquet"));
+    let json = tmp.path().join("report.json");
     let base = ["diff", s(&p1), s(&p2), "--key", "id", "--json", s(&json)];
     let out = run_owned(&with(&base, &cluster.flags()), &[]);
     let err = stderr(&out);

@@ -163,6 +163,26 @@ pub(crate) fn data(dir: &Path) {
     py_script(&script);
 }
 
+/// 200k rows a side in shuffled order (a differing row on nearly every
+/// page), ten row groups, written by DuckDB as `v1.parquet` and
+/// `v2.parquet`; v2 with one row in fifty changed and 200 gone, one key
+/// twice and one NULL key.
+pub(crate) fn shuffled(d: &Path) {
+    py_script(&format!(
+        "import duckdb\n\
+         c = duckdb.connect()\n\
+         c.execute(\"create table v1 as select i as id, i * 3 as a, 'name-' || (i % 1000) as s, \
+           i * 1.5 as f from range(200000) t(i)\")\n\
+         c.execute(\"create table v2 as select id, case when id % 50 = 0 then a + 1 else a end as a, \
+           s, f from v1 where id % 1000 <> 7 \
+           union all select 5, 0, 'again', 0 union all select null, 1, 'no key', 1\")\n\
+         for t in ['v1', 'v2']:\n\
+         \x20   c.execute(f\"copy (select * from {{t}} order by hash(id)) to '{d}/{{t}}.parquet' \
+           (format parquet, row_group_size 20000)\")\n",
+        d = d.display()
+    ));
+}
+
 /// Run a Python script with the test Python; it must succeed.
 pub(crate) fn py_script(script: &str) {
     crate::common::stdout_of(
@@ -389,22 +409,7 @@ fn a_diff_fetches_each_object_about_once() {
     let Some(mut s3) = S3::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    // 200k rows in shuffled order (a differing row on nearly every page),
-    // ten row groups; v2 with one row in fifty changed and 200 gone, one
-    // key twice and one NULL key.
-    py_script(&format!(
-        "import duckdb\n\
-         c = duckdb.connect()\n\
-         c.execute(\"create table v1 as select i as id, i * 3 as a, 'name-' || (i % 1000) as s, \
-           i * 1.5 as f from range(200000) t(i)\")\n\
-         c.execute(\"create table v2 as select id, case when id % 50 = 0 then a + 1 else a end as a, \
-           s, f from v1 where id % 1000 <> 7 \
-           union all select 5, 0, 'again', 0 union all select null, 1, 'no key', 1\")\n\
-         for t in ['v1', 'v2']:\n\
-         \x20   c.execute(f\"copy (select * from {{t}} order by hash(id)) to '{d}/{{t}}.parquet' \
-           (format parquet, row_group_size 20000)\")\n",
-        d = d.display()
-    ));
+    shuffled(d);
     s3.cmd("bucket shop");
     let mut size = 0;
     for f in ["v1.parquet", "v2.parquet"] {
