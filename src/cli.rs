@@ -387,6 +387,13 @@ pub struct SharedArgs {
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<std::path::PathBuf>,
 
+    /// Where the run writes the tables it materialises (each version's
+    /// output, Postgres copies): a folder (default: the system temporary
+    /// directory), or an object-store prefix (`s3://bucket/prefix`) that
+    /// the distributed engine's workers read. Removed when the run ends.
+    #[arg(long, value_name = "DIR|URL")]
+    pub scratch: Option<String>,
+
     /// Stop the whole run after this long (e.g. `90s`, `10m`): exit 2.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,

@@ -69,6 +69,9 @@ pub struct EngineSpec {
     pub workers: Vec<String>,
     /// Input bytes each distributed task reading files is given (`16M`).
     pub bytes_per_task: Option<String>,
+    /// Where the run writes the tables it materialises: a folder or an
+    /// object-store prefix (`--scratch`).
+    pub scratch: Option<String>,
 }
 
 /// `[storage]`: how reads from object stores are retried.

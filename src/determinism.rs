@@ -13,7 +13,6 @@
 //! same way on every run of diffgate. Functions such as `random()` differ on
 //! their own.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, UInt64Array};
@@ -29,6 +28,7 @@ use crate::compare::{self, CompareOptions, Depth, Key, Logic, Settings};
 use crate::engine::{self, EngineOptions};
 use crate::error::{EngineContext, Error, Result};
 use crate::report::Drift;
+use crate::scratch::{Place, Scratch};
 use crate::transform::{self, Transform, Version};
 
 /// What the re-runs need: the first run's session (inputs registered),
@@ -51,14 +51,14 @@ impl Rerun<'_> {
     pub async fn version(
         &self,
         transform: &Transform,
-        first: &Path,
-        scratch: &Path,
+        first: &Place,
+        scratch: &Scratch,
     ) -> Result<Option<Drift>> {
         let v = transform.version;
         let mut drift = Drift::new(v, None);
         for k in 2..=self.runs {
             let ctx = self.session(k, scratch).await?;
-            let dir = scratch.join(format!("{}-run{k}", v.as_str()));
+            let dir = scratch.place(&format!("{}-run{k}", v.as_str()));
             let what = || {
                 format!(
                     "{} transform {} (run {k})",
@@ -68,31 +68,40 @@ impl Rerun<'_> {
             };
             let table = Version::V2.table_name();
             transform::run_into(&ctx, transform, &dir, table, self.transform_limit, what).await?;
-            drift.add(self.differs(first, &dir).await?);
+            drift.add(
+                self.differs(first, &dir, Key::Given(&self.settings.key))
+                    .await?,
+            );
         }
         Ok((drift.runs_differing > 0).then_some(drift))
     }
 
     /// A session for run `k`: every input registered with its rows in the
     /// order seed `k` gives (written under `scratch`).
-    pub async fn session(&self, k: u32, scratch: &Path) -> Result<SessionContext> {
+    pub async fn session(&self, k: u32, scratch: &Scratch) -> Result<SessionContext> {
         let ctx = engine::session(self.engine)?;
         for name in &self.inputs {
-            let dir = scratch.join(format!("inputs-run{k}")).join(name);
+            let dir = scratch.place(&format!("inputs-run{k}")).join(name);
             reordered(self.ctx, &ctx, name, u64::from(k), &dir).await?;
         }
         Ok(ctx)
     }
 
     /// How a re-run's output (in `rerun`) differs from the first run's (in
-    /// `first`): rows differing and the columns that differ, or `None`
-    /// when they are the same.
-    pub async fn differs(&self, first: &Path, rerun: &Path) -> Result<Option<(u64, Vec<String>)>> {
+    /// `first`), joined on `key` (a model's own, in a folder): rows
+    /// differing and the columns that differ, or `None` when they are the
+    /// same.
+    pub async fn differs(
+        &self,
+        first: &Place,
+        rerun: &Place,
+        key: Key<'_>,
+    ) -> Result<Option<(u64, Vec<String>)>> {
         let ctx = engine::session(self.engine)?;
         for (v, dir) in [(Version::V1, first), (Version::V2, rerun)] {
             transform::register_parts(&ctx, v.table_name(), dir)
                 .await
-                .context(|| format!("cannot read the output in {}", dir.display()))?;
+                .context(|| format!("cannot read the output in {}", dir.shown()))?;
         }
         // Only counts are needed: no samples.
         // Both sides are one version: no renames between them.
@@ -108,7 +117,6 @@ impl Rerun<'_> {
             contract: Vec::new(),
             ..self.settings.clone()
         };
-        let key = Key::Given(&settings.key);
         let c = compare::registered(&ctx, &settings, key, Depth::Rows, Logic::Unknown).await?;
         let rows = &c.findings.rows;
         let differing = rows.only_v1 + rows.only_v2 + rows.changed.unwrap_or(0);
@@ -159,7 +167,7 @@ async fn reordered(
     to: &SessionContext,
     name: &str,
     seed: u64,
-    dir: &Path,
+    dir: &Place,
 ) -> Result<()> {
     let df = from
         .table(name)
@@ -187,7 +195,7 @@ async fn reordered(
             .await
             .context(|| format!("cannot reorder input `{name}`"))?
     };
-    transform::write_parts(vec![stream], dir, transform::PartFormat::of(to))
+    transform::write_parts(vec![stream], dir, transform::PartFormat::of(to, dir))
         .await
         .map_err(|e| match e {
             Error::Engine { source, .. } => Error::Engine {

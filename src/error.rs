@@ -89,6 +89,11 @@ pub enum Error {
         source: Box<DataFusionError>,
     },
 
+    /// The run's scratch prefix in an object store (`--scratch URL`)
+    /// could not be written or read.
+    #[error("scratch {url}: {message}")]
+    Scratch { url: String, message: String },
+
     /// A run on the distributed engine that failed while some of its
     /// workers did not answer: most likely why.
     #[error(

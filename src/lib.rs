@@ -38,6 +38,7 @@ pub mod render;
 pub mod report;
 pub mod resolve;
 pub mod rules;
+pub mod scratch;
 pub mod transform;
 
 /// The engine diffgate runs on, for embedders and the fuzz targets (one

@@ -21,6 +21,7 @@ use crate::pipeline::job::{
     About, DEFAULT_DEAD_LETTER, Job, LoadOptions, Mode, ModelRun, Tables, Transforms, Versions,
 };
 use crate::report::{GitRef, GitRefs};
+use crate::scratch::ScratchAt;
 use crate::transform::{Origin, Transform, Version};
 
 /// The job a command describes, with where its reports go.
@@ -713,7 +714,8 @@ impl Base {
     }
 }
 
-/// Threads, memory limit, spill directory and where the plans run.
+/// Threads, memory limit, spill directory, scratch space and where the
+/// plans run.
 fn engine(f: &SharedArgs, spec: Option<&crate::config::EngineSpec>) -> Result<EngineOptions> {
     if let Some(0) = f.threads {
         return Err(Error::Usage("--threads must be at least 1".into()));
@@ -726,10 +728,16 @@ fn engine(f: &SharedArgs, spec: Option<&crate::config::EngineSpec>) -> Result<En
             dir.display()
         )));
     }
+    let scratch = match (&f.scratch, spec.and_then(|s| s.scratch.as_ref())) {
+        (Some(text), _) => Some(ScratchAt::parse(text, "--scratch")?),
+        (None, Some(text)) => Some(ScratchAt::parse(text, "[engine] scratch")?),
+        (None, None) => None,
+    };
     Ok(EngineOptions {
         threads: f.threads,
         memory_limit: f.memory_limit,
         spill_dir: f.spill_dir.clone(),
+        scratch,
         warehouse: None,
         refuse_integer_division: false,
         distributed: distributed(f, spec)?,

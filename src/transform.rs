@@ -1,31 +1,39 @@
 //! Stage 2, run v1/v2: plan one version's SQL over the registered inputs and
-//! materialise its output exactly once, as Arrow IPC files in a scratch
-//! directory, registered as a table for the compare stage.
+//! materialise its output exactly once, as Arrow IPC files in the run's
+//! scratch space (Parquet where workers or an object store read it,
+//! [`crate::scratch`]), registered as a table for the compare stage.
 //!
 //! Materialising matters for correctness, not only speed: the compare stage
 //! reads each output more than once (key statistics, then the keyed join),
 //! and a transform that is not deterministic would otherwise give each pass
 //! different rows and a silently wrong report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::datasource::file_format::options::{ArrowReadOptions, ParquetReadOptions};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use datafusion::parquet::arrow::async_reader::MetadataFetch;
+use datafusion::parquet::arrow::{ArrowWriter, AsyncArrowWriter};
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionContext};
 use datafusion::sql::parser::DFParser;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::engine::within;
 use crate::error::{EngineContext, Error, Result, engine_message, sql_location};
 use crate::git::{Commit, Repo};
+use crate::scratch::Place;
 
 /// Which side of the comparison a transform or table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,20 +224,20 @@ pub fn same_logic(ctx: &SessionContext, v1: &DataFrame, v2: &DataFrame) -> Resul
 }
 
 /// Run `transform` within `limit` (`--transform-timeout`; `what` names it
-/// when it runs out), write its output as Arrow IPC files into `dir`, and
+/// when it runs out), write its output into `place` ([`write_parts`]), and
 /// register that as table `table`. Returns the SQL text that was run and
 /// the query as planned (for the logic check; planning again would read
 /// the SQL again, from git too).
 pub async fn run_into(
     ctx: &SessionContext,
     transform: &Transform,
-    dir: &Path,
+    place: &Place,
     table: &str,
     limit: Option<Duration>,
     what: impl FnOnce() -> String,
 ) -> Result<(String, DataFrame)> {
     let (sql, df) = plan(ctx, transform).await?;
-    run_planned(ctx, transform, &df, dir, table, limit, what).await?;
+    run_planned(ctx, transform, &df, place, table, limit, what).await?;
     Ok((sql, df))
 }
 
@@ -238,7 +246,7 @@ pub async fn run_planned(
     ctx: &SessionContext,
     transform: &Transform,
     df: &DataFrame,
-    dir: &Path,
+    place: &Place,
     table: &str,
     limit: Option<Duration>,
     what: impl FnOnce() -> String,
@@ -249,14 +257,14 @@ pub async fn run_planned(
             .execute_stream_partitioned()
             .await
             .map_err(|e| transform.engine_error(&e))?;
-        write_parts(streams, dir, PartFormat::of(ctx))
+        write_parts(streams, place, PartFormat::of(ctx, place))
             .await
             .map_err(|e| match e {
                 // The query failed while it ran: name its SQL file.
                 Error::Engine { source, .. } => transform.engine_error(&source),
                 other => other,
             })?;
-        register_parts(ctx, table, dir)
+        register_parts(ctx, table, place)
             .await
             .map_err(|e| transform.engine_error(&e))
     };
@@ -271,18 +279,19 @@ const PART_BYTES: usize = 64 << 20;
 /// How materialised tables are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PartFormat {
-    /// Arrow IPC *stream* files: the local engine's.
+    /// Arrow IPC *stream* files: the local engine's, in a local folder.
     Arrow,
     /// Parquet files: the distributed engine's, as a plan sent to a
     /// worker does not say which of the two IPC formats a file is in
-    /// (workers read every IPC file as the *file* format).
+    /// (workers read every IPC file as the *file* format); and in an
+    /// object store, where a stream file cannot be read in parts.
     Parquet,
 }
 
 impl PartFormat {
-    /// The format for tables that `ctx`'s plans read.
-    pub(crate) fn of(ctx: &SessionContext) -> Self {
-        if crate::engine::is_distributed(ctx) {
+    /// The format for tables written to `place` that `ctx`'s plans read.
+    pub(crate) fn of(ctx: &SessionContext, place: &Place) -> Self {
+        if crate::engine::is_distributed(ctx) || matches!(place, Place::Object { .. }) {
             PartFormat::Parquet
         } else {
             PartFormat::Arrow
@@ -297,7 +306,7 @@ impl PartFormat {
     }
 }
 
-/// Write each stream (one per partition) into `dir` as `format` files,
+/// Write each stream (one per partition) into `place` as `format` files,
 /// `part-<partition>-<n>.arrow` (or `.parquet`), a new file every
 /// [`PART_BYTES`].
 ///
@@ -308,27 +317,29 @@ impl PartFormat {
 /// per partition keep every core busy when the writer had only one.
 pub(crate) async fn write_parts(
     streams: Vec<SendableRecordBatchStream>,
-    dir: &Path,
+    place: &Place,
     format: PartFormat,
 ) -> Result<()> {
-    write_parts_every(streams, dir, PART_BYTES, format).await
+    write_parts_every(streams, place, PART_BYTES, format).await
 }
 
 async fn write_parts_every(
     streams: Vec<SendableRecordBatchStream>,
-    dir: &Path,
+    place: &Place,
     part_bytes: usize,
     format: PartFormat,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    if let Place::Dir(dir) = place {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     let mut tasks = Vec::with_capacity(streams.len());
     for (i, stream) in streams.into_iter().enumerate() {
         tasks.push(tokio::spawn(write_partition(
             stream,
-            dir.to_path_buf(),
+            place.clone(),
             i,
             part_bytes,
             format,
@@ -365,107 +376,203 @@ pub(crate) fn compact_views(batch: RecordBatch) -> datafusion::arrow::error::Res
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-/// Register the files [`write_parts`] wrote into `dir` as table `table`
-/// (Parquet if it wrote Parquet).
+/// Register the files [`write_parts`] wrote into `place` as table `table`
+/// (Parquet if it wrote Parquet, read with the types it wrote: the engine
+/// would read strings as views).
 pub(crate) async fn register_parts(
     ctx: &SessionContext,
     table: &str,
-    dir: &Path,
+    place: &Place,
 ) -> datafusion::error::Result<()> {
-    let parquet = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "parquet"));
-    if let Some(first) = parquet {
-        // The types written (the engine would read strings as views).
-        let file = std::fs::File::open(&first)?;
-        let meta = ArrowReaderMetadata::load(&file, Default::default())?;
-        let opts = ParquetReadOptions {
-            file_extension: ".parquet",
-            ..Default::default()
+    match place {
+        Place::Dir(dir) => {
+            let first = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.extension().is_some_and(|x| x == "parquet"));
+            if let Some(first) = first {
+                let file = std::fs::File::open(&first)?;
+                let meta = ArrowReaderMetadata::load(&file, Default::default())?;
+                let schema = Arc::clone(meta.schema());
+                let opts = ParquetReadOptions {
+                    file_extension: ".parquet",
+                    ..Default::default()
+                }
+                .schema(&schema);
+                return ctx
+                    .register_parquet(table, &dir.to_string_lossy(), opts)
+                    .await;
+            }
+            let opts = ArrowReadOptions {
+                file_extension: ".arrow",
+                ..Default::default()
+            };
+            ctx.register_arrow(table, &dir.to_string_lossy(), opts)
+                .await
         }
-        .schema(meta.schema());
-        return ctx
-            .register_parquet(table, &dir.to_string_lossy(), opts)
-            .await;
+        Place::Object { store, url } => {
+            let prefix = crate::scratch::object_path(url);
+            let first = store
+                .list(Some(&prefix))
+                .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".parquet")))
+                .next()
+                .await
+                .transpose()?
+                .ok_or_else(|| {
+                    datafusion::error::DataFusionError::Execution(format!(
+                        "no Parquet files under {}",
+                        crate::load::store::shown(url.as_str())
+                    ))
+                })?;
+            let footer = Footer {
+                store: store.as_ref(),
+                path: &first.location,
+            };
+            let metadata = ParquetMetaDataReader::new()
+                .load_and_finish(footer, first.size)
+                .await?;
+            let meta = ArrowReaderMetadata::try_new(Arc::new(metadata), Default::default())?;
+            let schema = Arc::clone(meta.schema());
+            let opts = ParquetReadOptions {
+                file_extension: ".parquet",
+                ..Default::default()
+            }
+            .schema(&schema);
+            ctx.register_parquet(table, url.as_str(), opts).await
+        }
     }
-    let opts = ArrowReadOptions {
-        file_extension: ".arrow",
-        ..Default::default()
-    };
-    ctx.register_arrow(table, &dir.to_string_lossy(), opts)
-        .await
+}
+
+/// Reads a Parquet footer from an object store.
+struct Footer<'a> {
+    store: &'a dyn ObjectStore,
+    path: &'a ObjectPath,
+}
+
+impl MetadataFetch for Footer<'_> {
+    fn fetch(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<bytes::Bytes>> {
+        async move {
+            self.store
+                .get_range(self.path, range)
+                .await
+                .map_err(|e| datafusion::parquet::errors::ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
 }
 
 /// One partition's open file.
 enum PartWriter {
     Arrow(StreamWriter<std::io::BufWriter<std::fs::File>>),
     Parquet(ArrowWriter<std::io::BufWriter<std::fs::File>>),
+    /// Parquet written to an object store (a multipart upload).
+    Object(Box<AsyncArrowWriter<object_store::buffered::BufWriter>>),
 }
 
 impl PartWriter {
-    fn write(&mut self, batch: &RecordBatch) -> datafusion::arrow::error::Result<()> {
+    async fn write(&mut self, batch: &RecordBatch) -> datafusion::arrow::error::Result<()> {
         match self {
             PartWriter::Arrow(w) => w.write(batch),
             PartWriter::Parquet(w) => w.write(batch).map_err(Into::into),
+            PartWriter::Object(w) => w.write(batch).await.map_err(Into::into),
         }
     }
 
-    fn finish(self) -> datafusion::arrow::error::Result<()> {
+    async fn finish(self) -> datafusion::arrow::error::Result<()> {
         match self {
             PartWriter::Arrow(mut w) => w.finish(),
             PartWriter::Parquet(w) => w.close().map(|_| ()).map_err(Into::into),
+            PartWriter::Object(w) => w.close().await.map(|_| ()).map_err(Into::into),
+        }
+    }
+}
+
+/// One file of a partition in `place`, named `name`: opened for writing,
+/// and how errors writing it are told.
+struct PartFile {
+    place: Place,
+    name: String,
+}
+
+impl PartFile {
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        match &self.place {
+            // Writing a file fails only as I/O does (the disk, the folder).
+            Place::Dir(dir) => Error::Io {
+                path: dir.join(&self.name),
+                source: std::io::Error::other(e.to_string()),
+            },
+            Place::Object { url, .. } => {
+                let file = url.join(&self.name).unwrap_or_else(|_| url.clone());
+                crate::scratch::scratch_error(&file, e.to_string())
+            }
+        }
+    }
+
+    fn open(&self, format: PartFormat, schema: &SchemaRef) -> Result<PartWriter> {
+        match &self.place {
+            Place::Dir(dir) => {
+                let path = dir.join(&self.name);
+                let out = std::fs::File::create(&path).map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let out = std::io::BufWriter::new(out);
+                Ok(match format {
+                    PartFormat::Arrow => PartWriter::Arrow(
+                        StreamWriter::try_new(out, schema).map_err(|e| self.fail(e))?,
+                    ),
+                    PartFormat::Parquet => PartWriter::Parquet(
+                        ArrowWriter::try_new(out, Arc::clone(schema), None)
+                            .map_err(|e| self.fail(e))?,
+                    ),
+                })
+            }
+            Place::Object { store, url } => {
+                let path = crate::scratch::object_path(url).join(self.name.as_str());
+                let out = object_store::buffered::BufWriter::new(Arc::clone(store), path);
+                Ok(PartWriter::Object(Box::new(
+                    AsyncArrowWriter::try_new(out, Arc::clone(schema), None)
+                        .map_err(|e| self.fail(e))?,
+                )))
+            }
         }
     }
 }
 
 async fn write_partition(
     mut stream: SendableRecordBatchStream,
-    dir: PathBuf,
+    place: Place,
     partition: usize,
     part_bytes: usize,
     format: PartFormat,
 ) -> Result<()> {
     let schema = stream.schema();
     let ext = format.extension();
-    let mut file = dir.join(format!("part-{partition:05}-00000.{ext}"));
-    // Writing a file fails only as I/O does (the disk, the directory).
-    let io = |file: &Path, e: datafusion::arrow::error::ArrowError| Error::Io {
-        path: file.to_path_buf(),
-        source: std::io::Error::other(e),
-    };
-    let open = |file: &Path| {
-        let out = std::fs::File::create(file).map_err(|source| Error::Io {
-            path: file.to_path_buf(),
-            source,
-        })?;
-        let out = std::io::BufWriter::new(out);
-        Ok(match format {
-            PartFormat::Arrow => {
-                PartWriter::Arrow(StreamWriter::try_new(out, &schema).map_err(|e| io(file, e))?)
-            }
-            PartFormat::Parquet => PartWriter::Parquet(
-                ArrowWriter::try_new(out, Arc::clone(&schema), None)
-                    .map_err(|e| io(file, e.into()))?,
-            ),
-        })
+    let file = |n: usize| PartFile {
+        place: place.clone(),
+        name: format!("part-{partition:05}-{n:05}.{ext}"),
     };
     let mut files = 0;
-    let mut writer = open(&file)?;
+    let mut current = file(files);
+    let mut writer = current.open(format, &schema)?;
     let mut written = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch.context(|| "the query failed".into())?;
-        let batch = compact_views(batch).map_err(|e| io(&file, e))?;
+        let batch = compact_views(batch).map_err(|e| current.fail(e))?;
         if written >= part_bytes {
-            writer.finish().map_err(|e| io(&file, e))?;
+            writer.finish().await.map_err(|e| current.fail(e))?;
             files += 1;
-            file = dir.join(format!("part-{partition:05}-{files:05}.{ext}"));
-            writer = open(&file)?;
+            current = file(files);
+            writer = current.open(format, &schema)?;
             written = 0;
         }
         written += batch.get_array_memory_size();
-        writer.write(&batch).map_err(|e| io(&file, e))?;
+        writer.write(&batch).await.map_err(|e| current.fail(e))?;
     }
-    writer.finish().map_err(|e| io(&file, e))
+    writer.finish().await.map_err(|e| current.fail(e))
 }
 
 #[cfg(test)]
@@ -500,12 +607,13 @@ mod tests {
     async fn outputs_roll_over_into_compact_stream_files_that_read_back_whole() {
         let (schema, parts) = batches();
         let dir = tempfile::tempdir().unwrap();
+        let place = Place::Dir(dir.path().to_path_buf());
         let stream = RecordBatchStreamAdapter::new(
             Arc::clone(&schema),
             futures::stream::iter(parts.into_iter().map(Ok)),
         );
         // A threshold of one byte: every batch after the first opens a file.
-        write_parts_every(vec![Box::pin(stream)], dir.path(), 1, PartFormat::Arrow)
+        write_parts_every(vec![Box::pin(stream)], &place, 1, PartFormat::Arrow)
             .await
             .unwrap();
 
@@ -534,7 +642,7 @@ mod tests {
         }
 
         let ctx = SessionContext::new();
-        register_parts(&ctx, "t", dir.path()).await.unwrap();
+        register_parts(&ctx, "t", &place).await.unwrap();
         let rows = ctx
             .sql("SELECT count(*) AS n, sum(id) AS ids, min(s) AS lo FROM t")
             .await

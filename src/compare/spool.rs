@@ -163,7 +163,7 @@ impl Spool {
         let mut names = Vec::new();
         for v in [Version::V1, Version::V2] {
             let name = Self::table_name(v);
-            let dir = self.side_dir(v);
+            let dir = crate::scratch::Place::Dir(self.side_dir(v));
             crate::transform::register_parts(ctx, &name, &dir)
                 .await
                 .context(|| format!("cannot read back the copy of {}", v.as_str()))?;

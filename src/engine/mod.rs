@@ -38,6 +38,10 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// Directory for spill files; `None` = the system temporary directory.
     pub spill_dir: Option<PathBuf>,
+    /// Where the run's scratch space is (`--scratch`): a folder to make it
+    /// in, or an object-store prefix for the tables it materialises
+    /// ([`crate::scratch`]); `None` = the system temporary directory.
+    pub scratch: Option<crate::scratch::ScratchAt>,
     /// The warehouse whose SQL the transforms are written in; `None` =
     /// DataFusion's own SQL.
     pub warehouse: Option<Warehouse>,

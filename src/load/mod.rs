@@ -17,6 +17,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::error::{Error, Result, engine_message};
+use crate::scratch::Scratch;
 
 pub mod aws_profile;
 pub mod records;
@@ -209,7 +210,7 @@ pub fn validate_table_name(name: &str) -> std::result::Result<(), String> {
 pub async fn register(
     ctx: &SessionContext,
     source: &InputSource,
-    scratch: &Path,
+    scratch: &Scratch,
     dead: &mut DeadLetter,
     schema_only: bool,
     remote: &Remote,
@@ -260,7 +261,7 @@ pub async fn register(
         // Local files are read where they are; ones compressed whole from
         // decompressed copies, as their readers seek.
         let path = if compressed {
-            text::blocking(|| text::stage(source, &files, scratch))?
+            text::blocking(|| text::stage(source, &files, scratch.local()))?
         } else {
             source.path.clone()
         };
@@ -291,7 +292,7 @@ pub async fn register(
             // DataFusion's array reader keeps line breaks inside objects, so
             // pretty-printed arrays (what APIs return) fail to parse. Rewrite
             // them as NDJSON, one element in memory at a time.
-            let dir = scratch.join("inputs").join(&source.name);
+            let dir = scratch.local().join("inputs").join(&source.name);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| source.error(format!("{}: {e}", dir.display())))?;
             let mut rewritten = Vec::with_capacity(files.len());

@@ -20,12 +20,13 @@
 //! versions removed, a wrong answer. Without the `delta` feature such a
 //! folder is refused with a message.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use datafusion::prelude::SessionContext;
 
 use super::{InputSource, Loaded, Remote};
 use crate::error::{Error, Result};
+use crate::scratch::Scratch;
 
 /// A table source's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +140,7 @@ pub async fn register(
     ctx: &SessionContext,
     source: &InputSource,
     kind: Kind,
-    scratch: &Path,
+    scratch: &Scratch,
     schema_only: bool,
     remote: &Remote,
 ) -> Result<Loaded> {
@@ -508,7 +509,7 @@ mod postgres {
     pub(super) async fn register(
         ctx: &SessionContext,
         source: &InputSource,
-        scratch: &Path,
+        scratch: &Scratch,
         schema_only: bool,
         remote: &Remote,
     ) -> Result<Loaded> {
@@ -606,8 +607,8 @@ mod postgres {
                 Box::pin(RecordBatchStreamAdapter::new(schema, hashed)) as _
             })
             .collect();
-        let dir = scratch.join("inputs").join(&source.name);
-        let format = crate::transform::PartFormat::of(ctx);
+        let dir = scratch.place("inputs").join(&source.name);
+        let format = crate::transform::PartFormat::of(ctx, &dir);
         crate::transform::write_parts(streams, &dir, format)
             .await
             .map_err(|e| fail(e.to_string()))?;
@@ -854,7 +855,7 @@ mod postgres {
     pub(super) async fn register(
         _: &SessionContext,
         source: &InputSource,
-        _: &Path,
+        _: &Scratch,
         _: bool,
         _: &Remote,
     ) -> Result<Loaded> {

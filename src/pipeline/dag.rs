@@ -13,7 +13,7 @@
 //! compared with its first run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use datafusion::arrow::datatypes::DataType;
@@ -29,6 +29,7 @@ use crate::models::{self, ModelSet, Selection};
 use crate::report::{
     Determinism, Drift, FailureStage, Findings, ModelFailure, ModelReport, SqlSources, Timings, Why,
 };
+use crate::scratch::Place;
 use crate::transform::{self, Origin, Transform, Version};
 
 use super::assemble::{Found, Subject};
@@ -93,7 +94,7 @@ pub(super) async fn run(
     env.observer
         .stage(if plan_only { Stage::Plan } else { Stage::RunV1 });
     let t = Instant::now();
-    let root = env.scratch.join("models");
+    let root = env.scratch.place("models");
     let out1 = v1.run(env, &root, &BTreeMap::new()).await?;
     timings.run_v1_ms = ms(t);
     if !plan_only {
@@ -122,7 +123,7 @@ pub(super) async fn run(
     let determinism = if runs >= 2 {
         env.observer.stage(Stage::Determinism);
         let t = Instant::now();
-        let d = determinism(env, &selection, [(&v1, &out1), (&v2, &out2)], runs).await?;
+        let d = determinism(env, &m.keys, &selection, [(&v1, &out1), (&v2, &out2)], runs).await?;
         timings.determinism_ms = ms(t);
         Some(d)
     } else {
@@ -174,7 +175,7 @@ pub(super) async fn plan_v2(env: &Env<'_>, m: &ModelRun) -> Result<Vec<(String, 
     let none = BTreeSet::new();
     let v2 = VersionRun::new(env, env.ctx, Version::V2, &m.v2, order, &selection, &none).await?;
     let mut out = v2
-        .run(env, &env.scratch.join("models"), &BTreeMap::new())
+        .run(env, &env.scratch.place("models"), &BTreeMap::new())
         .await?;
     let mut planned = Vec::new();
     for name in &v2.order {
@@ -205,11 +206,11 @@ struct Outputs {
     failed: BTreeMap<String, ModelFailure>,
 }
 
-/// One model's output: where it was written (empty when only planned),
+/// One model's output: where it was written (none when only planned),
 /// the SQL that ran and its planned query (absent when v2 reused v1's
 /// output).
 struct Output {
-    dir: PathBuf,
+    dir: Option<Place>,
     sql: String,
     plan: Option<DataFrame>,
 }
@@ -308,7 +309,7 @@ impl<'a> VersionRun<'a> {
     async fn run(
         &self,
         env: &Env<'_>,
-        root: &Path,
+        root: &Place,
         shared: &BTreeMap<String, Output>,
     ) -> Result<Outputs> {
         let mut out = Outputs::default();
@@ -318,9 +319,11 @@ impl<'a> VersionRun<'a> {
                 continue;
             }
             if let Some(o) = shared.get(name) {
-                transform::register_parts(&self.ctx, name.as_str(), &o.dir)
-                    .await
-                    .context(|| format!("cannot read model `{name}`"))?;
+                if let Some(dir) = &o.dir {
+                    transform::register_parts(&self.ctx, name.as_str(), dir)
+                        .await
+                        .context(|| format!("cannot read model `{name}`"))?;
+                }
                 let (dir, sql) = (o.dir.clone(), o.sql.clone());
                 let plan = None;
                 out.done.insert(name.clone(), Output { dir, sql, plan });
@@ -347,14 +350,14 @@ impl<'a> VersionRun<'a> {
                 self.ctx
                     .register_table(name.as_str(), df.clone().into_view())
                     .context(|| format!("cannot register model `{name}`"))?;
-                PathBuf::new()
+                None
             } else {
                 let v = self.version.as_str();
                 let dir = root.join(v).join(name);
                 let what = || format!("{v} model {}", t.path.display());
                 let limit = env.job.limits.transform;
                 transform::run_planned(&self.ctx, &t, &df, &dir, name, limit, what).await?;
-                dir
+                Some(dir)
             };
             let plan = Some(df);
             out.done.insert(name.clone(), Output { dir, sql, plan });
@@ -442,14 +445,16 @@ impl<'a> VersionRun<'a> {
     async fn register_side(&self, ctx: &SessionContext, name: &str, out: &Outputs) -> Result<()> {
         let table = self.version.table_name();
         let what = || format!("cannot read model `{name}`");
-        let dir = &out.done[name].dir;
-        if dir.as_os_str().is_empty() {
-            let provider = self.ctx.table_provider(name).await.context(what)?;
-            ctx.register_table(table, provider).context(what)?;
-        } else {
-            transform::register_parts(ctx, table, dir)
-                .await
-                .context(what)?;
+        match &out.done[name].dir {
+            None => {
+                let provider = self.ctx.table_provider(name).await.context(what)?;
+                ctx.register_table(table, provider).context(what)?;
+            }
+            Some(dir) => {
+                transform::register_parts(ctx, table, dir)
+                    .await
+                    .context(what)?;
+            }
         }
         Ok(())
     }
@@ -581,9 +586,11 @@ async fn compare_model(
 }
 
 /// Re-run each version's needed models `runs - 1` more times on reordered
-/// inputs and compare every compared model's re-runs with its first run.
+/// inputs and compare every compared model's re-runs with its first run,
+/// joined on the model's key (`keys`) as its comparison is.
 async fn determinism(
     env: &Env<'_>,
+    keys: &BTreeMap<String, Vec<String>>,
     selection: &Selection,
     firsts: [(&VersionRun<'_>, &Outputs); 2],
     runs: u32,
@@ -592,7 +599,7 @@ async fn determinism(
     let mut drifts: BTreeMap<(Version, String), Drift> = BTreeMap::new();
     for k in 2..=runs {
         let inputs = rerun.session(k, env.scratch).await?;
-        let root = env.scratch.join(format!("models-run{k}"));
+        let root = env.scratch.place(&format!("models-run{k}"));
         for (first, out) in firsts {
             let again = VersionRun::new(
                 env,
@@ -606,14 +613,22 @@ async fn determinism(
             .await?;
             let rerun_out = again.run(env, &root, &BTreeMap::new()).await?;
             for name in &selection.compared {
-                let (Some(a), Some(b)) = (out.done.get(name), rerun_out.done.get(name)) else {
+                let (Some(a), Some(b)) = (
+                    out.done.get(name).and_then(|o| o.dir.as_ref()),
+                    rerun_out.done.get(name).and_then(|o| o.dir.as_ref()),
+                ) else {
                     continue;
                 };
                 let v = first.version;
+                // The model's own key, as its comparison takes it.
+                let key = match keys.get(name) {
+                    Some(k) => Key::Given(k),
+                    None => Key::IfPresent(&env.job.settings.key),
+                };
                 drifts
                     .entry((v, name.clone()))
                     .or_insert_with(|| Drift::new(v, Some(name.clone())))
-                    .add(rerun.differs(&a.dir, &b.dir).await?);
+                    .add(rerun.differs(a, b, key).await?);
             }
         }
     }

@@ -2,12 +2,12 @@
 //! pipeline so that each path (`single.rs`, `dag.rs`) imports it without
 //! importing the module that dispatches to it.
 
-use std::path::Path;
 use std::time::Instant;
 
 use datafusion::prelude::SessionContext;
 
 use crate::determinism::Rerun;
+use crate::scratch::Scratch;
 
 use super::job::Job;
 use super::progress::Observer;
@@ -18,7 +18,7 @@ pub(super) struct Env<'a> {
     pub ctx: &'a SessionContext,
     pub job: &'a Job,
     /// Scratch space for converted inputs and materialised outputs.
-    pub scratch: &'a Path,
+    pub scratch: &'a Scratch,
     pub observer: &'a dyn Observer,
 }
 

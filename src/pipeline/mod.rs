@@ -17,9 +17,10 @@ mod single;
 use std::time::Instant;
 
 use crate::engine::{self, within};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::load::{self, DeadLetter};
 use crate::report::{DiffReport, InputInfo, InputSubset, Timings};
+use crate::scratch::Scratch;
 
 use env::{Env, ms};
 pub use job::{Job, Mode, ModelRun, Versions};
@@ -27,8 +28,11 @@ pub use progress::{Observer, Silent, Stage};
 
 /// Run every stage and return the report, within the run's time limit.
 pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
-    let run = run(job, observer);
+    let opened = Opened::new(job)?;
+    let run = run(job, &opened, observer);
     let done = within(job.limits.run, || "the run".to_string(), "--timeout", run).await;
+    // Whatever the outcome, nothing the run wrote stays in an object store.
+    opened.scratch.clean().await;
     match (&job.engine.distributed, done) {
         // A worker that died mid-run leaves only a reset connection in the
         // engine's error: name the ones that no longer answer.
@@ -37,9 +41,8 @@ pub async fn execute(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
     }
 }
 
-async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
+async fn run(job: &Job, opened: &Opened, observer: &dyn Observer) -> Result<DiffReport> {
     let started = Instant::now();
-    let opened = Opened::new(job)?;
     let env = opened.env(job, observer);
     let mut timings = Timings::default();
     observer.stage(Stage::Load);
@@ -71,7 +74,7 @@ async fn run(job: &Job, observer: &dyn Observer) -> Result<DiffReport> {
 /// planned. Inputs copied while loading live as long as the result.
 pub struct PlannedV2 {
     pub outputs: Vec<(String, dag::Planned)>,
-    _scratch: tempfile::TempDir,
+    _scratch: Scratch,
 }
 
 /// Load the inputs of `job` (a `check` job) and plan v2 over them.
@@ -96,21 +99,19 @@ pub async fn plan_v2(job: &Job) -> Result<PlannedV2> {
     })
 }
 
-/// A run's session and its scratch folder (removed when it drops).
+/// A run's session and its scratch space (its folder removed when it
+/// drops; its object-store prefix by [`Scratch::clean`]).
 struct Opened {
     ctx: datafusion::prelude::SessionContext,
-    scratch: tempfile::TempDir,
+    scratch: Scratch,
 }
 
 impl Opened {
     fn new(job: &Job) -> Result<Opened> {
-        let scratch = tempfile::Builder::new()
-            .prefix("diffgate-")
-            .tempdir()
-            .map_err(|source| Error::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        // `check` materialises nothing: its scratch space stays local.
+        let scratch = Scratch::new(job.engine.scratch.as_ref(), !job.plan_only())?;
+        let inputs = job.inputs();
+        scratch.outside(inputs.iter().map(|s| (s.label.as_str(), &s.path)))?;
         Ok(Opened {
             ctx: engine::session(&job.engine)?,
             scratch,
@@ -121,7 +122,7 @@ impl Opened {
         Env {
             ctx: &self.ctx,
             job,
-            scratch: self.scratch.path(),
+            scratch: &self.scratch,
             observer,
         }
     }
@@ -133,7 +134,7 @@ async fn load_inputs(env: &Env<'_>) -> Result<(Vec<InputInfo>, DeadLetter)> {
     let job = env.job;
     // `check` screens text inputs as `run` does, but keeps no dead letters.
     let dead_path = if job.plan_only() {
-        env.scratch.join("dead-letter.ndjson")
+        env.scratch.local().join("dead-letter.ndjson")
     } else {
         job.load.dead_letter.clone()
     };

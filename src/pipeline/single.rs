@@ -32,7 +32,7 @@ pub(super) async fn tables(env: &Env<'_>, timings: &mut Timings) -> Result<Found
         .any(|s| crate::load::store::is_url(&s.path.to_string_lossy()));
     // (The copy's files are this machine's: not for distributed workers.)
     if remote && env.job.engine.distributed.is_none() {
-        settings.options.spool = Some(env.scratch.join("census"));
+        settings.options.spool = Some(env.scratch.local().join("census"));
     }
     let subject = compare(env, &settings, Depth::Rows, Logic::Unknown).await?;
     timings.compare_ms = ms(t);
@@ -136,10 +136,10 @@ async fn compare(
 /// its SQL and its planned query.
 async fn materialise(env: &Env<'_>, t: &Transform) -> Result<(String, DataFrame)> {
     let v = t.version;
-    let dir = env.scratch.join(v.as_str());
+    let place = env.scratch.place(v.as_str());
     let what = || format!("{} transform {}", v.as_str(), t.path.display());
     let limit = env.job.limits.transform;
-    transform::run_into(env.ctx, t, &dir, v.table_name(), limit, what).await
+    transform::run_into(env.ctx, t, &place, v.table_name(), limit, what).await
 }
 
 /// Re-run each version on reordered inputs and compare with its first run.
@@ -147,7 +147,7 @@ async fn determinism(env: &Env<'_>, versions: [&Transform; 2], runs: u32) -> Res
     let rerun = env.rerun(runs);
     let mut nondeterministic = Vec::new();
     for t in versions {
-        let first = env.scratch.join(t.version.as_str());
+        let first = env.scratch.place(t.version.as_str());
         if let Some(drift) = rerun.version(t, &first, env.scratch).await? {
             nondeterministic.push(drift);
         }

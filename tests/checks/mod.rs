@@ -46,7 +46,7 @@ pub fn load_typed(bytes: &[u8], ext: &str, types: &[(&str, &str)]) -> Option<Loa
             ..Default::default()
         })
         .unwrap();
-        let scratch = tempfile::tempdir().unwrap();
+        let scratch = diffgate::scratch::Scratch::new(None, true).unwrap();
         let mut source = InputSource::new("t", &file);
         source.types = types
             .iter()
@@ -56,7 +56,7 @@ pub fn load_typed(bytes: &[u8], ext: &str, types: &[(&str, &str)]) -> Option<Loa
         let loaded = match load::register(
             &ctx,
             &source,
-            scratch.path(),
+            &scratch,
             &mut dead,
             false,
             &load::Remote::default(),

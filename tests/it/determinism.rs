@@ -105,3 +105,19 @@ fn fewer_than_two_runs_is_a_usage_error() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--runs"));
     }
 }
+
+#[test]
+fn models_are_rerun_and_compared_on_their_own_keys() {
+    // `country_revenue` has no `customer_id` (the folder's key) but a key
+    // of its own, `country`: its re-run is joined on that, as its
+    // comparison is, and the report is the one-run report plus the check.
+    let (once_code, once) = run(&["run", "scenarios/dbt_models"]);
+    let (code, r) = run(&["run", "scenarios/dbt_models", "--runs", "2"]);
+    assert_eq!(code, once_code);
+    assert_eq!(
+        r["determinism"],
+        serde_json::json!({"runs": 2, "nondeterministic": []})
+    );
+    assert_eq!(r["verdict"], once["verdict"]);
+    assert_eq!(r["models"], once["models"]);
+}

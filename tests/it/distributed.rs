@@ -389,3 +389,30 @@ fn a_dead_worker_stops_the_run_naming_it_and_no_report_is_written() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_run_whose_scratch_is_a_bucket_gives_the_local_report_on_two_workers() {
+    let Some(mut s3) = S3::start() else { return };
+    s3.cmd("bucket scratch");
+    // The workers read the materialised tables from the bucket, with
+    // their own credentials: nothing of them is on a disk they share.
+    let env = s3.env(false);
+    let cluster = Cluster::start(2, &env);
+    let mut extra = cluster.flags();
+    extra.extend(["--scratch".into(), "s3://scratch/runs".into()]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut before = vec![0, 0];
+    for scenario in ["scenarios/currency_leak", "scenarios/dbt_models"] {
+        let local = crate::storage::run_scenario(scenario, &[], &[]);
+        let out = crate::storage::run_scenario(scenario, &extra, &env);
+        assert_eq!(out.status.code(), local.status.code(), "{}", stderr(&out));
+        assert_eq!(findings(&out), findings(&local), "{scenario}");
+        let tasks = cluster.tasks();
+        assert!(
+            tasks.iter().zip(&before).all(|(t, b)| t > b),
+            "{scenario}: tasks per worker {before:?}, then {tasks:?}"
+        );
+        before = tasks;
+        assert_eq!(s3.cmd("keys scratch"), "", "{scenario}: left behind");
+    }
+}

@@ -869,3 +869,80 @@ fn text_objects_with_bad_records_stream_to_the_local_report_and_dead_letters() {
         }
     }
 }
+
+/// `run_args(scenario)` with `--format json --runs 2` and `extra`, in
+/// the environment `env` alone (of the AWS variables).
+pub(crate) fn run_scenario(scenario: &str, extra: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = diffgate();
+    for var in ["AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION"] {
+        cmd.env_remove(var);
+    }
+    cmd.args(crate::common::run_args(scenario))
+        .args(["--format", "json", "--runs", "2"])
+        .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_run_whose_scratch_is_a_bucket_gives_the_local_report_and_leaves_nothing_there() {
+    let Some(mut s3) = S3::start() else { return };
+    s3.cmd("bucket scratch");
+    let env = s3.env(true);
+    // A transform (re-run on reordered inputs) and a folder of models:
+    // every table they materialise goes to the bucket, and is read back.
+    for scenario in ["scenarios/currency_leak", "scenarios/dbt_models"] {
+        let local = run_scenario(scenario, &[], &[]);
+        s3.cmd("faults none");
+        let out = run_scenario(scenario, &["--scratch", "s3://scratch/runs"], &env);
+        assert_eq!(out.status.code(), local.status.code(), "{}", stderr(&out));
+        assert_eq!(findings(&out), findings(&local), "{scenario}");
+        let puts: u64 = s3.cmd("method PUT").parse().unwrap();
+        assert!(puts > 0, "{scenario}: nothing was written to the bucket");
+        assert_eq!(s3.cmd("keys scratch"), "", "{scenario}: left behind");
+    }
+    // A run that fails after v1's output was written removes it too.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = root().join("scenarios/currency_leak");
+    std::fs::copy(dir.join("v1.sql"), tmp.path().join("v1.sql")).unwrap();
+    std::fs::write(tmp.path().join("v2.sql"), "SELECT * FROM no_such_table\n").unwrap();
+    let config = std::fs::read_to_string(dir.join("diffgate.toml"))
+        .unwrap()
+        .replace("../../testdata", root().join("testdata").to_str().unwrap());
+    std::fs::write(tmp.path().join("diffgate.toml"), config).unwrap();
+    s3.cmd("faults none");
+    let out = run(
+        &["run", s(tmp.path()), "--scratch", "s3://scratch/runs"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no_such_table"), "{}", stderr(&out));
+    let puts: u64 = s3.cmd("method PUT").parse().unwrap();
+    assert!(puts > 0, "v1's output was not written to the bucket");
+    assert_eq!(
+        s3.cmd("keys scratch"),
+        "",
+        "a failed run left objects behind"
+    );
+    // A scratch prefix inside an input is refused before anything is read.
+    let out = run(
+        &[
+            "diff",
+            "s3://scratch/in/",
+            "s3://scratch/in2/",
+            "--key",
+            "id",
+            "--scratch",
+            "s3://scratch/in/tmp",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lies inside input `v1` (s3://scratch/in/)"),
+        "{}",
+        stderr(&out)
+    );
+}

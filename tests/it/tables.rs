@@ -546,6 +546,16 @@ mod postgres {
             let again = report(&run(d, &["--threads", threads], &env()), 1);
             assert_eq!(findings(again), findings(r.clone()), "at {threads} threads");
         }
+        // Copied into a bucket instead (`--scratch`, where the distributed
+        // engine's workers read it), read back from there, then removed.
+        if let Some(mut s3) = crate::storage::S3::start() {
+            s3.cmd("bucket scratch");
+            let mut both = env();
+            both.extend(s3.env(false));
+            let again = report(&run(d, &["--scratch", "s3://scratch/pg"], &both), 1);
+            assert_eq!(findings(again), findings(r.clone()), "scratch in a bucket");
+            assert_eq!(s3.cmd("keys scratch"), "", "copies left behind");
+        }
         // The reference: the same counts asked of Postgres.
         let want = reference_counts(&pg);
         assert_rows_as_counted(&r, &want);

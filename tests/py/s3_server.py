@@ -16,6 +16,9 @@ one per line, answering `ok` (or `err MESSAGE`) to each:
     gets BUCKET KEY                  answer `ok N`: GETs of KEY so far
     stats                            answer `ok REQUESTS GETS BYTES`: what the
                                      proxy served since the last `faults`
+    method NAME                      answer `ok N`: requests of HTTP method
+                                     NAME the proxy served since then
+    keys BUCKET                      answer `ok KEY KEY ...`: the bucket's keys
 
 The proxy counts and changes nothing but what the faults say; with `none`
 the client cannot tell it from moto. Needs moto[server] and boto3
@@ -175,6 +178,12 @@ def main():
             elif cmd == "gets":
                 with state.lock:
                     out = f"ok {state.gets.get(f'{args[0]}/{args[1]}', 0)}"
+            elif cmd == "method":
+                with state.lock:
+                    out = f"ok {state.methods.get(args[0], 0)}"
+            elif cmd == "keys":
+                listed = s3.list_objects_v2(Bucket=args[0]).get("Contents", [])
+                out = " ".join(["ok"] + [o["Key"] for o in listed])
             else:
                 out = f"err unknown command {cmd}"
         except Exception as e:  # the test reads the message
